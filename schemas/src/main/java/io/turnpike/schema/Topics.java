@@ -1,0 +1,48 @@
+package io.turnpike.schema;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ModelCall;
+import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunRequest;
+import io.turnpike.avro.RunResult;
+import io.turnpike.avro.RunState;
+import io.turnpike.avro.ToolCall;
+import io.turnpike.avro.ToolResult;
+import io.turnpike.avro.TurnEvent;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The topic catalog. Names are part of Turnpike's public interface: users produce to
+ * {@link #RUN_REQUESTS} and {@link #RUN_COMMANDS}, consume {@link #RUN_RESULTS} and
+ * {@link #TURN_EVENTS}. Every topic keyed by runId must have the same partition count, because the
+ * orchestrator joins them by key without repartitioning.
+ */
+public final class Topics {
+  private Topics() {}
+
+  private static final Map<String, String> LONG_RETENTION = Map.of("retention.ms", String.valueOf(30L * 24 * 3600 * 1000));
+
+  public static final TopicSpec AGENTS = new TopicSpec("turnpike.agents", "agent name", AgentDefinition.getClassSchema(), true, Map.of());
+  public static final TopicSpec RUN_REQUESTS = new TopicSpec("turnpike.run-requests", "runId", RunRequest.getClassSchema(), false, Map.of());
+  public static final TopicSpec RUN_COMMANDS = new TopicSpec("turnpike.run-commands", "runId", RunCommand.getClassSchema(), false, Map.of());
+  public static final TopicSpec RUN_STATE = new TopicSpec("turnpike.run-state", "runId", RunState.getClassSchema(), true, Map.of());
+  public static final TopicSpec TURN_EVENTS = new TopicSpec("turnpike.turn-events", "runId", TurnEvent.getClassSchema(), false, LONG_RETENTION);
+  public static final TopicSpec RUN_RESULTS = new TopicSpec("turnpike.run-results", "runId", RunResult.getClassSchema(), false, LONG_RETENTION);
+  public static final TopicSpec MODEL_REQUESTS = new TopicSpec("turnpike.model.requests", "runId", ModelCall.getClassSchema(), false, Map.of());
+  public static final TopicSpec MODEL_RESULTS = new TopicSpec("turnpike.model.results", "runId", ModelResult.getClassSchema(), false, Map.of());
+  public static final TopicSpec TOOL_REQUESTS = new TopicSpec("turnpike.tool.requests", "runId", ToolCall.getClassSchema(), false, Map.of());
+  public static final TopicSpec TOOL_RESULTS = new TopicSpec("turnpike.tool.results", "runId", ToolResult.getClassSchema(), false, Map.of());
+  public static final TopicSpec DEAD_LETTERS = new TopicSpec("turnpike.dead-letters", "original key", null, false, LONG_RETENTION);
+
+  /** Every topic Turnpike uses, in the order a reader meets them. */
+  public static final List<TopicSpec> ALL = List.of(
+      AGENTS, RUN_REQUESTS, RUN_COMMANDS, RUN_STATE, TURN_EVENTS, RUN_RESULTS,
+      MODEL_REQUESTS, MODEL_RESULTS, TOOL_REQUESTS, TOOL_RESULTS, DEAD_LETTERS);
+
+  public static TopicSpec byName(String name) {
+    return ALL.stream().filter(t -> t.name().equals(name)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("unknown topic " + name));
+  }
+}
