@@ -1,0 +1,112 @@
+package io.turnpike.runner.run;
+
+import io.turnpike.avro.RunState;
+import io.turnpike.schema.Topics;
+import io.turnpike.schema.TurnpikeSerdes;
+import java.time.Duration;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
+
+/**
+ * The run orchestrator's topology, readable in one place:
+ *
+ * <pre>
+ *   turnpike.run-requests ─┐                          ┌─▶ turnpike.model.requests
+ *   turnpike.run-commands ─┤                          ├─▶ turnpike.tool.requests
+ *   turnpike.model.results ┼─▶ RunOrchestrator ───────┼─▶ turnpike.turn-events
+ *   turnpike.tool.results ─┘   [run-state, timers]    ├─▶ turnpike.run-results
+ *                              (agents: global store) ├─▶ turnpike.run-state
+ *   turnpike.agents ─▶ agents (global)                └─▶ turnpike.dead-letters
+ * </pre>
+ *
+ * Values are read as bytes and decoded inside the processor so that a bad record becomes a dead
+ * letter (with a FAILED RunResult where a run is known) instead of stopping the stream.
+ */
+public final class OrchestratorTopology {
+  public static final String RUN_STORE = "run-state";
+  public static final String TIMER_STORE = "run-timers";
+  public static final String AGENT_STORE = "agents";
+
+  static final String SINK_MODEL_REQUESTS = "model-requests";
+  static final String SINK_TOOL_REQUESTS = "tool-requests";
+  static final String SINK_TURN_EVENTS = "turn-events";
+  static final String SINK_RUN_RESULTS = "run-results";
+  static final String SINK_RUN_STATE = "run-state-out";
+  static final String SINK_DEAD_LETTERS = "dead-letters";
+
+  private static final String PROCESSOR = "orchestrator";
+
+  private OrchestratorTopology() {}
+
+  /**
+   * @param timerInterval how often pending-call deadlines are checked (wall clock)
+   */
+  public static Topology build(Duration timerInterval) {
+    Topology topology = new Topology();
+    StringDeserializer keys = new StringDeserializer();
+    ByteArrayDeserializer values = new ByteArrayDeserializer();
+    topology.addSource("run-requests-in", keys, values, Topics.RUN_REQUESTS.name());
+    topology.addSource("run-commands-in", keys, values, Topics.RUN_COMMANDS.name());
+    topology.addSource("model-results-in", keys, values, Topics.MODEL_RESULTS.name());
+    topology.addSource("tool-results-in", keys, values, Topics.TOOL_RESULTS.name());
+    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval),
+        "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in");
+    topology.addStateStore(Stores.keyValueStoreBuilder(
+        Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), TurnpikeSerdes.RUN_STATE), PROCESSOR);
+    topology.addStateStore(Stores.keyValueStoreBuilder(
+        Stores.persistentKeyValueStore(TIMER_STORE), Serdes.String(), Serdes.String()), PROCESSOR);
+
+    // Agent definitions: every instance needs every agent, whatever runs it owns. Values stay raw
+    // bytes so that restoring the store (which bypasses this processor) gives the same content.
+    topology.addGlobalStore(
+        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(AGENT_STORE), Serdes.String(), Serdes.ByteArray())
+            .withLoggingDisabled(),
+        "agents-in", keys, values, Topics.AGENTS.name(), "agents-loader", AgentLoader::new);
+
+    StringSerializer keyOut = new StringSerializer();
+    ByteArraySerializer valueOut = new ByteArraySerializer();
+    topology.addSink(SINK_MODEL_REQUESTS, Topics.MODEL_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_TOOL_REQUESTS, Topics.TOOL_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_TURN_EVENTS, Topics.TURN_EVENTS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_RUN_RESULTS, Topics.RUN_RESULTS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_RUN_STATE, Topics.RUN_STATE.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_DEAD_LETTERS, Topics.DEAD_LETTERS.name(), keyOut, valueOut, PROCESSOR);
+    return topology;
+  }
+
+  /** Keeps the latest definition per agent name; a tombstone removes the agent. */
+  private static final class AgentLoader implements Processor<String, byte[], Void, Void> {
+    private KeyValueStore<String, byte[]> store;
+
+    @Override
+    public void init(ProcessorContext<Void, Void> context) {
+      store = context.getStateStore(AGENT_STORE);
+    }
+
+    @Override
+    public void process(Record<String, byte[]> record) {
+      if (record.key() == null) {
+        return;
+      }
+      if (record.value() == null) {
+        store.delete(record.key());
+      } else {
+        store.put(record.key(), record.value());
+      }
+    }
+  }
+
+  /** The store's value type, exposed for interactive queries. */
+  public static Class<RunState> stateType() {
+    return RunState.class;
+  }
+}
