@@ -1,20 +1,59 @@
 package io.turnpike.runner;
 
+import io.turnpike.runner.model.ModelInvoker;
+import io.turnpike.runner.run.Orchestrator;
+import io.turnpike.runner.run.OrchestratorConfig;
 import io.turnpike.schema.Settings;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The runner service: the run orchestrator (Kafka Streams) and the model invoker, started together.
- * Contract used by the CLI's dev launcher; implementation in progress.
+ * The runner service: the run orchestrator (Kafka Streams, exactly-once) and the model invoker.
+ * Both scale by adding instances; {@code turnpike.runner.model-invoker.enabled=false} runs the
+ * orchestrator alone so the two can be scaled apart.
  */
 public final class RunnerService implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(RunnerService.class);
 
-  private RunnerService() {}
+  private final Orchestrator orchestrator;
+  private final ModelInvoker modelInvoker;
+
+  private RunnerService(Orchestrator orchestrator, ModelInvoker modelInvoker) {
+    this.orchestrator = orchestrator;
+    this.modelInvoker = modelInvoker;
+  }
 
   /** Starts the orchestrator and the model invoker against {@code settings.bootstrapServers()}. */
   public static RunnerService start(Settings settings) {
-    throw new UnsupportedOperationException("not yet wired");
+    boolean invoker = Boolean.parseBoolean(settings.get("turnpike.runner.model-invoker.enabled", "true"));
+    ModelInvoker modelInvoker = invoker ? ModelInvoker.create(settings).start() : null;
+    Orchestrator orchestrator;
+    try {
+      orchestrator = Orchestrator.start(OrchestratorConfig.from(settings),
+          settings.getDuration("turnpike.runner.start-timeout", Duration.ofSeconds(60)));
+    } catch (RuntimeException e) {
+      if (modelInvoker != null) {
+        modelInvoker.close();
+      }
+      throw e;
+    }
+    LOG.info("runner-service started (model invoker {})", invoker ? "on" : "off");
+    return new RunnerService(orchestrator, modelInvoker);
+  }
+
+  public Orchestrator orchestrator() {
+    return orchestrator;
   }
 
   @Override
-  public void close() {}
+  public void close() {
+    try {
+      orchestrator.close();
+    } finally {
+      if (modelInvoker != null) {
+        modelInvoker.close();
+      }
+    }
+  }
 }

@@ -1,0 +1,96 @@
+package io.turnpike.runner.run;
+
+import io.turnpike.avro.RunState;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Runs the {@link OrchestratorTopology} as a Kafka Streams application with exactly-once processing. */
+public final class Orchestrator implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(Orchestrator.class);
+
+  private final KafkaStreams streams;
+
+  private Orchestrator(KafkaStreams streams) {
+    this.streams = streams;
+  }
+
+  public static Properties streamsProperties(OrchestratorConfig config) {
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
+    p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    p.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toString());
+    p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.threads());
+    p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, config.commitInterval().toMillis());
+    p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.replicationFactor());
+    // Latency over batching: a run waits on every hop, so send as soon as the transaction commits.
+    p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
+    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 100);
+    // Runs are independent: never hold a partition back to wait for another one's records.
+    p.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, 0L);
+    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), (int) config.sessionTimeout().toMillis());
+    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG),
+        (int) Math.max(500, config.sessionTimeout().toMillis() / 3));
+    return p;
+  }
+
+  /** Starts the orchestrator and waits until it is RUNNING (or fails clearly after {@code timeout}). */
+  public static Orchestrator start(OrchestratorConfig config, Duration timeout) {
+    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval()), streamsProperties(config));
+    CountDownLatch running = new CountDownLatch(1);
+    streams.setStateListener((now, before) -> {
+      if (now == KafkaStreams.State.RUNNING) {
+        running.countDown();
+      }
+      LOG.debug("orchestrator {} -> {}", before, now);
+    });
+    // A bug in one record must not stop the runs of everyone else: replace the thread and go on.
+    streams.setUncaughtExceptionHandler(e -> {
+      LOG.error("orchestrator stream thread failed; replacing it", e);
+      return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+    });
+    streams.start();
+    try {
+      if (!running.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        streams.close(Duration.ofSeconds(5));
+        throw new IllegalStateException("orchestrator did not reach RUNNING within " + timeout
+            + " (is Kafka reachable at " + config.bootstrapServers() + "?)");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      streams.close(Duration.ofSeconds(5));
+      throw new IllegalStateException("interrupted while starting the orchestrator", e);
+    }
+    LOG.info("orchestrator running (application.id={}, state={})", config.applicationId(), config.stateDir());
+    return new Orchestrator(streams);
+  }
+
+  /** The RunState held by this instance, when this instance owns the run's partition. */
+  public Optional<RunState> localRunState(String runId) {
+    ReadOnlyKeyValueStore<String, RunState> store = streams.store(
+        StoreQueryParameters.fromNameAndType(OrchestratorTopology.RUN_STORE, QueryableStoreTypes.<String, RunState>keyValueStore()));
+    return Optional.ofNullable(store.get(runId));
+  }
+
+  public KafkaStreams.State state() {
+    return streams.state();
+  }
+
+  @Override
+  public void close() {
+    streams.close(Duration.ofSeconds(30));
+  }
+}
