@@ -1,0 +1,182 @@
+package io.turnpike.runner.model;
+
+import static io.turnpike.runner.model.MappingSupport.InvalidCallException;
+
+import com.openai.models.FunctionDefinition;
+import com.openai.models.FunctionParameters;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionAssistantMessageParam;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionMessage;
+import com.openai.models.chat.completions.ChatCompletionMessageFunctionToolCall;
+import com.openai.models.chat.completions.ChatCompletionMessageToolCall;
+import com.openai.models.chat.completions.ChatCompletionNamedToolChoice;
+import com.openai.models.chat.completions.ChatCompletionToolChoiceOption;
+import com.openai.models.chat.completions.ChatCompletionToolMessageParam;
+import io.turnpike.avro.ErrorInfo;
+import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.MessageItem;
+import io.turnpike.avro.ModelCall;
+import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.Role;
+import io.turnpike.avro.ToolSpec;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * ModelCall to Chat Completions request, and ChatCompletion to ModelResult. Instructions become the
+ * first system message; an assistant message and the function calls right after it become one
+ * assistant message with tool_calls; each function call output becomes a tool message. DEVELOPER
+ * messages are sent as system messages (local servers rarely know the developer role). Hosted tools
+ * do not exist in this API and are left out with a warning.
+ */
+final class ChatMapping {
+  private ChatMapping() {}
+
+  private static final Logger log = LoggerFactory.getLogger(ChatMapping.class);
+
+  static ChatCompletionCreateParams toParams(ModelCall call, String modelOverride) {
+    ChatCompletionCreateParams.Builder b = ChatCompletionCreateParams.builder()
+        .model(MappingSupport.model(call, modelOverride));
+    if (call.getInstructions() != null && !call.getInstructions().isBlank()) {
+      b.addSystemMessage(call.getInstructions());
+    }
+    addMessages(b, call);
+    int tools = 0;
+    if (call.getTools() != null) {
+      for (ToolSpec t : call.getTools()) {
+        if (!MappingSupport.isFunctionTool(t)) {
+          log.warn("agent {}: hosted tool '{}' is not available through Chat Completions; not offered",
+              call.getAgent(), t.getName());
+          continue;
+        }
+        FunctionParameters.Builder params = FunctionParameters.builder();
+        MappingSupport.schema(t).forEach(params::putAdditionalProperty);
+        FunctionDefinition.Builder fd = FunctionDefinition.builder()
+            .name(t.getName())
+            .parameters(params.build());
+        if (t.getStrict()) {
+          fd.strict(true);
+        }
+        if (t.getDescription() != null && !t.getDescription().isBlank()) {
+          fd.description(t.getDescription());
+        }
+        b.addFunctionTool(fd.build());
+        tools++;
+      }
+    }
+    ModelSettings s = MappingSupport.settings(call);
+    if (s.getTemperature() != null) {
+      b.temperature(s.getTemperature());
+    }
+    if (s.getTopP() != null) {
+      b.topP(s.getTopP());
+    }
+    if (s.getMaxOutputTokens() != null) {
+      b.maxCompletionTokens(s.getMaxOutputTokens());
+    }
+    if (tools > 0) {
+      if (s.getParallelToolCalls() != null) {
+        b.parallelToolCalls(s.getParallelToolCalls());
+      }
+      String choice = s.getToolChoice();
+      if (choice != null && !choice.isBlank()) {
+        String c = choice.trim();
+        if (MappingSupport.TOOL_CHOICE_OPTIONS.contains(c.toLowerCase(Locale.ROOT))) {
+          b.toolChoice(ChatCompletionToolChoiceOption.Auto.of(c.toLowerCase(Locale.ROOT)));
+        } else {
+          b.toolChoice(ChatCompletionNamedToolChoice.builder()
+              .function(ChatCompletionNamedToolChoice.Function.builder().name(c).build())
+              .build());
+        }
+      }
+    }
+    return b.build();
+  }
+
+  private static void addMessages(ChatCompletionCreateParams.Builder b, ModelCall call) {
+    // The assistant message being built: function calls join the assistant text right before them.
+    ChatCompletionAssistantMessageParam.Builder pending = null;
+    for (Object item : MappingSupport.input(call)) {
+      if (item instanceof FunctionCallItem f) {
+        if (pending == null) {
+          pending = ChatCompletionAssistantMessageParam.builder();
+        }
+        pending.addToolCall(ChatCompletionMessageFunctionToolCall.builder()
+            .id(f.getToolCallId())
+            .function(ChatCompletionMessageFunctionToolCall.Function.builder()
+                .name(f.getName())
+                .arguments(f.getArguments())
+                .build())
+            .build());
+        continue;
+      }
+      if (pending != null) {
+        b.addMessage(pending.build());
+        pending = null;
+      }
+      switch (item) {
+        case MessageItem m when m.getRole() == Role.ASSISTANT ->
+            pending = ChatCompletionAssistantMessageParam.builder().content(m.getText());
+        case MessageItem m when m.getRole() == Role.USER -> b.addUserMessage(m.getText());
+        case MessageItem m -> b.addSystemMessage(m.getText());
+        case FunctionCallOutputItem o -> b.addMessage(ChatCompletionToolMessageParam.builder()
+            .toolCallId(o.getToolCallId())
+            .content(o.getOutput())
+            .build());
+        default -> throw new InvalidCallException("unsupported input item " + MappingSupport.typeOf(item));
+      }
+    }
+    if (pending != null) {
+      b.addMessage(pending.build());
+    }
+  }
+
+  /** Maps a completion; {@code latencyMs} and error redaction are the caller's. */
+  static ModelResult toResult(ModelCall call, ChatCompletion completion) {
+    List<Object> output = new ArrayList<>();
+    ModelResult.Builder result = ModelResult.newBuilder()
+        .setRunId(call.getRunId())
+        .setCallId(call.getCallId())
+        .setResponseId(completion.id())
+        .setUsage(completion.usage()
+            .map(u -> MappingSupport.usage(u.promptTokens(), u.completionTokens(), u.totalTokens()))
+            .orElseGet(MappingSupport::noUsage));
+    if (completion.choices().isEmpty()) {
+      return result.setOutput(output).setError(ErrorInfo.newBuilder()
+          .setCode(ModelErrors.BAD_RESPONSE)
+          .setMessage("the completion has no choices")
+          .setRetryable(false)
+          .build()).build();
+    }
+    ChatCompletion.Choice choice = completion.choices().getFirst();
+    ChatCompletionMessage message = choice.message();
+    String text = message.content().filter(s -> !s.isEmpty()).or(message::refusal).orElse("");
+    if (!text.isEmpty()) {
+      output.add(MappingSupport.assistantMessage(text, call));
+    }
+    for (ChatCompletionMessageToolCall tc : message.toolCalls().orElse(List.of())) {
+      if (tc.isFunction()) {
+        ChatCompletionMessageFunctionToolCall f = tc.asFunction();
+        output.add(MappingSupport.functionCall(f.id(), f.function().name(), f.function().arguments(), null));
+      } else {
+        log.debug("call {}: ignoring non-function tool call {}", call.getCallId(), tc);
+      }
+    }
+    result.setOutput(output);
+    String finish = choice._finishReason().isMissing() ? "" : choice.finishReason().asString();
+    if (output.isEmpty() && ("length".equals(finish) || "content_filter".equals(finish))) {
+      result.setError(ErrorInfo.newBuilder()
+          .setCode(ModelErrors.INCOMPLETE)
+          .setMessage("the completion stopped (" + finish + ") with no output")
+          .setRetryable(false)
+          .build());
+    }
+    return result.build();
+  }
+}

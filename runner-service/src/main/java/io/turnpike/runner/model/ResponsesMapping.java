@@ -1,0 +1,205 @@
+package io.turnpike.runner.model;
+
+import static io.turnpike.runner.model.MappingSupport.InvalidCallException;
+
+import com.openai.core.ObjectMappers;
+import com.openai.models.responses.EasyInputMessage;
+import com.openai.models.responses.FunctionTool;
+import com.openai.models.responses.Response;
+import com.openai.models.responses.ResponseCreateParams;
+import com.openai.models.responses.ResponseFunctionToolCall;
+import com.openai.models.responses.ResponseInputItem;
+import com.openai.models.responses.ResponseOutputItem;
+import com.openai.models.responses.ResponseOutputMessage;
+import com.openai.models.responses.ResponseStatus;
+import com.openai.models.responses.Tool;
+import com.openai.models.responses.ToolChoiceFunction;
+import com.openai.models.responses.ToolChoiceOptions;
+import io.turnpike.avro.ErrorInfo;
+import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.MessageItem;
+import io.turnpike.avro.ModelCall;
+import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.ToolSpec;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * ModelCall to Responses API request, and Responses API response to ModelResult. Stateless: the whole
+ * conversation is replayed as input and {@code store} is false.
+ */
+final class ResponsesMapping {
+  private ResponsesMapping() {}
+
+  private static final Logger log = LoggerFactory.getLogger(ResponsesMapping.class);
+
+  private static final Set<String> RETRYABLE_RESPONSE_ERRORS = Set.of("server_error", "rate_limit_exceeded");
+
+  static ResponseCreateParams toParams(ModelCall call, String modelOverride) {
+    ResponseCreateParams.Builder b = ResponseCreateParams.builder()
+        .model(MappingSupport.model(call, modelOverride))
+        .store(false)
+        .input(ResponseCreateParams.Input.ofResponse(inputItems(call)));
+    if (call.getInstructions() != null && !call.getInstructions().isBlank()) {
+      b.instructions(call.getInstructions());
+    }
+    List<Tool> tools = tools(call);
+    if (!tools.isEmpty()) {
+      b.tools(tools);
+    }
+    ModelSettings s = MappingSupport.settings(call);
+    if (s.getTemperature() != null) {
+      b.temperature(s.getTemperature());
+    }
+    if (s.getTopP() != null) {
+      b.topP(s.getTopP());
+    }
+    if (s.getMaxOutputTokens() != null) {
+      b.maxOutputTokens(s.getMaxOutputTokens());
+    }
+    if (!tools.isEmpty()) {
+      if (s.getParallelToolCalls() != null) {
+        b.parallelToolCalls(s.getParallelToolCalls());
+      }
+      String choice = s.getToolChoice();
+      if (choice != null && !choice.isBlank()) {
+        String c = choice.trim();
+        if (MappingSupport.TOOL_CHOICE_OPTIONS.contains(c.toLowerCase(Locale.ROOT))) {
+          b.toolChoice(ToolChoiceOptions.of(c.toLowerCase(Locale.ROOT)));
+        } else {
+          b.toolChoice(ToolChoiceFunction.builder().name(c).build());
+        }
+      }
+    }
+    return b.build();
+  }
+
+  static List<ResponseInputItem> inputItems(ModelCall call) {
+    List<ResponseInputItem> items = new ArrayList<>();
+    for (Object item : MappingSupport.input(call)) {
+      switch (item) {
+        case MessageItem m -> items.add(ResponseInputItem.ofEasyInputMessage(EasyInputMessage.builder()
+            .role(role(m))
+            .content(m.getText())
+            .build()));
+        case FunctionCallItem f -> items.add(ResponseInputItem.ofFunctionCall(ResponseFunctionToolCall.builder()
+            .callId(f.getToolCallId())
+            .name(f.getName())
+            .arguments(f.getArguments())
+            .build()));
+        case FunctionCallOutputItem o -> items.add(ResponseInputItem.ofFunctionCallOutput(
+            ResponseInputItem.FunctionCallOutput.builder()
+                .callId(o.getToolCallId())
+                .output(o.getOutput())
+                .build()));
+        default -> throw new InvalidCallException("unsupported input item " + MappingSupport.typeOf(item));
+      }
+    }
+    return items;
+  }
+
+  private static EasyInputMessage.Role role(MessageItem m) {
+    return switch (m.getRole()) {
+      case USER -> EasyInputMessage.Role.USER;
+      case ASSISTANT -> EasyInputMessage.Role.ASSISTANT;
+      case SYSTEM -> EasyInputMessage.Role.SYSTEM;
+      case DEVELOPER -> EasyInputMessage.Role.DEVELOPER;
+    };
+  }
+
+  static List<Tool> tools(ModelCall call) {
+    List<Tool> out = new ArrayList<>();
+    if (call.getTools() == null) {
+      return out;
+    }
+    for (ToolSpec t : call.getTools()) {
+      if (MappingSupport.isFunctionTool(t)) {
+        FunctionTool.Parameters.Builder params = FunctionTool.Parameters.builder();
+        MappingSupport.schema(t).forEach(params::putAdditionalProperty);
+        FunctionTool.Builder fb = FunctionTool.builder()
+            .name(t.getName())
+            .parameters(params.build())
+            .strict(t.getStrict());
+        if (t.getDescription() != null && !t.getDescription().isBlank()) {
+          fb.description(t.getDescription());
+        }
+        out.add(Tool.ofFunction(fb.build()));
+      } else {
+        String json = MappingSupport.hostedToolJson(t, call.getAgent());
+        if (json != null) {
+          try {
+            out.add(ObjectMappers.jsonMapper().readValue(json, Tool.class));
+          } catch (Exception e) {
+            throw new IllegalStateException("cannot build hosted tool " + t.getName(), e);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Maps a response; {@code latencyMs} and error redaction are the caller's. */
+  static ModelResult toResult(ModelCall call, Response response) {
+    List<Object> output = new ArrayList<>();
+    for (ResponseOutputItem item : response.output()) {
+      if (item.isMessage()) {
+        String text = text(item.asMessage());
+        if (!text.isEmpty()) {
+          output.add(MappingSupport.assistantMessage(text, call));
+        }
+      } else if (item.isFunctionCall()) {
+        ResponseFunctionToolCall fc = item.asFunctionCall();
+        output.add(MappingSupport.functionCall(fc.callId(), fc.name(), fc.arguments(), fc.id().orElse(null)));
+      } else {
+        log.debug("call {}: ignoring output item {}", call.getCallId(), item);
+      }
+    }
+    ModelResult.Builder result = ModelResult.newBuilder()
+        .setRunId(call.getRunId())
+        .setCallId(call.getCallId())
+        .setOutput(output)
+        .setResponseId(response.id())
+        .setUsage(response.usage()
+            .map(u -> MappingSupport.usage(u.inputTokens(), u.outputTokens(), u.totalTokens()))
+            .orElseGet(MappingSupport::noUsage));
+    ResponseStatus status = response.status().orElse(null);
+    if (ResponseStatus.FAILED.equals(status) || (status == null && response.error().isPresent())) {
+      String code = response.error().map(e -> e.code().asString()).orElse("unknown");
+      String message = response.error().map(e -> e.message()).orElse("the model reported a failure");
+      result.setOutput(List.of()).setError(ErrorInfo.newBuilder()
+          .setCode(ModelErrors.RESPONSE_FAILED)
+          .setMessage(code + ": " + message)
+          .setRetryable(RETRYABLE_RESPONSE_ERRORS.contains(code))
+          .build());
+    } else if (ResponseStatus.INCOMPLETE.equals(status) && output.isEmpty()) {
+      String reason = response.incompleteDetails().flatMap(d -> d.reason()).map(r -> r.asString()).orElse("unknown");
+      result.setError(ErrorInfo.newBuilder()
+          .setCode(ModelErrors.INCOMPLETE)
+          .setMessage("the response is incomplete and has no output: " + reason)
+          .setRetryable(false)
+          .build());
+    } else if (ResponseStatus.INCOMPLETE.equals(status)) {
+      log.warn("call {}: response {} is incomplete ({}); passing on its partial output", call.getCallId(),
+          response.id(), response.incompleteDetails().flatMap(d -> d.reason()).map(r -> r.asString()).orElse("?"));
+    }
+    return result.build();
+  }
+
+  private static String text(ResponseOutputMessage message) {
+    StringBuilder sb = new StringBuilder();
+    for (ResponseOutputMessage.Content c : message.content()) {
+      if (c.isOutputText()) {
+        sb.append(c.asOutputText().text());
+      } else if (c.isRefusal()) {
+        sb.append(c.asRefusal().refusal());
+      }
+    }
+    return sb.toString();
+  }
+}
