@@ -1,0 +1,20 @@
+package io.turnpike.devkit;
+
+/**
+ * One item of a model request's conversation, the same for the Responses API ({@code input}) and
+ * Chat Completions ({@code messages}).
+ */
+public sealed interface InputItem {
+
+    /** A message; {@code role} is user, assistant, system or developer; {@code text} joins all text parts. */
+    record Message(String role, String text) implements InputItem {
+    }
+
+    /** A function call the model made earlier (Responses {@code function_call}, Chat {@code tool_calls[]}). */
+    record FunctionCall(String callId, String name, String arguments) implements InputItem {
+    }
+
+    /** A function's result (Responses {@code function_call_output}, Chat {@code tool} message). */
+    record FunctionCallOutput(String callId, String output) implements InputItem {
+    }
+}

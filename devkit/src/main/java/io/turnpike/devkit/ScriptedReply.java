@@ -1,0 +1,149 @@
+package io.turnpike.devkit;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.OptionalLong;
+
+/**
+ * What the {@link ScriptedModelServer} answers to one request: assistant text, one or more
+ * function calls (several = parallel tool calls in one turn), or an HTTP error. Immutable; the
+ * {@code with...} methods return copies.
+ */
+public final class ScriptedReply {
+
+    public enum Kind { TEXT, TOOL_CALLS, HTTP_ERROR }
+
+    /** One function call to emit; {@code argumentsJson} is sent as is (it may be invalid on purpose). */
+    public record ToolCallSpec(String name, String argumentsJson) {
+        public ToolCallSpec {
+            Objects.requireNonNull(name, "name");
+            argumentsJson = argumentsJson == null ? "{}" : argumentsJson;
+        }
+    }
+
+    private final Kind kind;
+    private final String text;
+    private final List<ToolCallSpec> toolCalls;
+    private final int httpStatus;
+    private final String errorMessage;
+    private final Duration delay;
+    private final long inputTokens;   // -1 = estimate
+    private final long outputTokens;  // -1 = estimate
+
+    private ScriptedReply(Kind kind, String text, List<ToolCallSpec> toolCalls, int httpStatus,
+                          String errorMessage, Duration delay, long inputTokens, long outputTokens) {
+        this.kind = kind;
+        this.text = text;
+        this.toolCalls = toolCalls;
+        this.httpStatus = httpStatus;
+        this.errorMessage = errorMessage;
+        this.delay = delay;
+        this.inputTokens = inputTokens;
+        this.outputTokens = outputTokens;
+    }
+
+    /** A final assistant message. */
+    public static ScriptedReply text(String text) {
+        return new ScriptedReply(Kind.TEXT, Objects.requireNonNull(text, "text"), List.of(), 200, null,
+                Duration.ZERO, -1, -1);
+    }
+
+    /** One function call. */
+    public static ScriptedReply toolCall(String name, String argumentsJson) {
+        return toolCalls(List.of(new ToolCallSpec(name, argumentsJson)));
+    }
+
+    /** Several function calls in one turn (parallel tool calls). */
+    public static ScriptedReply toolCalls(List<ToolCallSpec> calls) {
+        if (calls == null || calls.isEmpty()) {
+            throw new IllegalArgumentException("at least one tool call");
+        }
+        return new ScriptedReply(Kind.TOOL_CALLS, null, List.copyOf(calls), 200, null, Duration.ZERO, -1, -1);
+    }
+
+    /** An HTTP error with an OpenAI-style error body ({@code {"error":{"message",...}}}). */
+    public static ScriptedReply httpError(int status, String message) {
+        if (status < 400 || status > 599) {
+            throw new IllegalArgumentException("HTTP error status must be 4xx or 5xx: " + status);
+        }
+        return new ScriptedReply(Kind.HTTP_ERROR, null, List.of(), status,
+                message == null ? "Scripted error" : message, Duration.ZERO, -1, -1);
+    }
+
+    /** The server waits this long before answering (for timeout tests). */
+    public ScriptedReply withDelay(Duration delay) {
+        if (delay == null || delay.isNegative()) {
+            throw new IllegalArgumentException("delay must be zero or positive");
+        }
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens);
+    }
+
+    /** Usage to report; without it usage is estimated as about 4 characters per token. */
+    public ScriptedReply withUsage(long inputTokens, long outputTokens) {
+        if (inputTokens < 0 || outputTokens < 0) {
+            throw new IllegalArgumentException("token counts must be >= 0");
+        }
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens);
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** The assistant text (TEXT replies), else null. */
+    public String text() {
+        return text;
+    }
+
+    /** The calls (TOOL_CALLS replies), else empty. */
+    public List<ToolCallSpec> toolCalls() {
+        return toolCalls;
+    }
+
+    /** 200, or the error status of an HTTP_ERROR reply. */
+    public int httpStatus() {
+        return httpStatus;
+    }
+
+    /** The error message (HTTP_ERROR replies), else null. */
+    public String errorMessage() {
+        return errorMessage;
+    }
+
+    public Duration delay() {
+        return delay;
+    }
+
+    public OptionalLong inputTokens() {
+        return inputTokens < 0 ? OptionalLong.empty() : OptionalLong.of(inputTokens);
+    }
+
+    public OptionalLong outputTokens() {
+        return outputTokens < 0 ? OptionalLong.empty() : OptionalLong.of(outputTokens);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ScriptedReply r && kind == r.kind && Objects.equals(text, r.text)
+                && toolCalls.equals(r.toolCalls) && httpStatus == r.httpStatus
+                && Objects.equals(errorMessage, r.errorMessage) && delay.equals(r.delay)
+                && inputTokens == r.inputTokens && outputTokens == r.outputTokens;
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens);
+    }
+
+    @Override
+    public String toString() {
+        String body = switch (kind) {
+            case TEXT -> "text=" + text;
+            case TOOL_CALLS -> "toolCalls=" + toolCalls;
+            case HTTP_ERROR -> "httpError=" + httpStatus + " " + errorMessage;
+        };
+        return "ScriptedReply[" + body + (delay.isZero() ? "" : ", delay=" + delay)
+                + (inputTokens < 0 ? "" : ", usage=" + inputTokens + "/" + outputTokens) + "]";
+    }
+}
