@@ -1,0 +1,546 @@
+package io.turnpike.client.agent;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ModelApi;
+import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.ToolKind;
+import io.turnpike.avro.ToolSpec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Loads agent definitions from YAML files ({@code agents/*.yaml}) into {@link AgentDefinition}s, with
+ * validation whose messages name the file and the field.
+ *
+ * <pre>{@code
+ * name: travel-assistant          # required, ^[a-zA-Z0-9_-]{1,64}$
+ * version: 1                      # required, >= 1
+ * model: gpt-4.1-mini             # required
+ * description: ...
+ * instructions: |
+ *   You help travellers...
+ * modelSettings: {temperature: 0.2, topP: 1, maxOutputTokens: 800, toolChoice: auto,
+ *                 parallelToolCalls: true, api: responses}   # api: responses | chat
+ * tools:
+ *   - name: get_weather           # required, ^[a-zA-Z0-9_-]{1,64}$, unique
+ *     description: Current weather for a city
+ *     kind: function              # function (default) | sandbox | mcp | hosted
+ *     parameters:                 # a JSON schema object (stored as JSON text)
+ *       type: object
+ *       properties: {city: {type: string}}
+ *       required: [city]
+ *     strict: false
+ *     needsApproval: false
+ *     timeout: 30s                # 500ms, 30s, 2m, 1h
+ * handoffs: [other-agent]
+ * capabilities: [filesystem]
+ * maxTurns: 10
+ * modelTimeout: 2m
+ * toolTimeout: 60s
+ * maxAttempts: 3
+ * metadata: {team: travel}
+ * }</pre>
+ */
+public final class AgentYaml {
+  private AgentYaml() {}
+
+  /** Names of agents and tools: what the model APIs accept as function names. */
+  public static final Pattern NAME = Pattern.compile("^[a-zA-Z0-9_-]{1,64}$");
+  public static final String DEFAULT_PARAMETERS = "{\"type\":\"object\",\"properties\":{}}";
+
+  private static final YAMLMapper YAML = new YAMLMapper();
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Pattern DURATION = Pattern.compile("^\\s*(\\d+)\\s*(ms|s|m|h)\\s*$");
+
+  private static final Set<String> TOP_KEYS = orderedSet("name", "version", "description", "instructions", "model",
+      "modelSettings", "tools", "handoffs", "capabilities", "maxTurns", "modelTimeout", "toolTimeout", "maxAttempts",
+      "metadata");
+  private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
+      "parallelToolCalls", "api");
+  private static final Set<String> TOOL_KEYS = orderedSet("name", "description", "kind", "parameters", "strict",
+      "needsApproval", "timeout");
+
+  /** Loads one agent file. */
+  public static AgentDefinition load(Path file) {
+    String text;
+    try {
+      text = Files.readString(file);
+    } catch (NoSuchFileException e) {
+      throw new AgentYamlException(file.toString(), null, "no such file");
+    } catch (IOException e) {
+      throw new AgentYamlException(file.toString(), null, "cannot read: " + e.getMessage());
+    }
+    return parse(text, file.toString());
+  }
+
+  /**
+   * Loads a file, or every {@code *.yaml} / {@code *.yml} file of a directory (sorted by name). Two
+   * files defining the same agent name are an error.
+   */
+  public static List<AgentDefinition> loadAll(Path fileOrDirectory) {
+    if (!Files.exists(fileOrDirectory)) {
+      throw new AgentYamlException(fileOrDirectory.toString(), null, "no such file or directory");
+    }
+    if (!Files.isDirectory(fileOrDirectory)) {
+      return List.of(load(fileOrDirectory));
+    }
+    List<Path> files;
+    try (Stream<Path> s = Files.list(fileOrDirectory)) {
+      files = s.filter(p -> {
+        String n = p.getFileName().toString();
+        return Files.isRegularFile(p) && (n.endsWith(".yaml") || n.endsWith(".yml"));
+      }).sorted(Comparator.comparing(Path::toString)).toList();
+    } catch (IOException e) {
+      throw new AgentYamlException(fileOrDirectory.toString(), null, "cannot list: " + e.getMessage());
+    }
+    if (files.isEmpty()) {
+      throw new AgentYamlException(fileOrDirectory.toString(), null, "no *.yaml or *.yml agent files in this directory");
+    }
+    List<AgentDefinition> out = new ArrayList<>();
+    Map<String, Path> seen = new HashMap<>();
+    for (Path f : files) {
+      AgentDefinition d = load(f);
+      Path before = seen.putIfAbsent(d.getName(), f);
+      if (before != null) {
+        throw new AgentYamlException(f.toString(), "name", "agent '" + d.getName() + "' is also defined in " + before);
+      }
+      out.add(d);
+    }
+    return out;
+  }
+
+  /** Parses one agent from YAML text; {@code source} names it in error messages. */
+  public static AgentDefinition parse(String yaml, String source) {
+    JsonNode root;
+    try {
+      root = YAML.readTree(yaml);
+    } catch (JsonProcessingException e) {
+      JsonLocation loc = e.getLocation();
+      String where = loc == null || loc.getLineNr() < 0 ? "" : " at line " + loc.getLineNr() + ", column " + loc.getColumnNr();
+      throw new AgentYamlException(source, null, "invalid YAML" + where + ": " + firstLine(e.getOriginalMessage()));
+    }
+    if (root == null || root.isMissingNode() || root.isNull()) {
+      throw new AgentYamlException(source, null, "the file is empty; an agent needs at least name, version and model");
+    }
+    if (!root.isObject()) {
+      throw new AgentYamlException(source, null, "expected a mapping of agent fields (name, version, model, ...), got "
+          + kindOf(root));
+    }
+    Obj o = new Obj(source, "", (ObjectNode) root);
+    o.rejectUnknown(TOP_KEYS);
+
+    AgentDefinition.Builder b = AgentDefinition.newBuilder();
+    String name = o.requiredString("name");
+    if (!NAME.matcher(name).matches()) {
+      throw o.error("name", "'" + name + "' is not a valid agent name (must match " + NAME.pattern() + ")");
+    }
+    b.setName(name);
+    b.setVersion(o.requiredInt("version", 1));
+    b.setModel(o.requiredString("model"));
+    b.setDescription(o.optString("description", ""));
+    b.setInstructions(o.optString("instructions", ""));
+    b.setModelSettings(modelSettings(o));
+    b.setTools(tools(o));
+    b.setHandoffs(names(o, "handoffs", true));
+    b.setCapabilities(names(o, "capabilities", false));
+    b.setMaxTurns(o.optInt("maxTurns", 10, 1));
+    b.setModelTimeoutMs(o.optDurationMs("modelTimeout", 120_000L));
+    b.setToolTimeoutMs(o.optDurationMs("toolTimeout", 60_000L));
+    b.setMaxAttempts(o.optInt("maxAttempts", 3, 1));
+    b.setMetadata(metadata(o));
+    return b.build();
+  }
+
+  /** Parses {@code 500ms}, {@code 30s}, {@code 2m} or {@code 1h}. */
+  public static Duration parseDuration(String text) {
+    Matcher m = text == null ? null : DURATION.matcher(text);
+    if (m == null || !m.matches()) {
+      throw new IllegalArgumentException("'" + text + "' is not a duration like 500ms, 30s, 2m or 1h");
+    }
+    long n = Long.parseLong(m.group(1));
+    return switch (m.group(2)) {
+      case "ms" -> Duration.ofMillis(n);
+      case "s" -> Duration.ofSeconds(n);
+      case "m" -> Duration.ofMinutes(n);
+      default -> Duration.ofHours(n);
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private static ModelSettings modelSettings(Obj top) {
+    Obj s = top.optObject("modelSettings");
+    if (s == null) {
+      return null;
+    }
+    s.rejectUnknown(SETTINGS_KEYS);
+    ModelSettings.Builder b = ModelSettings.newBuilder();
+    b.setTemperature(s.optDouble("temperature", 0, 2));
+    b.setTopP(s.optDouble("topP", 0, 1));
+    Integer max = s.optIntOrNull("maxOutputTokens", 1);
+    b.setMaxOutputTokens(max == null ? null : max.longValue());
+    b.setToolChoice(s.optString("toolChoice", null));
+    b.setParallelToolCalls(s.optBoolean("parallelToolCalls"));
+    String api = s.optString("api", null);
+    if (api == null) {
+      b.setApi(ModelApi.RESPONSES);
+    } else {
+      b.setApi(switch (api.toLowerCase(Locale.ROOT)) {
+        case "responses" -> ModelApi.RESPONSES;
+        case "chat", "chat_completions", "chat-completions" -> ModelApi.CHAT_COMPLETIONS;
+        default -> throw s.error("api", "'" + api + "' is not a model API (use responses or chat)");
+      });
+    }
+    return b.build();
+  }
+
+  private static List<ToolSpec> tools(Obj top) {
+    JsonNode arr = top.node.get("tools");
+    if (arr == null || arr.isNull()) {
+      return List.of();
+    }
+    if (!arr.isArray()) {
+      throw top.error("tools", "must be a list of tools, got " + kindOf(arr));
+    }
+    List<ToolSpec> out = new ArrayList<>();
+    Set<String> names = new HashSet<>();
+    for (int i = 0; i < arr.size(); i++) {
+      String path = top.path("tools") + "[" + i + "]";
+      JsonNode n = arr.get(i);
+      if (!n.isObject()) {
+        throw new AgentYamlException(top.source, path, "must be a mapping with at least a name, got " + kindOf(n));
+      }
+      Obj t = new Obj(top.source, path, (ObjectNode) n);
+      t.rejectUnknown(TOOL_KEYS);
+      String name = t.requiredString("name");
+      if (!NAME.matcher(name).matches()) {
+        throw t.error("name", "'" + name + "' is not a valid tool name (must match " + NAME.pattern() + ")");
+      }
+      if (!names.add(name)) {
+        throw t.error("name", "duplicate tool name '" + name + "'");
+      }
+      ToolSpec.Builder b = ToolSpec.newBuilder().setName(name);
+      b.setDescription(t.optString("description", ""));
+      String kind = t.optString("kind", "function");
+      b.setKind(switch (kind.toLowerCase(Locale.ROOT)) {
+        case "function" -> ToolKind.FUNCTION;
+        case "sandbox" -> ToolKind.SANDBOX;
+        case "mcp" -> ToolKind.MCP;
+        case "hosted" -> ToolKind.HOSTED;
+        default -> throw t.error("kind", "'" + kind + "' is not a tool kind (use function, sandbox, mcp or hosted)");
+      });
+      JsonNode params = t.node.get("parameters");
+      if (params == null || params.isNull()) {
+        b.setParametersJson(DEFAULT_PARAMETERS);
+      } else if (!params.isObject()) {
+        throw t.error("parameters", "must be a JSON schema object (a mapping such as {type: object, properties: {...}}), got "
+            + kindOf(params));
+      } else {
+        JsonNode type = params.get("type");
+        if (type != null && !"object".equals(type.asText())) {
+          throw t.error("parameters", "the schema's type must be object (tool arguments are a JSON object), got '"
+              + type.asText() + "'");
+        }
+        try {
+          b.setParametersJson(JSON.writeValueAsString(params));
+        } catch (JsonProcessingException e) {
+          throw t.error("parameters", "cannot be written as JSON: " + e.getOriginalMessage());
+        }
+      }
+      b.setStrict(Boolean.TRUE.equals(t.optBoolean("strict")));
+      b.setNeedsApproval(Boolean.TRUE.equals(t.optBoolean("needsApproval")));
+      Long timeout = t.optDurationMs("timeout", null);
+      b.setTimeoutMs(timeout);
+      out.add(b.build());
+    }
+    return out;
+  }
+
+  private static List<String> names(Obj top, String field, boolean mustBeAgentName) {
+    JsonNode arr = top.node.get(field);
+    if (arr == null || arr.isNull()) {
+      return List.of();
+    }
+    if (!arr.isArray()) {
+      throw top.error(field, "must be a list of names, got " + kindOf(arr));
+    }
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < arr.size(); i++) {
+      JsonNode n = arr.get(i);
+      String path = field + "[" + i + "]";
+      if (!n.isTextual() || n.asText().isBlank()) {
+        throw top.error(path, "must be a non-empty name, got " + kindOf(n));
+      }
+      if (mustBeAgentName && !NAME.matcher(n.asText()).matches()) {
+        throw top.error(path, "'" + n.asText() + "' is not a valid agent name (must match " + NAME.pattern() + ")");
+      }
+      if (out.contains(n.asText())) {
+        throw top.error(path, "'" + n.asText() + "' is listed twice");
+      }
+      out.add(n.asText());
+    }
+    return out;
+  }
+
+  private static Map<String, String> metadata(Obj top) {
+    Obj m = top.optObject("metadata");
+    if (m == null) {
+      return Map.of();
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = m.node.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (!e.getValue().isValueNode() || e.getValue().isNull()) {
+        throw m.error(e.getKey(), "metadata values must be plain text, numbers or booleans, got " + kindOf(e.getValue()));
+      }
+      out.put(e.getKey(), e.getValue().asText());
+    }
+    return out;
+  }
+
+  private static String kindOf(JsonNode n) {
+    if (n == null || n.isNull() || n.isMissingNode()) {
+      return "nothing";
+    }
+    if (n.isObject()) {
+      return "a mapping";
+    }
+    if (n.isArray()) {
+      return "a list";
+    }
+    if (n.isTextual()) {
+      return "text '" + abbreviate(n.asText()) + "'";
+    }
+    if (n.isBoolean()) {
+      return "a boolean (" + n.asText() + ")";
+    }
+    if (n.isNumber()) {
+      return "a number (" + n.asText() + ")";
+    }
+    return n.getNodeType().toString().toLowerCase(Locale.ROOT);
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 40 ? s : s.substring(0, 37) + "...";
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  @SafeVarargs
+  private static <T> Set<T> orderedSet(T... items) {
+    return new LinkedHashSet<>(List.of(items));
+  }
+
+  /** A mapping being read, with its path for messages. */
+  private static final class Obj {
+    final String source;
+    final String prefix;
+    final ObjectNode node;
+
+    Obj(String source, String prefix, ObjectNode node) {
+      this.source = source;
+      this.prefix = prefix;
+      this.node = node;
+    }
+
+    String path(String field) {
+      return prefix.isEmpty() ? field : prefix + "." + field;
+    }
+
+    AgentYamlException error(String field, String problem) {
+      return new AgentYamlException(source, path(field), problem);
+    }
+
+    void rejectUnknown(Set<String> allowed) {
+      for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+        String k = it.next();
+        if (!allowed.contains(k)) {
+          String hint = suggestion(k, allowed);
+          throw error(k, "unknown field" + (hint == null ? "" : " (did you mean '" + hint + "'?)")
+              + "; allowed here: " + String.join(", ", allowed));
+        }
+      }
+    }
+
+    String requiredString(String field) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull() || (n.isTextual() && n.asText().isBlank())) {
+        throw error(field, "is required");
+      }
+      if (!n.isValueNode()) {
+        throw error(field, "must be text, got " + kindOf(n));
+      }
+      return n.asText().trim();
+    }
+
+    String optString(String field, String fallback) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull()) {
+        return fallback;
+      }
+      if (!n.isValueNode()) {
+        throw error(field, "must be text, got " + kindOf(n));
+      }
+      return n.asText();
+    }
+
+    int requiredInt(String field, int min) {
+      if (node.get(field) == null || node.get(field).isNull()) {
+        throw error(field, "is required");
+      }
+      return optInt(field, 0, min);
+    }
+
+    int optInt(String field, int fallback, int min) {
+      Integer v = optIntOrNull(field, min);
+      return v == null ? fallback : v;
+    }
+
+    Integer optIntOrNull(String field, int min) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull()) {
+        return null;
+      }
+      if (!n.isIntegralNumber() || !n.canConvertToInt()) {
+        throw error(field, "must be a whole number, got " + kindOf(n));
+      }
+      if (n.asInt() < min) {
+        throw error(field, "must be at least " + min + ", got " + n.asInt());
+      }
+      return n.asInt();
+    }
+
+    Double optDouble(String field, double min, double max) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull()) {
+        return null;
+      }
+      if (!n.isNumber()) {
+        throw error(field, "must be a number, got " + kindOf(n));
+      }
+      double v = n.asDouble();
+      if (v < min || v > max) {
+        throw error(field, "must be between " + min + " and " + max + ", got " + v);
+      }
+      return v;
+    }
+
+    Boolean optBoolean(String field) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull()) {
+        return null;
+      }
+      if (!n.isBoolean()) {
+        throw error(field, "must be true or false, got " + kindOf(n));
+      }
+      return n.asBoolean();
+    }
+
+    Long optDurationMs(String field, Long fallback) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull()) {
+        return fallback;
+      }
+      if (!n.isTextual()) {
+        throw error(field, "must be a duration with a unit like 500ms, 30s, 2m or 1h, got " + kindOf(n));
+      }
+      try {
+        Duration d = parseDuration(n.asText());
+        if (d.isZero()) {
+          throw error(field, "must be longer than 0");
+        }
+        return d.toMillis();
+      } catch (IllegalArgumentException e) {
+        if (e instanceof AgentYamlException ae) {
+          throw ae;
+        }
+        throw error(field, e.getMessage());
+      }
+    }
+
+    Obj optObject(String field) {
+      JsonNode n = node.get(field);
+      if (n == null || n.isNull()) {
+        return null;
+      }
+      if (!n.isObject()) {
+        throw error(field, "must be a mapping, got " + kindOf(n));
+      }
+      return new Obj(source, path(field), (ObjectNode) n);
+    }
+  }
+
+  /** A close allowed key, for "did you mean": same letters ignoring case and separators, or a small edit distance. */
+  static String suggestion(String key, Set<String> allowed) {
+    String norm = key.replace("_", "").replace("-", "").toLowerCase(Locale.ROOT);
+    String best = null;
+    int bestDist = Integer.MAX_VALUE;
+    for (String a : allowed) {
+      String al = a.toLowerCase(Locale.ROOT);
+      if (al.equals(norm)) {
+        return a;
+      }
+      int common = 0;
+      while (common < Math.min(al.length(), norm.length()) && al.charAt(common) == norm.charAt(common)) {
+        common++;
+      }
+      if (common >= 4 && common * 2 >= norm.length()) {
+        return a;
+      }
+      int d = distance(key.toLowerCase(Locale.ROOT), a.toLowerCase(Locale.ROOT));
+      if (d < bestDist) {
+        bestDist = d;
+        best = a;
+      }
+    }
+    return bestDist <= Math.max(1, key.length() / 4) ? best : null;
+  }
+
+  private static int distance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
+  }
+}

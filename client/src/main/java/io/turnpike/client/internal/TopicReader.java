@@ -1,0 +1,158 @@
+package io.turnpike.client.internal;
+
+import io.turnpike.client.TurnpikeException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndTimestamp;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads every partition of one topic without a consumer group ({@code assign}), decoding values with
+ * an Avro serde. Undecodable values are logged and skipped. Not thread-safe; not public API.
+ */
+public final class TopicReader<V> implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(TopicReader.class);
+
+  /** One decoded record; {@code value} is null for a tombstone. */
+  public record Entry<V>(String key, V value, Headers headers, TopicPartition partition, long offset, Instant timestamp) {}
+
+  private final String topic;
+  private final Deserializer<V> values;
+  private final KafkaConsumer<String, byte[]> consumer;
+  private final List<TopicPartition> partitions;
+
+  private TopicReader(String bootstrap, String topic, Deserializer<V> values, Duration timeout) {
+    this.topic = topic;
+    this.values = values;
+    try {
+      this.consumer = new KafkaConsumer<>(KafkaSupport.readerConfig(bootstrap, "turnpike-reader-" + UUID.randomUUID()));
+    } catch (KafkaException e) {
+      throw new TurnpikeException("cannot connect to Kafka at " + bootstrap + ": " + KafkaSupport.rootMessage(e), e);
+    }
+    try {
+      List<PartitionInfo> infos = consumer.partitionsFor(topic, timeout);
+      if (infos == null || infos.isEmpty()) {
+        throw new TurnpikeException("topic " + topic + " does not exist on " + bootstrap
+            + " (create Turnpike's topics with `turnpike topics create`)");
+      }
+      this.partitions = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+      consumer.assign(partitions);
+    } catch (KafkaException e) {
+      consumer.close(Duration.ZERO);
+      throw new TurnpikeException("cannot read " + topic + " on " + bootstrap + ": " + KafkaSupport.rootMessage(e), e);
+    } catch (RuntimeException e) {
+      consumer.close(Duration.ZERO);
+      throw e;
+    }
+  }
+
+  public static <V> TopicReader<V> open(String bootstrap, String topic, Deserializer<V> values, Duration timeout) {
+    return new TopicReader<>(bootstrap, topic, values, timeout);
+  }
+
+  public TopicReader<V> fromBeginning() {
+    consumer.seekToBeginning(partitions);
+    return this;
+  }
+
+  /** Starts at the first record whose timestamp is at or after {@code from}; partitions without one start at their end. */
+  public TopicReader<V> fromTime(Instant from) {
+    Map<TopicPartition, Long> query = new HashMap<>();
+    partitions.forEach(tp -> query.put(tp, from.toEpochMilli()));
+    Map<TopicPartition, OffsetAndTimestamp> found = consumer.offsetsForTimes(query);
+    List<TopicPartition> none = new ArrayList<>();
+    for (TopicPartition tp : partitions) {
+      OffsetAndTimestamp o = found.get(tp);
+      if (o == null) {
+        none.add(tp);
+      } else {
+        consumer.seek(tp, o.offset());
+      }
+    }
+    if (!none.isEmpty()) {
+      consumer.seekToEnd(none);
+    }
+    return this;
+  }
+
+  public Map<TopicPartition, Long> endOffsets() {
+    return consumer.endOffsets(partitions);
+  }
+
+  /** True once this reader's position reached {@code end} on every partition. */
+  public boolean reached(Map<TopicPartition, Long> end) {
+    for (TopicPartition tp : partitions) {
+      if (consumer.position(tp) < end.getOrDefault(tp, 0L)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  public List<Entry<V>> poll(Duration wait) {
+    List<Entry<V>> out = new ArrayList<>();
+    for (ConsumerRecord<String, byte[]> r : consumer.poll(wait)) {
+      V v = null;
+      if (r.value() != null) {
+        try {
+          v = values.deserialize(topic, r.value());
+        } catch (RuntimeException e) {
+          LOG.warn("skipping undecodable record {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.getMessage());
+          continue;
+        }
+      }
+      out.add(new Entry<>(r.key(), v, r.headers(), new TopicPartition(r.topic(), r.partition()), r.offset(),
+          Instant.ofEpochMilli(r.timestamp())));
+    }
+    return out;
+  }
+
+  /**
+   * The latest value per key from the beginning of the topic to its current end (compacted topics);
+   * tombstones remove the key. Keys not accepted by {@code keyFilter} are not kept.
+   */
+  public static <V> Map<String, V> latestByKey(String bootstrap, String topic, Deserializer<V> values,
+      java.util.function.Predicate<String> keyFilter, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try (TopicReader<V> reader = open(bootstrap, topic, values, timeout).fromBeginning()) {
+      Map<TopicPartition, Long> end = reader.endOffsets();
+      Map<String, V> latest = new LinkedHashMap<>();
+      while (!reader.reached(end)) {
+        if (System.nanoTime() > deadline) {
+          throw new TurnpikeException("timed out after " + KafkaSupport.human(timeout) + " reading " + topic);
+        }
+        for (Entry<V> e : reader.poll(Duration.ofMillis(200))) {
+          if (e.key() == null || !keyFilter.test(e.key())) {
+            continue;
+          }
+          if (e.value() == null) {
+            latest.remove(e.key());
+          } else {
+            latest.remove(e.key());
+            latest.put(e.key(), e.value());
+          }
+        }
+      }
+      return latest;
+    }
+  }
+
+  @Override
+  public void close() {
+    consumer.close(Duration.ofSeconds(2));
+  }
+}

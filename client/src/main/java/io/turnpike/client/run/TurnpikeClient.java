@@ -1,0 +1,247 @@
+package io.turnpike.client.run;
+
+import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunCommandType;
+import io.turnpike.avro.RunFinished;
+import io.turnpike.avro.RunRequest;
+import io.turnpike.avro.RunResult;
+import io.turnpike.avro.RunState;
+import io.turnpike.avro.RunStatus;
+import io.turnpike.avro.TurnEvent;
+import io.turnpike.client.TraceIds;
+import io.turnpike.client.TurnpikeException;
+import io.turnpike.client.internal.KafkaSupport;
+import io.turnpike.client.internal.TopicReader;
+import io.turnpike.schema.Topics;
+import io.turnpike.schema.TurnpikeHeaders;
+import io.turnpike.schema.TurnpikeSerdes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.Serializer;
+
+/**
+ * Starts, watches and steers runs over Kafka. Thread-safe; every wait opens its own short-lived,
+ * group-less consumer, so waits may run in parallel.
+ *
+ * <pre>{@code
+ * try (TurnpikeClient client = new TurnpikeClient("localhost:9092")) {
+ *   String runId = client.submit("travel-assistant", null, "Weather in Lisbon?", Map.of());
+ *   client.follow(runId, e -> System.out.println(e.getStep()), Duration.ofMinutes(5));
+ *   RunResult result = client.awaitResult(runId, Duration.ofMinutes(5));
+ * }
+ * }</pre>
+ */
+public final class TurnpikeClient implements AutoCloseable {
+  /** Records of a run are looked for from this long before its submission (clock skew between hosts). */
+  static final Duration SKEW = Duration.ofMinutes(5);
+
+  private final String bootstrap;
+  private final Duration sendTimeout;
+  private final Map<String, Instant> submittedAt = new ConcurrentHashMap<>();
+  private KafkaProducer<String, byte[]> producer;
+
+  public TurnpikeClient(String bootstrapServers) {
+    this(bootstrapServers, Duration.ofSeconds(30));
+  }
+
+  /** {@code sendTimeout} bounds each produce (submit, cancel, ...). */
+  public TurnpikeClient(String bootstrapServers, Duration sendTimeout) {
+    this.bootstrap = Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+    this.sendTimeout = sendTimeout;
+  }
+
+  public String bootstrapServers() {
+    return bootstrap;
+  }
+
+  /** Fails with a readable {@link TurnpikeException} when no broker answers within {@code timeout}. */
+  public void checkConnection(Duration timeout) {
+    KafkaSupport.requireReachable(bootstrap, timeout, java.util.List.of(Topics.RUN_REQUESTS.name(),
+        Topics.RUN_COMMANDS.name(), Topics.RUN_RESULTS.name(), Topics.TURN_EVENTS.name(), Topics.RUN_STATE.name()));
+  }
+
+  /** Starts a run of the current version of {@code agent}. */
+  public String submit(String agent, String input) {
+    return submit(agent, null, input, Map.of());
+  }
+
+  /**
+   * Starts a run with a new runId (a UUID).
+   *
+   * @param version  the agent version, or null for the current one
+   * @param metadata free-form labels carried by the run (may be null)
+   * @return the runId
+   */
+  public String submit(String agent, Integer version, String input, Map<String, String> metadata) {
+    RunRequest req = RunRequest.newBuilder()
+        .setRunId(UUID.randomUUID().toString())
+        .setAgent(Objects.requireNonNull(agent, "agent"))
+        .setAgentVersion(version)
+        .setInput(Objects.requireNonNull(input, "input"))
+        .setMetadata(metadata == null ? Map.of() : Map.copyOf(metadata))
+        .setRequestedAt(Instant.now())
+        .build();
+    return submit(req);
+  }
+
+  /** Starts a run from a complete request (the caller chose the runId). */
+  public String submit(RunRequest request) {
+    String runId = request.getRunId();
+    if (submittedAt.size() > 10_000) {
+      submittedAt.clear();
+    }
+    submittedAt.put(runId, Instant.now());
+    send(Topics.RUN_REQUESTS.name(), runId, request, TurnpikeSerdes.RUN_REQUEST, "RunRequest", null,
+        "submitting run " + runId + " of " + request.getAgent());
+    return runId;
+  }
+
+  /**
+   * Waits for the run's outcome on {@code turnpike.run-results}: the first result with a final status
+   * (COMPLETED, FAILED, CANCELLED, GUARDRAIL_TRIPPED), or an INTERRUPTED result when it is the newest
+   * one the run has (the run waits for an approval).
+   *
+   * @throws RunTimeoutException if no such result arrives within {@code timeout}
+   */
+  public RunResult awaitResult(String runId, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try (TopicReader<RunResult> reader = openAt(Topics.RUN_RESULTS.name(), TurnpikeSerdes.RUN_RESULT, runId)) {
+      Map<TopicPartition, Long> end = reader.endOffsets();
+      RunResult latest = null;
+      while (System.nanoTime() < deadline) {
+        for (TopicReader.Entry<RunResult> e : reader.poll(Duration.ofMillis(200))) {
+          if (runId.equals(e.key()) && e.value() != null) {
+            latest = e.value();
+            if (isTerminal(latest.getStatus())) {
+              return latest;
+            }
+          }
+        }
+        if (latest != null && latest.getStatus() == RunStatus.INTERRUPTED && reader.reached(end)) {
+          return latest;
+        }
+      }
+    }
+    throw new RunTimeoutException(runId, "run " + runId + " has no result after " + KafkaSupport.human(timeout)
+        + " (it may still be running: see `turnpike runs show " + runId + "`)");
+  }
+
+  /**
+   * Calls {@code onEvent} for each step of the run, in order (from its start, also when the run began
+   * before this call), and returns the terminal {@code RunFinished} event.
+   *
+   * @throws RunTimeoutException if the run does not finish within {@code timeout}
+   */
+  public TurnEvent follow(String runId, Consumer<TurnEvent> onEvent, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    long lastSeq = Long.MIN_VALUE;
+    try (TopicReader<TurnEvent> reader = openAt(Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, runId)) {
+      while (System.nanoTime() < deadline) {
+        for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(200))) {
+          TurnEvent ev = e.value();
+          if (!runId.equals(e.key()) || ev == null || ev.getSeq() <= lastSeq) {
+            continue;
+          }
+          lastSeq = ev.getSeq();
+          onEvent.accept(ev);
+          if (ev.getStep() instanceof RunFinished f && isTerminal(f.getStatus())) {
+            return ev;
+          }
+        }
+      }
+    }
+    throw new RunTimeoutException(runId, "run " + runId + " did not finish within " + KafkaSupport.human(timeout)
+        + " (it may still be running: see `turnpike runs show " + runId + "`)");
+  }
+
+  /** The run's latest snapshot from the compacted {@code turnpike.run-state} (reads it from the beginning). */
+  public Optional<RunState> runState(String runId) {
+    return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), TurnpikeSerdes.RUN_STATE,
+        runId::equals, Duration.ofSeconds(60)).get(runId));
+  }
+
+  /** Asks the runner to cancel the run; returns the command id. */
+  public String cancel(String runId, String reason) {
+    return command(runId, RunCommandType.CANCEL, null, reason, false);
+  }
+
+  /** Approves a pending call ({@code always}: also future calls of that tool in this run). */
+  public String approve(String runId, String callId, boolean always) {
+    return command(runId, RunCommandType.APPROVE, callId, null, always);
+  }
+
+  /** Rejects a pending call; {@code message} is what the model is told. */
+  public String reject(String runId, String callId, String message) {
+    return command(runId, RunCommandType.REJECT, callId, message, false);
+  }
+
+  /** Adds a user message to the run's conversation. */
+  public String sendMessage(String runId, String message) {
+    return command(runId, RunCommandType.USER_MESSAGE, null, message, false);
+  }
+
+  private String command(String runId, RunCommandType type, String callId, String message, boolean always) {
+    RunCommand cmd = RunCommand.newBuilder()
+        .setRunId(runId)
+        .setCommandId(UUID.randomUUID().toString())
+        .setType(type)
+        .setCallId(callId)
+        .setMessage(message)
+        .setAlways(always)
+        .setIssuedAt(Instant.now())
+        .build();
+    send(Topics.RUN_COMMANDS.name(), runId, cmd, TurnpikeSerdes.RUN_COMMAND, "RunCommand", null,
+        "sending " + type + " for run " + runId);
+    return cmd.getCommandId();
+  }
+
+  /** COMPLETED, FAILED, CANCELLED or GUARDRAIL_TRIPPED. */
+  public static boolean isTerminal(RunStatus status) {
+    return status == RunStatus.COMPLETED || status == RunStatus.FAILED || status == RunStatus.CANCELLED
+        || status == RunStatus.GUARDRAIL_TRIPPED;
+  }
+
+  private <V> TopicReader<V> openAt(String topic, org.apache.kafka.common.serialization.Deserializer<V> d, String runId) {
+    TopicReader<V> reader = TopicReader.open(bootstrap, topic, d, Duration.ofSeconds(15));
+    try {
+      Instant at = submittedAt.get(runId);
+      return at == null ? reader.fromBeginning() : reader.fromTime(at.minus(SKEW));
+    } catch (RuntimeException e) {
+      reader.close();
+      throw e;
+    }
+  }
+
+  private <T extends SpecificRecord> void send(String topic, String key, T value, Serializer<T> ser, String type,
+      String traceId, String what) {
+    ProducerRecord<String, byte[]> rec = new ProducerRecord<>(topic, key, ser.serialize(topic, value));
+    TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TYPE, type);
+    TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TRACE_ID, traceId != null ? traceId : TraceIds.newTraceId());
+    KafkaSupport.await(producer().send(rec), sendTimeout, what);
+  }
+
+  private synchronized KafkaProducer<String, byte[]> producer() {
+    if (producer == null) {
+      producer = new KafkaProducer<>(KafkaSupport.producerConfig(bootstrap, "turnpike-client-" + UUID.randomUUID()));
+    }
+    return producer;
+  }
+
+  @Override
+  public synchronized void close() {
+    if (producer != null) {
+      producer.close(Duration.ofSeconds(5));
+      producer = null;
+    }
+  }
+}

@@ -1,0 +1,226 @@
+package io.turnpike.client.run;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ModelCallRequested;
+import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunCommandType;
+import io.turnpike.avro.RunFinished;
+import io.turnpike.avro.RunRequest;
+import io.turnpike.avro.RunResult;
+import io.turnpike.avro.RunStarted;
+import io.turnpike.avro.RunState;
+import io.turnpike.avro.RunStatus;
+import io.turnpike.avro.TurnEvent;
+import io.turnpike.avro.Usage;
+import io.turnpike.client.TurnpikeException;
+import io.turnpike.client.agent.AgentCatalog;
+import io.turnpike.client.testing.KafkaTestSupport;
+import io.turnpike.client.testing.KafkaTestSupport.Collector;
+import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.schema.Topics;
+import io.turnpike.schema.TurnpikeHeaders;
+import io.turnpike.schema.TurnpikeSerdes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.avro.specific.SpecificRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.Serializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class TurnpikeClientTest {
+  static EmbeddedKafka kafka;
+  static String bootstrap;
+  static KafkaProducer<String, byte[]> producer;
+  static TurnpikeClient client;
+
+  @BeforeAll
+  static void start() {
+    kafka = EmbeddedKafka.start();
+    bootstrap = kafka.bootstrapServers();
+    KafkaTestSupport.createTopics(bootstrap);
+    producer = KafkaTestSupport.producer(bootstrap);
+    client = new TurnpikeClient(bootstrap);
+  }
+
+  @AfterAll
+  static void stop() {
+    client.close();
+    producer.close();
+    kafka.close();
+  }
+
+  @Test
+  void submitProducesARunRequestWithTypeAndTraceHeaders() {
+    client.checkConnection(Duration.ofSeconds(10));
+    try (Collector requests = new Collector(bootstrap, Topics.RUN_REQUESTS.name())) {
+      String runId = client.submit("travel-assistant", 2, "Weather in Lisbon?", Map.of("user", "ana"));
+      assertThat(UUID.fromString(runId)).isNotNull();
+      ConsumerRecord<String, byte[]> r = await().atMost(Duration.ofSeconds(20))
+          .until(() -> requests.matching(x -> runId.equals(x.key())), l -> !l.isEmpty()).get(0);
+      RunRequest req = TurnpikeSerdes.RUN_REQUEST.deserialize(r.topic(), r.value());
+      assertThat(req.getRunId()).isEqualTo(runId);
+      assertThat(req.getAgent()).isEqualTo("travel-assistant");
+      assertThat(req.getAgentVersion()).isEqualTo(2);
+      assertThat(req.getInput()).isEqualTo("Weather in Lisbon?");
+      assertThat(req.getMetadata()).containsEntry("user", "ana");
+      assertThat(req.getRequestedAt()).isBefore(Instant.now().plusSeconds(1));
+      assertThat(TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.TYPE)).isEqualTo("RunRequest");
+      assertThat(TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.TRACE_ID)).matches("[0-9a-f]{32}");
+    }
+  }
+
+  @Test
+  void awaitResultReturnsTheFinalResultForItsRunOnly() throws Exception {
+    String runId = client.submit("travel-assistant", "hi");
+    CompletableFuture<RunResult> waiting = CompletableFuture.supplyAsync(() -> client.awaitResult(runId, Duration.ofSeconds(30)));
+    produce(Topics.RUN_RESULTS.name(), "someone-else", result("someone-else", RunStatus.COMPLETED, "not yours"),
+        TurnpikeSerdes.RUN_RESULT);
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.RUNNING, null), TurnpikeSerdes.RUN_RESULT);
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.COMPLETED, "It is sunny."), TurnpikeSerdes.RUN_RESULT);
+    RunResult r = waiting.get();
+    assertThat(r.getRunId()).isEqualTo(runId);
+    assertThat(r.getStatus()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(r.getFinalOutput()).isEqualTo("It is sunny.");
+
+    // A fresh client (knows nothing of the submission) reads from the beginning and finds it too.
+    try (TurnpikeClient other = new TurnpikeClient(bootstrap)) {
+      assertThat(other.awaitResult(runId, Duration.ofSeconds(20)).getFinalOutput()).isEqualTo("It is sunny.");
+    }
+  }
+
+  @Test
+  void awaitResultReturnsAnInterruptedRunWhenThatIsItsNewestResult() {
+    String runId = UUID.randomUUID().toString();
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.INTERRUPTED, null), TurnpikeSerdes.RUN_RESULT);
+    assertThat(client.awaitResult(runId, Duration.ofSeconds(20)).getStatus()).isEqualTo(RunStatus.INTERRUPTED);
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.FAILED, null), TurnpikeSerdes.RUN_RESULT);
+    assertThat(client.awaitResult(runId, Duration.ofSeconds(20)).getStatus()).isEqualTo(RunStatus.FAILED);
+  }
+
+  @Test
+  void awaitResultTimesOutWithARunTimeoutException() {
+    String runId = client.submit("travel-assistant", "nobody answers");
+    long t0 = System.nanoTime();
+    assertThatThrownBy(() -> client.awaitResult(runId, Duration.ofSeconds(1)))
+        .isInstanceOf(RunTimeoutException.class)
+        .hasMessageContaining("run " + runId + " has no result after 1s");
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(10));
+  }
+
+  @Test
+  void followDeliversTheRunsEventsInOrderUntilItFinishes() throws Exception {
+    String runId = client.submit("travel-assistant", "follow me");
+    List<TurnEvent> seen = new CopyOnWriteArrayList<>();
+    CompletableFuture<TurnEvent> last = CompletableFuture.supplyAsync(() -> client.follow(runId, seen::add, Duration.ofSeconds(30)));
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "follow me")), TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), "other", event("other", 1, new RunStarted(1, "x")), TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 2, new ModelCallRequested("c1", 1, "gpt")), TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 2, new ModelCallRequested("c1", 1, "gpt")), TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 3, new RunFinished(RunStatus.COMPLETED, "done", null)),
+        TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 4, new RunStarted(1, "after the end")), TurnpikeSerdes.TURN_EVENT);
+
+    TurnEvent end = last.get();
+    assertThat(end.getStep()).isInstanceOf(RunFinished.class);
+    assertThat(seen).extracting(TurnEvent::getSeq).containsExactly(1L, 2L, 3L);
+    assertThat(seen).allMatch(e -> e.getRunId().equals(runId));
+  }
+
+  @Test
+  void runStateIsTheLatestSnapshotOfTheRun() {
+    String runId = UUID.randomUUID().toString();
+    assertThat(client.runState(runId)).isEmpty();
+    produce(Topics.RUN_STATE.name(), runId, state(runId, RunStatus.RUNNING, 1), TurnpikeSerdes.RUN_STATE);
+    produce(Topics.RUN_STATE.name(), "another", state("another", RunStatus.FAILED, 9), TurnpikeSerdes.RUN_STATE);
+    produce(Topics.RUN_STATE.name(), runId, state(runId, RunStatus.COMPLETED, 5), TurnpikeSerdes.RUN_STATE);
+    RunState s = client.runState(runId).orElseThrow();
+    assertThat(s.getStatus()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(s.getVersion()).isEqualTo(5);
+  }
+
+  @Test
+  void cancelSendsACancelCommand() {
+    try (Collector commands = new Collector(bootstrap, Topics.RUN_COMMANDS.name())) {
+      String runId = UUID.randomUUID().toString();
+      String commandId = client.cancel(runId, "changed my mind");
+      ConsumerRecord<String, byte[]> r = await().atMost(Duration.ofSeconds(20))
+          .until(() -> commands.matching(x -> runId.equals(x.key())), l -> !l.isEmpty()).get(0);
+      RunCommand cmd = TurnpikeSerdes.RUN_COMMAND.deserialize(r.topic(), r.value());
+      assertThat(cmd.getType()).isEqualTo(RunCommandType.CANCEL);
+      assertThat(cmd.getCommandId()).isEqualTo(commandId);
+      assertThat(cmd.getMessage()).isEqualTo("changed my mind");
+      assertThat(TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.TYPE)).isEqualTo("RunCommand");
+    }
+  }
+
+  @Test
+  void agentCatalogKeepsTheLatestDefinitionPerAgent() {
+    try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+      catalog.publish(agent("cat-a", 1));
+      catalog.publish(agent("cat-b", 1));
+      catalog.publish(agent("cat-a", 2));
+      Map<String, AgentDefinition> all = catalog.list();
+      assertThat(all.get("cat-a").getVersion()).isEqualTo(2);
+      assertThat(all.get("cat-b").getVersion()).isEqualTo(1);
+      assertThat(catalog.get("cat-a")).get().extracting(AgentDefinition::getVersion).isEqualTo(2);
+      assertThat(catalog.get("nope")).isEmpty();
+    }
+  }
+
+  @Test
+  void anUnreachableBrokerFailsFastWithAReadableMessage() {
+    long t0 = System.nanoTime();
+    try (TurnpikeClient nowhere = new TurnpikeClient("127.0.0.1:1")) {
+      assertThatThrownBy(() -> nowhere.checkConnection(Duration.ofSeconds(2)))
+          .isInstanceOf(TurnpikeException.class)
+          .hasMessageStartingWith("cannot reach Kafka at 127.0.0.1:1 within 2s");
+    }
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(10));
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private static <T extends SpecificRecord> void produce(String topic, String key, T value, Serializer<T> ser) {
+    KafkaTestSupport.send(producer, new ProducerRecord<>(topic, key, ser.serialize(topic, value)));
+  }
+
+  static RunResult result(String runId, RunStatus status, String output) {
+    return RunResult.newBuilder().setRunId(runId).setStatus(status).setFinalOutput(output).setAgent("travel-assistant")
+        .setAgentVersion(1).setTurns(3).setFinishedAt(Instant.now()).build();
+  }
+
+  static TurnEvent event(String runId, long seq, Object step) {
+    return TurnEvent.newBuilder().setRunId(runId).setSeq(seq).setTurn(0).setAgent("travel-assistant").setAt(Instant.now())
+        .setStep(step).build();
+  }
+
+  static AgentDefinition agent(String name, int version) {
+    return AgentDefinition.newBuilder().setName(name).setVersion(version).setModel("gpt-4.1-mini").build();
+  }
+
+  static RunState state(String runId, RunStatus status, long version) {
+    return RunState.newBuilder()
+        .setRunId(runId)
+        .setStatus(status)
+        .setAgent(agent("travel-assistant", 1))
+        .setInput("hi")
+        .setUsage(new Usage(0L, 0L, 0L, 0))
+        .setCreatedAt(Instant.now())
+        .setUpdatedAt(Instant.now())
+        .setVersion(version)
+        .build();
+  }
+}
