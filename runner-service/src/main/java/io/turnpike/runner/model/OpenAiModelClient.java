@@ -83,6 +83,7 @@ public final class OpenAiModelClient implements ModelClient {
         .maxRetries(config.maxRetries())
         .timeout(timeoutOf(config.timeout()))
         .maxIdleConnections(Math.max(5, Math.min(config.concurrency(), 256)))
+        .keepAliveDuration(Duration.ofMinutes(5))
         .responseValidation(responseValidation)
         .build();
   }
