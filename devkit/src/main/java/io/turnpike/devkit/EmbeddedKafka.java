@@ -59,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * <p><b>Measured</b> on the project machine (Debian 12, 2 cores, Temurin 25; other builds running):
  * <ul>
  *   <li>start (format + startup + first successful {@code describeCluster}) in a fresh JVM:
- *       <b>2.9–3.6 s</b>, almost all of it class loading; a second broker in a warm JVM: 0.3–0.4 s;
+ *       <b>2.9–3.6 s</b>, almost all of it class loading; another broker (or a restart on the same dataDir) in a warm JVM: 0.3–0.7 s;
  *       clean {@link #close()}: about 0.45 s;</li>
  *   <li>after start: <b>54–63 MiB live heap</b> (after GC; 92–116 MiB committed),
  *       <b>220–245 MiB RSS</b> for the whole JVM, about 70 threads.</li>
