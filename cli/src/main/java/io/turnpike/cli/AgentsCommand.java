@@ -1,0 +1,104 @@
+package io.turnpike.cli;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ToolSpec;
+import io.turnpike.client.agent.AgentCatalog;
+import io.turnpike.client.agent.AgentYaml;
+import io.turnpike.schema.Topics;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "agents", description = "Publish and list agent definitions (topic turnpike.agents).",
+    subcommands = {AgentsCommand.Apply.class, AgentsCommand.ListAgents.class}, mixinStandardHelpOptions = true)
+final class AgentsCommand implements Callable<Integer> {
+  @Spec
+  CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+    return 0;
+  }
+
+  @Command(name = "apply", description = "Validate agent YAML and publish it (a file, or every *.yaml in a directory).",
+      mixinStandardHelpOptions = true)
+  static final class Apply implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    KafkaOptions kafka;
+
+    @Option(names = {"-f", "--file"}, required = true, paramLabel = "FILE|DIR", description = "Agent YAML file or directory.")
+    Path file;
+
+    @Option(names = "--dry-run", description = "Only validate; publish nothing.")
+    boolean dryRun;
+
+    @Override
+    public Integer call() {
+      PrintWriter out = spec.commandLine().getOut();
+      List<AgentDefinition> agents = AgentYaml.loadAll(file);
+      if (dryRun) {
+        agents.forEach(a -> out.println("valid: " + a.getName() + " v" + a.getVersion() + " (" + a.getTools().size()
+            + " tools)"));
+        return 0;
+      }
+      String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name()));
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+        Map<String, AgentDefinition> before = catalog.list();
+        for (AgentDefinition a : agents) {
+          catalog.publish(a);
+          AgentDefinition old = before.get(a.getName());
+          String was = old == null ? "new" : old.equals(a) ? "unchanged, v" + old.getVersion()
+              : "was v" + old.getVersion();
+          out.println("applied " + a.getName() + " v" + a.getVersion() + " (" + was + ")");
+          if (old != null && !old.equals(a) && old.getVersion() >= a.getVersion()) {
+            out.println("  note: the definition changed but its version did not increase; bump `version` so runs"
+                + " can tell the two apart");
+          }
+        }
+      }
+      out.flush();
+      return 0;
+    }
+  }
+
+  @Command(name = "list", description = "List the current definition of every agent.", mixinStandardHelpOptions = true)
+  static final class ListAgents implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    KafkaOptions kafka;
+
+    @Override
+    public Integer call() {
+      PrintWriter out = spec.commandLine().getOut();
+      String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name()));
+      Map<String, AgentDefinition> all;
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+        all = catalog.list();
+      }
+      if (all.isEmpty()) {
+        out.println("no agents yet; publish one with `turnpike agents apply -f agents/`");
+        return 0;
+      }
+      int w = Math.max(5, all.keySet().stream().mapToInt(String::length).max().orElse(5) + 2);
+      out.println(Text.pad("NAME", w) + Text.pad("VERSION", 9) + Text.pad("MODEL", 16) + Text.pad("TOOLS", 36) + "DESCRIPTION");
+      for (AgentDefinition a : all.values()) {
+        String tools = String.join(",", a.getTools().stream().map(ToolSpec::getName).toList());
+        out.println(Text.pad(a.getName(), w) + Text.pad(String.valueOf(a.getVersion()), 9) + Text.pad(a.getModel(), 16)
+            + Text.pad(Text.oneLine(tools.isEmpty() ? "-" : tools, 34), 36) + Text.oneLine(a.getDescription(), 60));
+      }
+      out.flush();
+      return 0;
+    }
+  }
+}

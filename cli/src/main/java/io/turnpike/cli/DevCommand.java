@@ -1,0 +1,331 @@
+package io.turnpike.cli;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.RunResult;
+import io.turnpike.avro.RunStatus;
+import io.turnpike.cli.example.ExampleTools;
+import io.turnpike.cli.example.OfflineTravelScript;
+import io.turnpike.client.agent.AgentCatalog;
+import io.turnpike.client.agent.AgentYaml;
+import io.turnpike.client.run.RunTimeoutException;
+import io.turnpike.client.run.TurnpikeClient;
+import io.turnpike.client.tool.ToolWorker;
+import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.guardrail.GuardrailService;
+import io.turnpike.memory.MemoryService;
+import io.turnpike.runner.RunnerService;
+import io.turnpike.sandbox.SandboxService;
+import io.turnpike.schema.Settings;
+import io.turnpike.schema.TopicAdmin;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.Supplier;
+import org.apache.kafka.clients.admin.Admin;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code turnpike dev}: an in-process KRaft broker, the topics, the four services, the example tool
+ * worker, the agents from {@code agents/*.yaml}; then one run of the example agent, streamed live.
+ */
+@Command(name = "dev", mixinStandardHelpOptions = true,
+    description = {"Run everything in this JVM: an embedded Kafka broker, the runner, sandbox, guardrail and memory",
+        "services and the example tool worker; publish the agents in agents/*.yaml, run one and stream its steps.",
+        "Uses the real model when OPENAI_API_KEY is set (OPENAI_BASE_URL for another endpoint), else a bundled",
+        "OFFLINE SCRIPTED model."})
+final class DevCommand implements Callable<Integer> {
+  static final String DEFAULT_INPUT = "What's the weather like in Lisbon right now, and what time is it there?";
+  /** Example agents bundled in the jar (copied from the repository's agents/ folder at build time). */
+  static final List<String> BUNDLED_AGENTS = List.of("travel-assistant.yaml");
+
+  @Spec
+  CommandSpec spec;
+
+  @Option(names = "--input", paramLabel = "TEXT", description = "The user's message for the run (default: a travel question).")
+  String input = DEFAULT_INPUT;
+
+  @Option(names = "--agent", paramLabel = "NAME", defaultValue = "travel-assistant",
+      description = "Agent to run (default ${DEFAULT-VALUE}).")
+  String agent;
+
+  @Option(names = "--agents-dir", paramLabel = "DIR",
+      description = "Agent YAML to publish (default: ./agents when present, else the bundled example).")
+  Path agentsDir;
+
+  @Option(names = "--data-dir", paramLabel = "DIR",
+      description = "Keep the broker's data and the runner's state here across restarts (default: a temporary folder).")
+  Path dataDir;
+
+  @Option(names = "--keep-running", description = "After the run, keep everything up (Ctrl-C stops) for other turnpike commands.")
+  boolean keepRunning;
+
+  @Option(names = "--no-run", description = "Start everything but submit no run (use with --keep-running).")
+  boolean noRun;
+
+  @Option(names = "--port", defaultValue = "0", description = "Broker port (default: a free one).")
+  int port;
+
+  @Option(names = "--partitions", defaultValue = "3", description = "Partitions per runId-keyed topic (default ${DEFAULT-VALUE}).")
+  int partitions;
+
+  @Option(names = "--timeout", defaultValue = "3m", description = "How long the run may take (default ${DEFAULT-VALUE}).")
+  String timeout;
+
+  private final Deque<AutoCloseable> resources = new ArrayDeque<>();
+  private PrintWriter out;
+
+  @Override
+  public Integer call() throws Exception {
+    out = spec.commandLine().getOut();
+    TurnpikeCli root = TurnpikeCli.root(spec);
+    Map<String, String> env = root.env();
+    Duration runTimeout = RunCommand.duration(timeout, "--timeout");
+
+    // Validate the agents before starting anything, so a bad file fails in milliseconds.
+    List<Loaded> agents = loadAgents();
+    if (!noRun && agents.stream().noneMatch(a -> a.def().getName().equals(agent))) {
+      throw new CliException("agent '" + agent + "' is not defined in " + agentSource() + " (found: "
+          + String.join(", ", agents.stream().map(a -> a.def().getName()).toList()) + ")");
+    }
+
+    Thread hook = new Thread(this::closeAll, "turnpike-dev-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      println("Turnpike dev: everything in one JVM");
+
+      // 1. Broker and topics.
+      EmbeddedKafka kafka = start("Kafka broker", () -> EmbeddedKafka.builder()
+          .dataDir(dataDir == null ? null : dataDir.resolve("kafka"))
+          .port(port)
+          .build()
+          .start());
+      String bootstrap = kafka.bootstrapServers();
+      int created;
+      try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
+        created = TopicAdmin.ensureTopics(admin, partitions, (short) 1).size();
+      }
+      row("kafka", bootstrap + "  (in-process KRaft broker, data in " + kafka.dataDir()
+          + (created > 0 ? ", " + created + " topics created" : ", topics already there") + ")");
+
+      // 2. Model: the real one when a key is set, else the bundled scripted one.
+      String apiKey = env.get("OPENAI_API_KEY");
+      boolean scripted = apiKey == null || apiKey.isBlank();
+      String baseUrl;
+      if (scripted) {
+        ScriptedModelServer model = start("scripted model", () -> ScriptedModelServer.start(new OfflineTravelScript()));
+        baseUrl = model.baseUrl();
+        apiKey = "offline";
+        row("model", "OFFLINE SCRIPTED model at " + baseUrl);
+        row("", "(no OPENAI_API_KEY set: model answers below are scripted, not from a real LLM)");
+      } else {
+        String fromEnv = env.get("OPENAI_BASE_URL");
+        baseUrl = fromEnv == null || fromEnv.isBlank() ? "https://api.openai.com/v1" : fromEnv;
+        row("model", "real model API at " + baseUrl + " (OPENAI_API_KEY is set)");
+      }
+
+      // 3. The four services, configured like separate processes would be.
+      Map<String, String> conf = new HashMap<>();
+      conf.put("turnpike.bootstrap.servers", bootstrap);
+      conf.put("turnpike.model.base-url", baseUrl);
+      conf.put("turnpike.model.api-key", apiKey);
+      conf.put("turnpike.runner.state-dir", stateDir().toString());
+      Settings settings = new Settings(Map.of(), env, new Properties()).with(conf);
+      start("guardrail service", () -> GuardrailService.start(settings));
+      start("sandbox service", () -> SandboxService.start(settings));
+      start("memory service", () -> MemoryService.start(settings));
+      start("runner service", () -> RunnerService.start(settings));
+      row("services", "runner, sandbox, guardrail, memory");
+
+      // 4. The example tool worker (user code, in a real deployment its own process).
+      ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, root.clock()));
+      row("tools", String.join(", ", tools.tools()) + "  (example tool worker, group " + tools.groupId() + ")");
+
+      // 5. Agents.
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+        for (Loaded a : agents) {
+          catalog.publish(a.def());
+          row("agent", a.def().getName() + " v" + a.def().getVersion() + "  (from " + a.source() + ")");
+        }
+      }
+
+      int exit = 0;
+      if (!noRun) {
+        exit = runExample(bootstrap, scripted, runTimeout);
+      }
+      if (keepRunning) {
+        println("");
+        println("Everything keeps running; press Ctrl-C to stop. In another terminal:");
+        println("  export TURNPIKE_BOOTSTRAP_SERVERS=" + bootstrap);
+        println("  ./turnpike run " + agent + " \"What time is it in Tokyo?\" --follow");
+        println("  ./turnpike agents list");
+        new CountDownLatch(1).await();
+      }
+      return exit;
+    } finally {
+      closeAll();
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the hook is running or has run
+      }
+    }
+  }
+
+  private int runExample(String bootstrap, boolean scripted, Duration runTimeout) {
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+      String runId = client.submit(agent, null, input, Map.of("source", "turnpike dev"));
+      println("");
+      println("Run " + runId + " of " + agent + ": " + Text.quoted(input, 90));
+      EventFormat fmt = new EventFormat(scripted);
+      long t0 = System.nanoTime();
+      try {
+        client.follow(runId, e -> println(fmt.format(e)), runTimeout);
+        RunResult r = client.awaitResult(runId, Duration.ofSeconds(30));
+        RunCommand.printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), scripted);
+        if (!keepRunning) {
+          println("");
+          println("(Everything stops now. Add --keep-running to keep the broker up and inspect the run with"
+              + " `turnpike runs show " + runId + "`.)");
+        } else {
+          println("");
+          println("Inspect it: ./turnpike runs show " + runId + " --bootstrap-server " + bootstrap);
+        }
+        return r.getStatus() == RunStatus.COMPLETED ? 0 : 1;
+      } catch (RunTimeoutException e) {
+        throw new CliException("the run did not finish within " + timeout + " (" + e.getMessage() + ")");
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private record Loaded(AgentDefinition def, String source) {}
+
+  private List<Loaded> loadAgents() {
+    Path dir = agentsDir != null ? agentsDir : Path.of("agents");
+    if (agentsDir != null || Files.isDirectory(dir)) {
+      if (agentsDir == null && !hasYaml(dir)) {
+        return bundled();
+      }
+      List<Loaded> out = new ArrayList<>();
+      for (AgentDefinition d : AgentYaml.loadAll(dir)) {
+        out.add(new Loaded(d, dir + "/"));
+      }
+      return out;
+    }
+    return bundled();
+  }
+
+  private String agentSource() {
+    return agentsDir != null ? agentsDir.toString()
+        : Files.isDirectory(Path.of("agents")) && hasYaml(Path.of("agents")) ? "agents/" : "the bundled agents";
+  }
+
+  private static boolean hasYaml(Path dir) {
+    try (var s = Files.list(dir)) {
+      return s.anyMatch(p -> p.toString().endsWith(".yaml") || p.toString().endsWith(".yml"));
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static List<Loaded> bundled() {
+    List<Loaded> out = new ArrayList<>();
+    for (String name : BUNDLED_AGENTS) {
+      String resource = "agents/" + name;
+      try (InputStream in = DevCommand.class.getClassLoader().getResourceAsStream(resource)) {
+        if (in == null) {
+          throw new CliException("the bundled example agent " + resource + " is missing from this build");
+        }
+        String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        out.add(new Loaded(AgentYaml.parse(text, "bundled " + resource), "bundled " + resource));
+      } catch (IOException e) {
+        throw new CliException("cannot read the bundled agent " + resource + ": " + e.getMessage());
+      }
+    }
+    return out;
+  }
+
+  private Path stateDir() throws IOException {
+    if (dataDir != null) {
+      Path p = dataDir.resolve("runner-state");
+      Files.createDirectories(p);
+      return p;
+    }
+    Path tmp = Files.createTempDirectory("turnpike-runner-state-");
+    resources.push(() -> deleteTree(tmp));
+    return tmp;
+  }
+
+  private <T extends AutoCloseable> T start(String what, Supplier<T> starter) {
+    T t;
+    try {
+      t = starter.get();
+    } catch (UnsupportedOperationException e) {
+      throw new CliException("the " + what + " cannot start in this build: " + e.getMessage());
+    } catch (CliException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      throw new CliException("the " + what + " failed to start: " + io.turnpike.client.internal.KafkaSupport.rootMessage(e));
+    }
+    synchronized (resources) {
+      resources.push(t);
+    }
+    return t;
+  }
+
+  /** Closes what was started, newest first (the broker last). Safe to call twice and from the shutdown hook. */
+  private void closeAll() {
+    while (true) {
+      AutoCloseable c;
+      synchronized (resources) {
+        c = resources.poll();
+      }
+      if (c == null) {
+        return;
+      }
+      try {
+        c.close();
+      } catch (Exception e) {
+        org.slf4j.LoggerFactory.getLogger(DevCommand.class).warn("while stopping {}: {}", c.getClass().getSimpleName(), e.toString());
+      }
+    }
+  }
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) {
+      return;
+    }
+    try (var walk = Files.walk(root)) {
+      for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  private void row(String label, String value) {
+    println("  " + Text.pad(label, 10) + value);
+  }
+
+  private void println(String s) {
+    out.println(s);
+    out.flush();
+  }
+}

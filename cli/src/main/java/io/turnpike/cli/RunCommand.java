@@ -1,0 +1,109 @@
+package io.turnpike.cli;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.RunResult;
+import io.turnpike.avro.RunStatus;
+import io.turnpike.client.agent.AgentCatalog;
+import io.turnpike.client.agent.AgentYaml;
+import io.turnpike.client.run.RunTimeoutException;
+import io.turnpike.client.run.TurnpikeClient;
+import io.turnpike.schema.Topics;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+@Command(name = "run", description = "Start a run of an agent and print its result (exit code 0 when COMPLETED, 1 otherwise).",
+    mixinStandardHelpOptions = true)
+final class RunCommand implements Callable<Integer> {
+  @Spec
+  CommandSpec spec;
+  @Mixin
+  KafkaOptions kafka;
+
+  @Parameters(index = "0", paramLabel = "AGENT", description = "Agent name.")
+  String agent;
+
+  @Parameters(index = "1", paramLabel = "INPUT", description = "The user's message.")
+  String input;
+
+  @Option(names = {"-f", "--follow"}, description = "Print each step of the run as it happens.")
+  boolean follow;
+
+  @Option(names = "--timeout", defaultValue = "5m", description = "How long to wait for the result (default ${DEFAULT-VALUE}).")
+  String timeout;
+
+  @Option(names = "--agent-version", paramLabel = "N", description = "Run this version (default: the current one).")
+  Integer version;
+
+  @Option(names = {"-m", "--meta"}, paramLabel = "KEY=VALUE", description = "Metadata for the run (repeatable).")
+  Map<String, String> metadata = new LinkedHashMap<>();
+
+  @Override
+  public Integer call() {
+    PrintWriter out = spec.commandLine().getOut();
+    Duration wait = duration(timeout, "--timeout");
+    String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name(), Topics.RUN_REQUESTS.name(),
+        Topics.RUN_RESULTS.name(), Topics.TURN_EVENTS.name()));
+    try (AgentCatalog catalog = new AgentCatalog(bootstrap); TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+      Map<String, AgentDefinition> agents = catalog.list();
+      AgentDefinition def = agents.get(agent);
+      if (def == null) {
+        throw new CliException("unknown agent '" + agent + "'" + (agents.isEmpty() ? " (no agents are published;"
+            + " publish one with `turnpike agents apply -f agents/`)" : " (published: " + String.join(", ", agents.keySet()) + ")"));
+      }
+      String runId = client.submit(agent, version, input, metadata);
+      out.println("run " + runId + " submitted (" + agent + (version == null ? " v" + def.getVersion() : " v" + version) + ")");
+      out.flush();
+      long t0 = System.nanoTime();
+      try {
+        if (follow) {
+          EventFormat fmt = new EventFormat(false);
+          client.follow(runId, e -> {
+            out.println(fmt.format(e));
+            out.flush();
+          }, wait);
+        }
+        Duration left = wait.minusNanos(System.nanoTime() - t0);
+        RunResult r = client.awaitResult(runId, left.isNegative() || left.isZero() ? Duration.ofSeconds(5) : left);
+        printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), false);
+        return r.getStatus() == RunStatus.COMPLETED ? 0 : 1;
+      } catch (RunTimeoutException e) {
+        throw new CliException(e.getMessage());
+      }
+    }
+  }
+
+  static void printResult(PrintWriter out, RunResult r, Duration took, boolean scripted) {
+    out.println();
+    out.println("Result: " + r.getStatus() + " after " + r.getTurns() + " turn" + (r.getTurns() == 1 ? "" : "s")
+        + (r.getUsage() == null ? "" : " (" + RunStateFormat.usage(r.getUsage()) + ")")
+        + " in " + String.format(java.util.Locale.ROOT, "%.1fs", took.toMillis() / 1000.0));
+    if (r.getFinalOutput() != null) {
+      if (scripted) {
+        out.println("Final answer (from the OFFLINE SCRIPTED model, not a real LLM):");
+      }
+      out.println(r.getFinalOutput());
+    }
+    if (r.getError() != null) {
+      out.println("Error: " + r.getError());
+    }
+    out.flush();
+  }
+
+  static Duration duration(String text, String option) {
+    try {
+      return AgentYaml.parseDuration(text);
+    } catch (IllegalArgumentException e) {
+      throw new CliException(option + ": " + e.getMessage(), 2);
+    }
+  }
+}
