@@ -98,24 +98,34 @@ public final class ModelInvoker implements AutoCloseable {
   private final AtomicLong answered = new AtomicLong();
   private final AtomicLong deadLettered = new AtomicLong();
   private final AtomicLong expired = new AtomicLong();
+  private final AtomicLong assignments = new AtomicLong();
 
   private record Work(ConsumerRecord<String, byte[]> record, ModelCall call, PartitionProgress progress) {}
 
   private record Finished(PartitionProgress progress, long offset) {}
 
   public ModelInvoker(ModelInvokerConfig config, ModelClient client) {
-    this(config, client, Clock.systemUTC());
+    this(config, client, Map.of(), Map.of());
   }
 
-  ModelInvoker(ModelInvokerConfig config, ModelClient client, Clock clock) {
+  /**
+   * @param consumerOverrides extra or replacing Kafka consumer properties (security settings, say)
+   * @param producerOverrides extra or replacing Kafka producer properties
+   */
+  public ModelInvoker(ModelInvokerConfig config, ModelClient client, Map<String, ?> consumerOverrides,
+      Map<String, ?> producerOverrides) {
     this.config = config;
     this.client = client;
-    this.clock = clock;
+    this.clock = Clock.systemUTC();
     this.permits = new Semaphore(config.concurrency());
     this.calls = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("turnpike-model-call-", 0).factory());
-    this.consumer = new KafkaConsumer<>(consumerProps(config), new StringDeserializer(), new ByteArrayDeserializer());
+    Properties cp = consumerProps(config);
+    cp.putAll(consumerOverrides);
+    Properties pp = producerProps(config);
+    pp.putAll(producerOverrides);
+    this.consumer = new KafkaConsumer<>(cp, new StringDeserializer(), new ByteArrayDeserializer());
     try {
-      this.producer = new KafkaProducer<>(producerProps(config), new StringSerializer(), new ByteArraySerializer());
+      this.producer = new KafkaProducer<>(pp, new StringSerializer(), new ByteArraySerializer());
     } catch (RuntimeException e) {
       consumer.close();
       throw e;
@@ -187,6 +197,11 @@ public final class ModelInvoker implements AutoCloseable {
   /** Calls skipped because their deadline had passed. */
   public long expired() {
     return expired.get();
+  }
+
+  /** How many times partitions were assigned to this invoker (1 when it never lost its group). */
+  public long assignments() {
+    return assignments.get();
   }
 
   /** Calls in flight (model call or result produce under way). */
@@ -342,6 +357,7 @@ public final class ModelInvoker implements AutoCloseable {
 
     @Override
     public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+      assignments.incrementAndGet();
       for (TopicPartition tp : partitions) {
         progress.put(tp, new PartitionProgress());
       }
