@@ -205,4 +205,16 @@ class ResponsesMappingTest {
     assertThat(r.getError().getMessage()).contains("max_output_tokens");
     assertThat(r.getError().getRetryable()).isFalse();
   }
+
+  @Test
+  void everyKnownHostedToolIsPassedThrough() throws Exception {
+    List<io.turnpike.avro.ToolSpec> hosted = MappingSupport.HOSTED_TOOLS.keySet().stream()
+        .map(n -> tool(n, ToolKind.HOSTED)).toList();
+    ModelCall c = call("r", "c", List.of(user("hi"))).setTools(new java.util.ArrayList<>(hosted)).build();
+    JsonNode tools = json(ResponsesMapping.toParams(c, null)._body()).path("tools");
+    assertThat(tools).hasSize(MappingSupport.HOSTED_TOOLS.size());
+    for (int i = 0; i < hosted.size(); i++) {
+      assertThat(tools.get(i).path("type").asText()).isEqualTo(hosted.get(i).getName());
+    }
+  }
 }
