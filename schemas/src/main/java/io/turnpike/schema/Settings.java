@@ -89,6 +89,28 @@ public final class Settings {
     }
   }
 
+  /**
+   * Consumer properties every Turnpike consumer applies: {@code turnpike.kafka.session-timeout}
+   * (default: Kafka's 45 s) bounds how long a killed instance keeps its partitions.
+   */
+  public Map<String, Object> consumerTuning() {
+    var m = new java.util.HashMap<String, Object>();
+    if (get("turnpike.kafka.session-timeout", null) != null) {
+      long ms = getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)).toMillis();
+      m.put("session.timeout.ms", (int) ms);
+      m.put("heartbeat.interval.ms", (int) Math.max(500, ms / 3));
+    }
+    return m;
+  }
+
+  /**
+   * Producer properties every Turnpike producer applies: {@code turnpike.kafka.linger} (default 0 ms:
+   * a run waits on every hop, so latency beats batching).
+   */
+  public Map<String, Object> producerTuning() {
+    return Map.of("linger.ms", (int) getDuration("turnpike.kafka.linger", Duration.ZERO).toMillis());
+  }
+
   /** The bootstrap servers every Turnpike process connects to. */
   public String bootstrapServers() {
     return get("turnpike.bootstrap.servers", "localhost:9092");

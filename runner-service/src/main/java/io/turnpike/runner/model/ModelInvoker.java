@@ -35,6 +35,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -72,6 +73,7 @@ public final class ModelInvoker implements AutoCloseable {
   static final String RESULT_TYPE = "ModelResult";
   private static final Duration POLL = Duration.ofMillis(50);
   private static final long COMMIT_INTERVAL_MS = 200;
+  private boolean finishedSinceCommit;
 
   private final ModelInvokerConfig config;
   private final ModelClient client;
@@ -138,7 +140,8 @@ public final class ModelInvoker implements AutoCloseable {
   }
 
   public static ModelInvoker create(Settings settings) {
-    return create(ModelInvokerConfig.from(settings));
+    ModelInvokerConfig config = ModelInvokerConfig.from(settings);
+    return new ModelInvoker(config, new OpenAiModelClient(config), settings.consumerTuning(), settings.producerTuning());
   }
 
   static Properties consumerProps(ModelInvokerConfig config) {
@@ -219,7 +222,12 @@ public final class ModelInvoker implements AutoCloseable {
         dispatch();
         updatePause();
         commit(false);
-        ConsumerRecords<String, byte[]> records = consumer.poll(POLL);
+        ConsumerRecords<String, byte[]> records;
+        try {
+          records = consumer.poll(POLL);
+        } catch (WakeupException e) {
+          continue; // a call finished: apply and commit it first
+        }
         for (ConsumerRecord<String, byte[]> r : records) {
           accept(r);
         }
@@ -301,14 +309,16 @@ public final class ModelInvoker implements AutoCloseable {
     Finished f;
     while ((f = finished.poll()) != null) {
       f.progress().finished(f.offset());
+      finishedSinceCommit = true;
     }
   }
 
   private void commit(boolean sync) {
     long now = clock.millis();
-    if (!sync && now - lastCommitMs < COMMIT_INTERVAL_MS) {
+    if (!sync && !finishedSinceCommit && now - lastCommitMs < COMMIT_INTERVAL_MS) {
       return;
     }
+    finishedSinceCommit = false;
     lastCommitMs = now;
     commit(progress.keySet(), sync);
   }
@@ -395,7 +405,11 @@ public final class ModelInvoker implements AutoCloseable {
     }
     applyFinished();
     try {
-      commit(true);
+      try {
+        commit(true);
+      } catch (WakeupException e) {
+        commit(true); // a finished call's wake-up was still pending; throwing it cleared it
+      }
     } catch (RuntimeException e) {
       log.warn("cannot commit offsets on close: {}", e.toString());
     }
@@ -451,6 +465,9 @@ public final class ModelInvoker implements AutoCloseable {
           "result of call " + call.getCallId())) {
         answered.incrementAndGet();
         finished.add(new Finished(w.progress(), w.record().offset()));
+        // Commit the answered call's offset now rather than at the next interval: a crash after
+        // this point must not make the next owner call the model again for an answered turn.
+        consumer.wakeup();
       }
     } catch (RuntimeException e) {
       log.error("model call {} failed unexpectedly; it will be retried after a restart", w.call().getCallId(), e);

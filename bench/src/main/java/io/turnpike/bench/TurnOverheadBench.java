@@ -1,0 +1,316 @@
+package io.turnpike.bench;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.MessageItem;
+import io.turnpike.avro.ModelCall;
+import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.Role;
+import io.turnpike.avro.RunRequest;
+import io.turnpike.avro.RunStatus;
+import io.turnpike.avro.ToolSpec;
+import io.turnpike.client.tool.ToolWorker;
+import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.devkit.ModelRequestView;
+import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.runner.RunnerService;
+import io.turnpike.runner.model.ModelInvokerConfig;
+import io.turnpike.runner.model.OpenAiModelClient;
+import io.turnpike.schema.Settings;
+import io.turnpike.schema.TopicAdmin;
+import io.turnpike.schema.Topics;
+import io.turnpike.schema.TurnpikeSerdes;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * Platform overhead per turn. One turn = one model call that asks for a tool, the tool call, and
+ * the way back. The scripted model answers instantly; the tool echoes. The same loop runs twice in
+ * one JVM against the same scripted HTTP server:
+ *
+ * <ul>
+ *   <li>through Turnpike on the embedded broker (orchestrator with exactly_once_v2, model invoker,
+ *       tool worker: four Kafka hops and two transactions per turn);
+ *   <li>in-process, without Kafka: the same openai-java client and mapping, the tool called directly.
+ * </ul>
+ *
+ * A turn's latency is the time between two consecutive model requests of one run, taken by the
+ * scripted server when each request arrives, so both loops are timed by the same clock at the
+ * same point. Overhead = Kafka turn - in-process turn.
+ *
+ * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200] [commitIntervalsMs=10,100]}
+ */
+public final class TurnOverheadBench {
+  private static final String AGENT = "bench";
+
+  /** Arrival times (nanoTime) of model requests, per run input, indexed by turn. */
+  private static final Map<String, long[]> ARRIVALS = new ConcurrentHashMap<>();
+  private static volatile int turnsPerRun;
+
+  private TurnOverheadBench() {}
+
+  public static void main(String[] args) throws Exception {
+    int seqRuns = args.length > 0 ? Integer.parseInt(args[0]) : 100;
+    turnsPerRun = args.length > 1 ? Integer.parseInt(args[1]) : 11;
+    int concurrent = args.length > 2 ? Integer.parseInt(args[2]) : 200;
+    int[] commitIntervals = args.length > 3
+        ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {10, 100};
+    System.out.printf("TurnOverheadBench: %d sequential runs x %d model calls (%d timed turns), %d concurrent runs; %s; %d cores%n",
+        seqRuns, turnsPerRun, seqRuns * (turnsPerRun - 1), concurrent, Runtime.version(), Runtime.getRuntime().availableProcessors());
+
+    try (EmbeddedKafka kafka = EmbeddedKafka.start();
+         ScriptedModelServer model = ScriptedModelServer.start(TurnOverheadBench::reply)) {
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        TopicAdmin.ensureTopics(admin, 6, (short) 1);
+      }
+      publishAgent(kafka.bootstrapServers());
+
+      // Warm-up and baseline: the loop without Kafka.
+      inProcess(model, 20, "warm");
+      Stats local = inProcess(model, seqRuns, "local");
+      System.out.println(local.line("in-process (no Kafka)"));
+
+      try (ToolWorker worker = ToolWorker.builder(kafka.bootstrapServers()).tool("echo", inv -> inv.argumentsJson()).build().start();
+           ResultWatcher results = new ResultWatcher(kafka.bootstrapServers());
+           KafkaProducer<String, byte[]> producer = producer(kafka.bootstrapServers())) {
+        for (int ci : commitIntervals) {
+          try (RunnerService runner = RunnerService.start(Settings.of(Map.of(
+              "turnpike.bootstrap.servers", kafka.bootstrapServers(),
+              "turnpike.model.base-url", model.baseUrl(),
+              "turnpike.model.api-key", "bench",
+              "turnpike.runner.application-id", "bench-runner-" + ci,
+              "turnpike.runner.commit-interval", ci + "ms",
+              "turnpike.runner.state-dir", Files.createTempDirectory("bench-state").toString())))) {
+            sequential(producer, results, 10, "warm-" + ci);
+            Stats viaKafka = sequential(producer, results, seqRuns, "kafka-" + ci);
+            System.out.println(viaKafka.line("Turnpike, commit.interval.ms=" + ci));
+            System.out.printf("  overhead per turn: p50 %.2f ms, p99 %.2f ms; ratio p50 %.1fx%n",
+                viaKafka.p50() - local.p50(), viaKafka.p99() - local.p99(), viaKafka.p50() / local.p50());
+            HopBreakdown.print(kafka.bootstrapServers(), "kafka-" + ci + "-");
+            throughput(producer, results, concurrent, 5, "conc-" + ci);
+          }
+        }
+      }
+    }
+    System.exit(0);
+  }
+
+  // --- the scripted model: tool calls until the last turn, then a text answer ---
+
+  private static ScriptedReply reply(ModelRequestView req) {
+    int turn = req.turn();
+    String key = req.firstUserText();
+    if (key != null) {
+      ARRIVALS.computeIfAbsent(key, k -> new long[turnsPerRun + 1])[Math.min(turn, turnsPerRun)] = System.nanoTime();
+    }
+    return turn + 1 >= turnsPerRun
+        ? ScriptedReply.text("done after " + turn + " tool turns")
+        : ScriptedReply.toolCall("echo", "{\"turn\":" + turn + "}");
+  }
+
+  private static AgentDefinition agent() {
+    return AgentDefinition.newBuilder().setName(AGENT).setVersion(1).setModel("scripted").setInstructions("bench")
+        .setTools(List.of(ToolSpec.newBuilder().setName("echo").setParametersJson(
+            "{\"type\":\"object\",\"properties\":{\"turn\":{\"type\":\"integer\"}}}").build()))
+        .setMaxTurns(turnsPerRun + 1).build();
+  }
+
+  // --- baseline: the same loop in-process ---
+
+  private static Stats inProcess(ScriptedModelServer model, int runs, String prefix) throws Exception {
+    ModelInvokerConfig cfg = ModelInvokerConfig.from(Settings.of(Map.of(
+        "turnpike.bootstrap.servers", "unused:9092", "turnpike.model.base-url", model.baseUrl(), "turnpike.model.api-key", "bench")));
+    AgentDefinition agent = agent();
+    try (OpenAiModelClient client = new OpenAiModelClient(cfg)) {
+      for (int r = 0; r < runs; r++) {
+        String input = prefix + "-" + r;
+        List<Object> items = new ArrayList<>(List.of(new MessageItem(Role.USER, input, null)));
+        for (int turn = 1; turn <= turnsPerRun + 1; turn++) {
+          ModelCall call = ModelCall.newBuilder().setRunId(input).setCallId(input + ":m" + turn).setAgent(AGENT)
+              .setModel(agent.getModel()).setInstructions(agent.getInstructions()).setInput(new ArrayList<>(items))
+              .setTools(agent.getTools()).setDeadline(Instant.now().plusSeconds(30)).build();
+          ModelResult res = client.invoke(call);
+          if (res.getError() != null) {
+            throw new IllegalStateException(res.getError().toString());
+          }
+          boolean called = false;
+          for (Object o : res.getOutput()) {
+            items.add(o);
+            if (o instanceof FunctionCallItem f) {
+              called = true;
+              items.add(new FunctionCallOutputItem(f.getToolCallId(), f.getName(), f.getArguments(), false));
+            }
+          }
+          if (!called) {
+            break;
+          }
+        }
+      }
+    }
+    return Stats.of(prefix);
+  }
+
+  // --- through Turnpike ---
+
+  private static Stats sequential(KafkaProducer<String, byte[]> producer, ResultWatcher results, int runs, String prefix) throws Exception {
+    for (int r = 0; r < runs; r++) {
+      String runId = prefix + "-" + r;
+      CountDownLatch done = results.expect(runId);
+      submit(producer, runId);
+      if (!done.await(60, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("run " + runId + " did not finish");
+      }
+      if (results.status(runId) != RunStatus.COMPLETED) {
+        throw new IllegalStateException("run " + runId + " ended " + results.status(runId));
+      }
+    }
+    return Stats.of(prefix);
+  }
+
+  private static void throughput(KafkaProducer<String, byte[]> producer, ResultWatcher results, int runs, int turns, String prefix) throws Exception {
+    int saved = turnsPerRun;
+    turnsPerRun = turns;
+    List<CountDownLatch> latches = new ArrayList<>();
+    long start = System.nanoTime();
+    for (int r = 0; r < runs; r++) {
+      String runId = prefix + "-" + r;
+      latches.add(results.expect(runId));
+      submit(producer, runId);
+    }
+    producer.flush();
+    for (CountDownLatch l : latches) {
+      if (!l.await(300, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("concurrent runs did not finish");
+      }
+    }
+    double secs = (System.nanoTime() - start) / 1e9;
+    long completed = latches.size();
+    System.out.printf("  %d concurrent runs x %d model calls: %.2f s, %.0f model turns/s, %.0f runs/s%n",
+        runs, turns, secs, runs * turns / secs, completed / secs);
+    turnsPerRun = saved;
+  }
+
+  private static void submit(KafkaProducer<String, byte[]> producer, String runId) {
+    RunRequest req = RunRequest.newBuilder().setRunId(runId).setAgent(AGENT).setInput(runId)
+        .setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
+    producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, TurnpikeSerdes.RUN_REQUEST.encode(req)));
+  }
+
+  private static void publishAgent(String bootstrap) throws Exception {
+    try (KafkaProducer<String, byte[]> p = producer(bootstrap)) {
+      p.send(new ProducerRecord<>(Topics.AGENTS.name(), AGENT, TurnpikeSerdes.AGENT_DEFINITION.encode(agent()))).get();
+    }
+  }
+
+  private static KafkaProducer<String, byte[]> producer(String bootstrap) {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+    return new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
+  }
+
+  /** Turn latencies (ms) of the runs whose input starts with a prefix. */
+  record Stats(double[] sortedMs) {
+    static Stats of(String prefix) {
+      List<Double> gaps = new ArrayList<>();
+      ARRIVALS.forEach((key, t) -> {
+        if (key.startsWith(prefix + "-")) {
+          for (int i = 1; i < t.length; i++) {
+            if (t[i] != 0 && t[i - 1] != 0) {
+              gaps.add((t[i] - t[i - 1]) / 1e6);
+            }
+          }
+        }
+      });
+      return new Stats(gaps.stream().mapToDouble(Double::doubleValue).sorted().toArray());
+    }
+
+    double pct(double p) {
+      return sortedMs[Math.min(sortedMs.length - 1, (int) Math.floor(p * sortedMs.length))];
+    }
+
+    double p50() {
+      return pct(0.50);
+    }
+
+    double p99() {
+      return pct(0.99);
+    }
+
+    String line(String what) {
+      return String.format("%-36s turns=%d  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms",
+          what, sortedMs.length, p50(), pct(0.90), p99(), sortedMs[sortedMs.length - 1]);
+    }
+  }
+
+  /** Watches turnpike.run-results and releases a latch per run. */
+  static final class ResultWatcher implements AutoCloseable {
+    private final Map<String, CountDownLatch> waiting = new ConcurrentHashMap<>();
+    private final Map<String, RunStatus> statuses = new ConcurrentHashMap<>();
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    ResultWatcher(String bootstrap) {
+      Properties p = new Properties();
+      p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+      p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+      p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 10);
+      KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
+      List<TopicPartition> parts = c.partitionsFor(Topics.RUN_RESULTS.name()).stream()
+          .map(i -> new TopicPartition(i.topic(), i.partition())).toList();
+      c.assign(parts);
+      c.seekToEnd(parts);
+      parts.forEach(c::position);
+      thread = Thread.ofPlatform().daemon().start(() -> {
+        try (c) {
+          while (running) {
+            c.poll(Duration.ofMillis(50)).forEach(r -> {
+              statuses.put(r.key(), TurnpikeSerdes.RUN_RESULT.decode(r.value()).getStatus());
+              waiting.computeIfAbsent(r.key(), k -> new CountDownLatch(1)).countDown();
+            });
+          }
+        }
+      });
+    }
+
+    CountDownLatch expect(String runId) {
+      return waiting.computeIfAbsent(runId, k -> new CountDownLatch(1));
+    }
+
+    RunStatus status(String runId) {
+      return statuses.get(runId);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+      running = false;
+      thread.join(2000);
+    }
+  }
+
+}
