@@ -6,7 +6,9 @@ import io.turnpike.avro.RunStatus;
 import io.turnpike.cli.example.ExampleTools;
 import io.turnpike.cli.example.OfflineTravelScript;
 import io.turnpike.client.agent.AgentCatalog;
+import io.turnpike.client.TurnpikeException;
 import io.turnpike.client.agent.AgentYaml;
+import io.turnpike.client.internal.KafkaSupport;
 import io.turnpike.client.run.RunTimeoutException;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.client.tool.ToolWorker;
@@ -46,10 +48,10 @@ import picocli.CommandLine.Spec;
  * worker, the agents from {@code agents/*.yaml}; then one run of the example agent, streamed live.
  */
 @Command(name = "dev", mixinStandardHelpOptions = true,
-    description = {"Run everything in this JVM: an embedded Kafka broker, the runner, sandbox, guardrail and memory",
-        "services and the example tool worker; publish the agents in agents/*.yaml, run one and stream its steps.",
-        "Uses the real model when OPENAI_API_KEY is set (OPENAI_BASE_URL for another endpoint), else a bundled",
-        "OFFLINE SCRIPTED model."})
+    description = "Run everything in this JVM: an embedded Kafka broker, the runner, sandbox, guardrail and memory"
+        + " services and the example tool worker; publish the agents in agents/*.yaml, run one and stream its steps."
+        + " Uses the real model when OPENAI_API_KEY is set (OPENAI_BASE_URL for another endpoint), else a bundled"
+        + " OFFLINE SCRIPTED model.")
 final class DevCommand implements Callable<Integer> {
   static final String DEFAULT_INPUT = "What's the weather like in Lisbon right now, and what time is it there?";
   /** Example agents bundled in the jar (copied from the repository's agents/ folder at build time). */
@@ -79,13 +81,18 @@ final class DevCommand implements Callable<Integer> {
   @Option(names = "--no-run", description = "Start everything but submit no run (use with --keep-running).")
   boolean noRun;
 
-  @Option(names = "--port", defaultValue = "0", description = "Broker port (default: a free one).")
+  @Option(names = {"-b", "--bootstrap-server"}, paramLabel = "HOST:PORT",
+      description = "Use this Kafka instead of an embedded broker (its topics are created if missing; the services"
+          + " join their groups there like any other instance).")
+  String externalBootstrap;
+
+  @Option(names = "--port", paramLabel = "PORT", defaultValue = "0", description = "Embedded broker port (default: a free one).")
   int port;
 
-  @Option(names = "--partitions", defaultValue = "3", description = "Partitions per runId-keyed topic (default ${DEFAULT-VALUE}).")
+  @Option(names = "--partitions", paramLabel = "N", defaultValue = "3", description = "Partitions per runId-keyed topic (default ${DEFAULT-VALUE}).")
   int partitions;
 
-  @Option(names = "--timeout", defaultValue = "3m", description = "How long the run may take (default ${DEFAULT-VALUE}).")
+  @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "3m", description = "How long the run may take (default ${DEFAULT-VALUE}).")
   String timeout;
 
   private final Deque<AutoCloseable> resources = new ArrayDeque<>();
@@ -111,18 +118,33 @@ final class DevCommand implements Callable<Integer> {
       println("Turnpike dev: everything in one JVM");
 
       // 1. Broker and topics.
-      EmbeddedKafka kafka = start("Kafka broker", () -> EmbeddedKafka.builder()
-          .dataDir(dataDir == null ? null : dataDir.resolve("kafka"))
-          .port(port)
-          .build()
-          .start());
-      String bootstrap = kafka.bootstrapServers();
+      String bootstrap;
+      String where;
+      if (externalBootstrap != null) {
+        bootstrap = externalBootstrap;
+        try {
+          KafkaSupport.requireReachable(bootstrap, KafkaOptions.CONNECT_TIMEOUT);
+        } catch (TurnpikeException e) {
+          throw new CliException(e.getMessage());
+        }
+        where = "external Kafka";
+      } else {
+        EmbeddedKafka kafka = start("Kafka broker", () -> EmbeddedKafka.builder()
+            .dataDir(dataDir == null ? null : dataDir.resolve("kafka"))
+            .port(port)
+            .build()
+            .start());
+        bootstrap = kafka.bootstrapServers();
+        where = "in-process KRaft broker, data in " + kafka.dataDir();
+      }
       int created;
       try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
         created = TopicAdmin.ensureTopics(admin, partitions, (short) 1).size();
+      } catch (IllegalStateException e) {
+        throw new CliException(e.getMessage());
       }
-      row("kafka", bootstrap + "  (in-process KRaft broker, data in " + kafka.dataDir()
-          + (created > 0 ? ", " + created + " topics created" : ", topics already there") + ")");
+      row("kafka", bootstrap + "  (" + where + (created > 0 ? ", " + created + " topics created" : ", topics already there")
+          + ")");
 
       // 2. Model: the real one when a key is set, else the bundled scripted one.
       String apiKey = env.get("OPENAI_API_KEY");
@@ -283,7 +305,7 @@ final class DevCommand implements Callable<Integer> {
     } catch (CliException e) {
       throw e;
     } catch (RuntimeException e) {
-      throw new CliException("the " + what + " failed to start: " + io.turnpike.client.internal.KafkaSupport.rootMessage(e));
+      throw new CliException("the " + what + " failed to start: " + KafkaSupport.rootMessage(e));
     }
     synchronized (resources) {
       resources.push(t);

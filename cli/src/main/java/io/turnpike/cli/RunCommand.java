@@ -38,7 +38,7 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = {"-f", "--follow"}, description = "Print each step of the run as it happens.")
   boolean follow;
 
-  @Option(names = "--timeout", defaultValue = "5m", description = "How long to wait for the result (default ${DEFAULT-VALUE}).")
+  @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "5m", description = "How long to wait for the result (default ${DEFAULT-VALUE}).")
   String timeout;
 
   @Option(names = "--agent-version", paramLabel = "N", description = "Run this version (default: the current one).")

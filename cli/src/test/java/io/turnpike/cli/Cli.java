@@ -1,0 +1,41 @@
+package io.turnpike.cli;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.time.Clock;
+import java.util.HashMap;
+import java.util.Map;
+
+/** Runs the CLI in-process with a controlled environment and captures its output. */
+final class Cli {
+  record Result(int exitCode, String out, String err) {
+    @Override
+    public String toString() {
+      return "exit " + exitCode + "\n--- stdout\n" + out + "--- stderr\n" + err;
+    }
+  }
+
+  private Cli() {}
+
+  /** No OPENAI_API_KEY and no TURNPIKE_BOOTSTRAP_SERVERS, whatever the machine has. */
+  static Map<String, String> cleanEnv() {
+    Map<String, String> env = new HashMap<>(System.getenv());
+    env.remove("OPENAI_API_KEY");
+    env.remove("OPENAI_BASE_URL");
+    env.remove("TURNPIKE_BOOTSTRAP_SERVERS");
+    env.keySet().removeIf(k -> k.startsWith("TURNPIKE_"));
+    return env;
+  }
+
+  static Result run(String... args) {
+    return run(cleanEnv(), args);
+  }
+
+  static Result run(Map<String, String> env, String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int code = TurnpikeCli.run(new TurnpikeCli(env, Clock.systemUTC()), new PrintWriter(out, true),
+        new PrintWriter(err, true), args);
+    return new Result(code, out.toString(), err.toString());
+  }
+}

@@ -1,0 +1,201 @@
+package io.turnpike.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.turnpike.cli.example.ExampleTools;
+import io.turnpike.cli.example.OfflineTravelScript;
+import io.turnpike.client.tool.ToolWorker;
+import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.runner.RunnerService;
+import io.turnpike.schema.Settings;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The CLI commands against a real broker. The run tests use the real runner (orchestrator + model
+ * invoker) with the offline scripted model and the example tool worker, so they need
+ * {@code RunnerService} wired, as {@link DevCommandTest} does.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class CliCommandsTest {
+  static EmbeddedKafka kafka;
+  static String bootstrap;
+  static ScriptedModelServer model;
+  static RunnerService runner;
+  static ToolWorker tools;
+  static final Path AGENTS = Path.of("..", "agents");
+
+  @TempDir
+  static Path tmp;
+
+  @BeforeAll
+  static void startStack() {
+    kafka = EmbeddedKafka.start();
+    bootstrap = kafka.bootstrapServers();
+    Cli.Result created = Cli.run("topics", "create", "-b", bootstrap);
+    assertThat(created.exitCode()).as(created.toString()).isZero();
+    assertThat(created.out()).startsWith("created turnpike.agents, ");
+    model = ScriptedModelServer.start(new OfflineTravelScript());
+    runner = RunnerService.start(Settings.of(Map.of(
+        "turnpike.bootstrap.servers", bootstrap,
+        "turnpike.model.base-url", model.baseUrl(),
+        "turnpike.model.api-key", "offline",
+        "turnpike.runner.state-dir", tmp.resolve("runner-state").toString())));
+    tools = ExampleTools.startWorker(bootstrap, Clock.systemUTC());
+  }
+
+  @AfterAll
+  static void stopStack() {
+    if (tools != null) {
+      tools.close();
+    }
+    if (runner != null) {
+      runner.close();
+    }
+    if (model != null) {
+      model.close();
+    }
+    kafka.close();
+  }
+
+  @Test
+  @Order(1)
+  void topicsCreateIsIdempotent() {
+    Cli.Result r = Cli.run("topics", "create", "--bootstrap-server", bootstrap);
+    assertThat(r.exitCode()).isZero();
+    assertThat(r.out()).isEqualTo("all 11 topics already exist\n");
+  }
+
+  @Test
+  @Order(2)
+  void agentsApplyThenList() {
+    Cli.Result r = Cli.run("agents", "apply", "-f", AGENTS.toString(), "-b", bootstrap);
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    assertThat(r.out()).contains("applied travel-assistant v1 (new)");
+
+    Cli.Result again = Cli.run("agents", "apply", "-f", AGENTS.resolve("travel-assistant.yaml").toString(), "-b", bootstrap);
+    assertThat(again.out()).contains("applied travel-assistant v1 (unchanged, v1)");
+
+    Cli.Result list = Cli.run(Map.of("TURNPIKE_BOOTSTRAP_SERVERS", bootstrap), "agents", "list");
+    assertThat(list.exitCode()).as(list.toString()).isZero();
+    assertThat(list.out()).startsWith("NAME").contains("VERSION").contains("travel-assistant")
+        .contains("gpt-4.1-mini").contains("get_weather,get_local_time");
+  }
+
+  @Test
+  @Order(3)
+  void runFollowThenShowThenCancel() {
+    Cli.Result run = Cli.run("run", "travel-assistant", "Is it raining in Paris?", "--follow", "--timeout", "2m",
+        "-m", "ticket=T-1", "-b", bootstrap);
+    assertThat(run.exitCode()).as(run.toString()).isZero();
+    assertThat(run.out())
+        .contains("tool call       get_weather {\"city\":\"Paris\"}")
+        .contains("run finished    COMPLETED")
+        .contains("Result: COMPLETED after 3 turns")
+        .contains(OfflineTravelScript.LABEL + " In Paris it is overcast and 15 C");
+    Matcher m = Pattern.compile("run ([0-9a-f-]{36}) submitted \\(travel-assistant v1\\)").matcher(run.out());
+    assertThat(m.find()).as(run.out()).isTrue();
+    String runId = m.group(1);
+
+    Cli.Result show = Cli.run("runs", "show", runId, "-b", bootstrap);
+    assertThat(show.exitCode()).as(show.toString()).isZero();
+    assertThat(show.out())
+        .contains("Run       " + runId)
+        .contains("Status    COMPLETED")
+        .contains("Agent     travel-assistant@1  (model gpt-4.1-mini)")
+        .contains("Metadata  ticket=T-1")
+        .contains("user      Is it raining in Paris?")
+        .contains("assistant -> get_weather {\"city\":\"Paris\"}")
+        .contains("tool      get_weather <- {\"city\":\"Paris\",\"condition\":\"overcast\"")
+        .contains("3 model calls")
+        .contains("Final output\n  " + OfflineTravelScript.LABEL + " In Paris");
+
+    Cli.Result cancel = Cli.run("runs", "cancel", runId, "-b", bootstrap);
+    assertThat(cancel.exitCode()).isZero();
+    assertThat(cancel.out()).startsWith("cancel requested for run " + runId + " (command ");
+  }
+
+  @Test
+  @Order(4)
+  void aRunThatFailsExitsWithOne() throws Exception {
+    String yaml = Files.readString(AGENTS.resolve("travel-assistant.yaml"))
+        .replace("name: travel-assistant", "name: impatient-traveller")
+        .replace("maxTurns: 6", "maxTurns: 1");
+    Path file = Files.writeString(tmp.resolve("impatient.yaml"), yaml);
+    assertThat(Cli.run("agents", "apply", "-f", file.toString(), "-b", bootstrap).exitCode()).isZero();
+
+    Cli.Result run = Cli.run("run", "impatient-traveller", "Weather in Berlin?", "-b", bootstrap);
+    assertThat(run.exitCode()).as(run.toString()).isEqualTo(1);
+    assertThat(run.out()).contains("Result: FAILED").contains("Error: max turns exceeded");
+  }
+
+  @Test
+  void unknownAgentsAndRunsAreReportedInOneLine() {
+    Cli.Result run = Cli.run("run", "ghost", "hello", "-b", bootstrap);
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err()).startsWith("error: unknown agent 'ghost'");
+
+    Cli.Result show = Cli.run("runs", "show", "no-such-run", "-b", bootstrap);
+    assertThat(show.exitCode()).isEqualTo(1);
+    assertThat(show.err()).isEqualTo("error: no run no-such-run in turnpike.run-state"
+        + " (unknown id, not started yet, or already compacted away)\n");
+  }
+
+  @Test
+  void badAgentFilesGiveClearErrorsWithoutStackTraces() throws Exception {
+    Path bad = Files.writeString(tmp.resolve("bad.yaml"), "name: x\nversion: [1\nmodel: m\n");
+    Cli.Result r = Cli.run("agents", "apply", "-f", bad.toString(), "-b", bootstrap);
+    assertThat(r.exitCode()).isEqualTo(1);
+    assertThat(r.err()).startsWith("error: " + bad + ": invalid YAML at line ").doesNotContain("\tat ");
+
+    Path badTool = Files.writeString(tmp.resolve("badtool.yaml"), "name: x\nversion: 1\nmodel: m\ntools: [{name: 'a b'}]\n");
+    Cli.Result r2 = Cli.run("agents", "apply", "-f", badTool.toString(), "--dry-run");
+    assertThat(r2.exitCode()).isEqualTo(1);
+    assertThat(r2.err()).isEqualTo("error: " + badTool + ": tools[0].name: 'a b' is not a valid tool name"
+        + " (must match ^[a-zA-Z0-9_-]{1,64}$)\n");
+
+    Cli.Result missing = Cli.run("agents", "apply", "-f", tmp.resolve("nope.yaml").toString(), "-b", bootstrap);
+    assertThat(missing.exitCode()).isEqualTo(1);
+    assertThat(missing.err()).isEqualTo("error: " + tmp.resolve("nope.yaml") + ": no such file or directory\n");
+
+    Cli.Result dry = Cli.run("agents", "apply", "-f", AGENTS.toString(), "--dry-run");
+    assertThat(dry.exitCode()).isZero();
+    assertThat(dry.out()).isEqualTo("valid: travel-assistant v1 (2 tools)\n");
+  }
+
+  @Test
+  void anUnreachableBrokerFailsWithinAboutTenSeconds() {
+    long t0 = System.nanoTime();
+    Cli.Result r = Cli.run("agents", "list", "-b", "127.0.0.1:1");
+    Duration took = Duration.ofNanos(System.nanoTime() - t0);
+    assertThat(r.exitCode()).isEqualTo(1);
+    assertThat(r.err()).startsWith("error: cannot reach Kafka at 127.0.0.1:1 within 10s").contains("turnpike dev --keep-running")
+        .doesNotContain("\tat ");
+    assertThat(r.err().lines().count()).isEqualTo(1);
+    assertThat(took).isLessThan(Duration.ofSeconds(20));
+  }
+
+  @Test
+  void usageErrorsExitWithTwo() {
+    assertThat(Cli.run("run", "travel-assistant").exitCode()).isEqualTo(2);
+    Cli.Result badTimeout = Cli.run("run", "a", "b", "--timeout", "5", "-b", bootstrap);
+    assertThat(badTimeout.exitCode()).isEqualTo(2);
+    assertThat(badTimeout.err()).contains("--timeout: '5' is not a duration");
+    Cli.Result help = Cli.run("--help");
+    assertThat(help.exitCode()).isZero();
+    assertThat(help.out()).contains("dev").contains("run").contains("runs").contains("agents").contains("topics");
+  }
+}

@@ -1,0 +1,62 @@
+package io.turnpike.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.turnpike.cli.example.OfflineTravelScript;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The main job end to end: {@code turnpike dev} starts a KRaft broker, the four services (the real
+ * RunnerService: orchestrator + model invoker), the example tool worker and the offline scripted
+ * model in this JVM, runs the travel assistant and prints its steps and result.
+ *
+ * <p>NEEDS THE RUNNER: this test can only pass while {@code io.turnpike.runner.RunnerService.start}
+ * is wired (it drives the run). It is deliberately not disabled.
+ */
+class DevCommandTest {
+
+  @Test
+  void devRunsTheExampleAgentOfflineAndPrintsEveryStepAndTheToolBasedAnswer() {
+    Cli.Result r = Cli.run("dev", "--input", "What's the weather in Tokyo and what time is it there?");
+
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    String out = r.out();
+    assertThat(out).as(r.toString())
+        .contains("OFFLINE SCRIPTED model")
+        .contains("services  runner, sandbox, guardrail, memory")
+        .contains("agent     travel-assistant v1  (from bundled agents/travel-assistant.yaml)")
+        .contains("run started")
+        .contains("tool call       get_weather {\"city\":\"Tokyo\"}")
+        .contains("tool result     get_weather -> {\"city\":\"Tokyo\",\"condition\":\"humid\"")
+        .contains("tool call       get_local_time {\"city\":\"Tokyo\"}")
+        .contains("tool result     get_local_time -> {\"city\":\"Tokyo\",\"timezone\":\"Asia/Tokyo\"")
+        .contains("run finished    COMPLETED")
+        .contains("Result: COMPLETED after 3 turns")
+        .contains("Final answer (from the OFFLINE SCRIPTED model, not a real LLM):");
+    // The answer is composed from the tool outputs that came back through Kafka.
+    assertThat(out).contains(OfflineTravelScript.LABEL + " In Tokyo it is humid and 27 C (humidity 78%, wind 6 km/h)."
+        + " The local time there is ");
+    assertThat(out).contains("(Asia/Tokyo, UTC+09:00).");
+    // Steps are printed in order.
+    assertThat(out.indexOf("get_weather {")).isLessThan(out.indexOf("get_local_time {"));
+    assertThat(out.indexOf("get_local_time {")).isLessThan(out.indexOf("run finished"));
+    // Broker chatter stays out of stdout.
+    assertThat(out).doesNotContain("INFO").doesNotContain("kafka.server");
+  }
+
+  @Test
+  void devOnAnUnreachableExternalKafkaFailsWithOneLine() {
+    Cli.Result r = Cli.run("dev", "--bootstrap-server", "127.0.0.1:1");
+    assertThat(r.exitCode()).isEqualTo(1);
+    assertThat(r.err()).startsWith("error: cannot reach Kafka at 127.0.0.1:1 within 10s");
+    assertThat(r.err().lines().count()).isEqualTo(1);
+  }
+
+  @Test
+  void devFailsFastOnAnUnknownAgent() {
+    Cli.Result r = Cli.run("dev", "--agent", "nobody");
+    assertThat(r.exitCode()).isEqualTo(1);
+    assertThat(r.err()).startsWith("error: agent 'nobody' is not defined in the bundled agents (found: travel-assistant)");
+    assertThat(r.out()).doesNotContain("kafka");
+  }
+}
