@@ -14,6 +14,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -64,18 +66,29 @@ final class RunCommand implements Callable<Integer> {
       out.println("run " + runId + " submitted (" + agent + (version == null ? " v" + def.getVersion() : " v" + version) + ")");
       out.flush();
       long t0 = System.nanoTime();
+      // The result is awaited alongside the events: a run interrupted for an approval emits no final event.
+      CompletableFuture<RunResult> result = CompletableFuture.supplyAsync(() -> client.awaitResult(runId, wait));
       try {
         if (follow) {
           EventFormat fmt = new EventFormat(false);
           client.follow(runId, e -> {
             out.println(fmt.format(e));
             out.flush();
-          }, wait);
+          }, wait, () -> result.isCompletedExceptionally()
+              || (result.isDone() && !TurnpikeClient.isTerminal(result.join().getStatus())));
         }
-        Duration left = wait.minusNanos(System.nanoTime() - t0);
-        RunResult r = client.awaitResult(runId, left.isNegative() || left.isZero() ? Duration.ofSeconds(5) : left);
+        RunResult r = result.join();
         printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), false);
+        if (r.getStatus() == RunStatus.INTERRUPTED) {
+          out.println("The run waits for an approval: see `turnpike runs show " + runId + "`.");
+          out.flush();
+        }
         return r.getStatus() == RunStatus.COMPLETED ? 0 : 1;
+      } catch (CompletionException e) {
+        if (e.getCause() instanceof RunTimeoutException rte) {
+          throw new CliException(rte.getMessage());
+        }
+        throw e.getCause() instanceof RuntimeException re ? re : e;
       } catch (RunTimeoutException e) {
         throw new CliException(e.getMessage());
       }

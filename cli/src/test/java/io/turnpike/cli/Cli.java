@@ -31,6 +31,22 @@ final class Cli {
     return run(cleanEnv(), args);
   }
 
+  /** A CLI invocation running in the background; its output can be read while it runs. */
+  record Running(StringWriter out, StringWriter err, java.util.concurrent.CompletableFuture<Integer> exit) {
+    Result await() {
+      int code = exit.join();
+      return new Result(code, out.toString(), err.toString());
+    }
+  }
+
+  static Running start(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    var exit = java.util.concurrent.CompletableFuture.supplyAsync(() -> TurnpikeCli.run(
+        new TurnpikeCli(cleanEnv(), Clock.systemUTC()), new PrintWriter(out, true), new PrintWriter(err, true), args));
+    return new Running(out, err, exit);
+  }
+
   static Result run(Map<String, String> env, String... args) {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();

@@ -1,12 +1,14 @@
 package io.turnpike.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.turnpike.cli.example.ExampleTools;
 import io.turnpike.cli.example.OfflineTravelScript;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.EmbeddedKafka;
 import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.devkit.ScriptedReply;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.schema.Settings;
 import java.nio.file.Files;
@@ -48,7 +50,10 @@ class CliCommandsTest {
     Cli.Result created = Cli.run("topics", "create", "-b", bootstrap);
     assertThat(created.exitCode()).as(created.toString()).isZero();
     assertThat(created.out()).startsWith("created turnpike.agents, ");
-    model = ScriptedModelServer.start(new OfflineTravelScript());
+    OfflineTravelScript travel = new OfflineTravelScript();
+    // An agent offering `never_answered` asks for it and so waits (nobody serves it) until cancelled.
+    model = ScriptedModelServer.start(req -> req.toolNames().contains("never_answered")
+        ? ScriptedReply.toolCall("never_answered", "{}") : travel.reply(req));
     runner = RunnerService.start(Settings.of(Map.of(
         "turnpike.bootstrap.servers", bootstrap,
         "turnpike.model.base-url", model.baseUrl(),
@@ -140,6 +145,37 @@ class CliCommandsTest {
     Cli.Result run = Cli.run("run", "impatient-traveller", "Weather in Berlin?", "-b", bootstrap);
     assertThat(run.exitCode()).as(run.toString()).isEqualTo(1);
     assertThat(run.out()).contains("Result: FAILED").contains("Error: max turns exceeded");
+  }
+
+  @Test
+  @Order(5)
+  void cancellingAWaitingRunEndsItAsCancelled() throws Exception {
+    Path file = Files.writeString(tmp.resolve("waiter.yaml"), """
+        name: waiter
+        version: 1
+        model: gpt-4.1-mini
+        tools:
+          - name: never_answered
+        toolTimeout: 5m
+        """);
+    assertThat(Cli.run("agents", "apply", "-f", file.toString(), "-b", bootstrap).exitCode()).isZero();
+
+    Cli.Running run = Cli.start("run", "waiter", "wait for me", "--follow", "--timeout", "2m", "-b", bootstrap);
+    String runId = await().atMost(Duration.ofSeconds(60))
+        .until(() -> {
+          Matcher m = Pattern.compile("run ([0-9a-f-]{36}) submitted").matcher(run.out().toString());
+          return m.find() && run.out().toString().contains("tool call       never_answered") ? m.group(1) : null;
+        }, java.util.Objects::nonNull);
+
+    Cli.Result show = Cli.run("runs", "show", runId, "-b", bootstrap);
+    assertThat(show.out()).contains("Status    RUNNING").contains("Pending calls").contains("TOOL  never_answered");
+
+    Cli.Result cancel = Cli.run("runs", "cancel", runId, "--reason", "test says stop", "-b", bootstrap);
+    assertThat(cancel.exitCode()).isZero();
+
+    Cli.Result r = run.await();
+    assertThat(r.exitCode()).as(r.toString()).isEqualTo(1);
+    assertThat(r.out()).contains("run finished    CANCELLED").contains("Result: CANCELLED");
   }
 
   @Test

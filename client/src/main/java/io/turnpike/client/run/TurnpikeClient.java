@@ -22,6 +22,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -143,10 +144,22 @@ public final class TurnpikeClient implements AutoCloseable {
    * @throws RunTimeoutException if the run does not finish within {@code timeout}
    */
   public TurnEvent follow(String runId, Consumer<TurnEvent> onEvent, Duration timeout) {
+    return follow(runId, onEvent, timeout, () -> false);
+  }
+
+  /**
+   * As {@link #follow(String, Consumer, Duration)}, but also returns (with null) as soon as
+   * {@code stopWhen} is true, checked a few times a second; e.g. when the run was interrupted for an
+   * approval, which no turn event announces.
+   */
+  public TurnEvent follow(String runId, Consumer<TurnEvent> onEvent, Duration timeout, BooleanSupplier stopWhen) {
     long deadline = System.nanoTime() + timeout.toNanos();
     long lastSeq = Long.MIN_VALUE;
     try (TopicReader<TurnEvent> reader = openAt(Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, runId)) {
       while (System.nanoTime() < deadline) {
+        if (stopWhen.getAsBoolean()) {
+          return null;
+        }
         for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(200))) {
           TurnEvent ev = e.value();
           if (!runId.equals(e.key()) || ev == null || ev.getSeq() <= lastSeq) {
