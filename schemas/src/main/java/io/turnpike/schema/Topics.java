@@ -1,6 +1,10 @@
 package io.turnpike.schema;
 
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.GuardrailCheck;
+import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.avro.SandboxCommand;
+import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.RunCommand;
@@ -34,12 +38,20 @@ public final class Topics {
   public static final TopicSpec MODEL_RESULTS = new TopicSpec("turnpike.model.results", "runId", ModelResult.getClassSchema(), false, Map.of());
   public static final TopicSpec TOOL_REQUESTS = new TopicSpec("turnpike.tool.requests", "runId", ToolCall.getClassSchema(), false, Map.of());
   public static final TopicSpec TOOL_RESULTS = new TopicSpec("turnpike.tool.results", "runId", ToolResult.getClassSchema(), false, Map.of());
+  public static final TopicSpec SANDBOX_REQUESTS = new TopicSpec("turnpike.sandbox.requests", "runId", SandboxCommand.getClassSchema(), false, Map.of());
+  public static final TopicSpec SANDBOX_RESULTS = new TopicSpec("turnpike.sandbox.results", "runId", SandboxResult.getClassSchema(), false, Map.of());
+  public static final TopicSpec GUARDRAIL_REQUESTS = new TopicSpec("turnpike.guardrail.requests", "runId", GuardrailCheck.getClassSchema(), false, Map.of());
+  public static final TopicSpec GUARDRAIL_RESULTS = new TopicSpec("turnpike.guardrail.results", "runId", GuardrailVerdict.getClassSchema(), false, Map.of());
+  /** Content-addressed workspace snapshot chunks and per-session snapshot manifests (values are raw bytes). */
+  public static final TopicSpec WORKSPACES = new TopicSpec("turnpike.workspaces", "chunk:<sha256> or session:<sessionId>", null, true,
+      Map.of("max.message.bytes", String.valueOf(2 * 1024 * 1024)));
   public static final TopicSpec DEAD_LETTERS = new TopicSpec("turnpike.dead-letters", "original key", null, false, LONG_RETENTION);
 
   /** Every topic Turnpike uses, in the order a reader meets them. */
   public static final List<TopicSpec> ALL = List.of(
       AGENTS, RUN_REQUESTS, RUN_COMMANDS, RUN_STATE, TURN_EVENTS, RUN_RESULTS,
-      MODEL_REQUESTS, MODEL_RESULTS, TOOL_REQUESTS, TOOL_RESULTS, DEAD_LETTERS);
+      MODEL_REQUESTS, MODEL_RESULTS, TOOL_REQUESTS, TOOL_RESULTS,
+      SANDBOX_REQUESTS, SANDBOX_RESULTS, GUARDRAIL_REQUESTS, GUARDRAIL_RESULTS, WORKSPACES, DEAD_LETTERS);
 
   public static TopicSpec byName(String name) {
     return ALL.stream().filter(t -> t.name().equals(name)).findFirst()

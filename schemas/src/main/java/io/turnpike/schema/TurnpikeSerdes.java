@@ -1,6 +1,10 @@
 package io.turnpike.schema;
 
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.GuardrailCheck;
+import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.avro.SandboxCommand;
+import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.RunCommand;
@@ -25,4 +29,8 @@ public final class TurnpikeSerdes {
   public static final AvroSerde<ModelResult> MODEL_RESULT = AvroSerde.of(ModelResult.class);
   public static final AvroSerde<ToolCall> TOOL_CALL = AvroSerde.of(ToolCall.class);
   public static final AvroSerde<ToolResult> TOOL_RESULT = AvroSerde.of(ToolResult.class);
+  public static final AvroSerde<SandboxCommand> SANDBOX_COMMAND = AvroSerde.of(SandboxCommand.class);
+  public static final AvroSerde<SandboxResult> SANDBOX_RESULT = AvroSerde.of(SandboxResult.class);
+  public static final AvroSerde<GuardrailCheck> GUARDRAIL_CHECK = AvroSerde.of(GuardrailCheck.class);
+  public static final AvroSerde<GuardrailVerdict> GUARDRAIL_VERDICT = AvroSerde.of(GuardrailVerdict.class);
 }
