@@ -30,7 +30,7 @@ public final class KafkaSupport {
     c.put(ProducerConfig.CLIENT_ID_CONFIG, clientId);
     c.put(ProducerConfig.ACKS_CONFIG, "all");
     c.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-    c.put(ProducerConfig.LINGER_MS_CONFIG, 5);
+    c.put(ProducerConfig.LINGER_MS_CONFIG, 0); // a run waits on every hop: latency over batching
     c.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 15_000);
     c.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30_000);
     c.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);

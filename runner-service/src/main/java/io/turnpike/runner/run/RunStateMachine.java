@@ -188,7 +188,7 @@ public final class RunStateMachine {
       if (tool.isEmpty()) {
         String available = state.getAgent().getTools().stream().map(ToolSpec::getName).collect(Collectors.joining(", "));
         String msg = "error: unknown tool '" + f.getName() + "'. Available tools: " + (available.isEmpty() ? "none" : available);
-        step.items().add(new FunctionCallOutputItem(f.getToolCallId(), f.getName(), msg, true));
+        step.items().add(new FunctionCallOutputItem(f.getToolCallId(), f.getName(), msg, true, List.of()));
         step.emit(new ToolCallCompleted(f.getToolCallId(), f.getName(), msg, true));
         continue;
       }
@@ -262,7 +262,7 @@ public final class RunStateMachine {
     PendingCall call = pending.get();
     Step step = new Step(state, now);
     step.removePending(call.getCallId());
-    step.items().add(new FunctionCallOutputItem(call.getToolCallId(), call.getName(), result.getOutput(), result.getIsError()));
+    step.items().add(new FunctionCallOutputItem(call.getToolCallId(), call.getName(), result.getOutput(), result.getIsError(), List.of()));
     step.emit(new ToolCallCompleted(call.getCallId(), call.getName(), result.getOutput(), result.getIsError()));
     boolean toolsOutstanding = step.pending().stream().anyMatch(p -> p.getKind() == CallKind.TOOL);
     if (!toolsOutstanding) {
