@@ -63,7 +63,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * scripted server when each request arrives, so both loops are timed by the same clock at the
  * same point. Overhead = Kafka turn - in-process turn.
  *
- * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200] [commitIntervalsMs=10,100]}
+ * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200] [commitIntervalsMs=100,10,1] [pollMs=5]}
  */
 public final class TurnOverheadBench {
   private static final String AGENT = "bench";
@@ -79,7 +79,8 @@ public final class TurnOverheadBench {
     turnsPerRun = args.length > 1 ? Integer.parseInt(args[1]) : 11;
     int concurrent = args.length > 2 ? Integer.parseInt(args[2]) : 200;
     int[] commitIntervals = args.length > 3
-        ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {10, 100};
+        ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {100, 10, 1};
+    long pollMs = args.length > 4 ? Long.parseLong(args[4]) : 5;
     System.out.printf("TurnOverheadBench: %d sequential runs x %d model calls (%d timed turns), %d concurrent runs; %s; %d cores%n",
         seqRuns, turnsPerRun, seqRuns * (turnsPerRun - 1), concurrent, Runtime.version(), Runtime.getRuntime().availableProcessors());
 
@@ -105,10 +106,11 @@ public final class TurnOverheadBench {
               "turnpike.model.api-key", "bench",
               "turnpike.runner.application-id", "bench-runner-" + ci,
               "turnpike.runner.commit-interval", ci + "ms",
+              "turnpike.runner.poll-interval", pollMs + "ms",
               "turnpike.runner.state-dir", Files.createTempDirectory("bench-state").toString())))) {
             sequential(producer, results, 10, "warm-" + ci);
             Stats viaKafka = sequential(producer, results, seqRuns, "kafka-" + ci);
-            System.out.println(viaKafka.line("Turnpike, commit.interval.ms=" + ci));
+            System.out.println(viaKafka.line("Turnpike, commit " + ci + " ms, poll " + pollMs + " ms"));
             System.out.printf("  overhead per turn: p50 %.2f ms, p99 %.2f ms; ratio p50 %.1fx%n",
                 viaKafka.p50() - local.p50(), viaKafka.p99() - local.p99(), viaKafka.p50() / local.p50());
             HopBreakdown.print(kafka.bootstrapServers(), "kafka-" + ci + "-");

@@ -41,6 +41,9 @@ public final class Orchestrator implements AutoCloseable {
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 100);
     // Runs are independent: never hold a partition back to wait for another one's records.
     p.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, 0L);
+    // A commit that is not yet due when a batch is done waits for the next loop, i.e. for poll():
+    // with Kafka's 100 ms poll that wait becomes every hop's latency. Keep poll short.
+    p.put(StreamsConfig.POLL_MS_CONFIG, config.pollInterval().toMillis());
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), (int) config.sessionTimeout().toMillis());
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG),
         (int) Math.max(500, config.sessionTimeout().toMillis() / 3));

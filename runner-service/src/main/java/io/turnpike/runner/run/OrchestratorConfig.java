@@ -15,6 +15,7 @@ import java.time.Duration;
  * @param timerInterval     how often pending-call deadlines are checked
  * @param replicationFactor replication of internal topics (-1: the broker's default)
  * @param sessionTimeout    how long a silent (crashed) instance keeps its runs before they move
+ * @param pollInterval      longest a stream thread blocks waiting for records; a due commit waits for it
  */
 public record OrchestratorConfig(
     String bootstrapServers,
@@ -24,7 +25,8 @@ public record OrchestratorConfig(
     Duration commitInterval,
     Duration timerInterval,
     int replicationFactor,
-    Duration sessionTimeout) {
+    Duration sessionTimeout,
+    Duration pollInterval) {
 
   public static OrchestratorConfig from(Settings s) {
     return new OrchestratorConfig(
@@ -32,9 +34,10 @@ public record OrchestratorConfig(
         s.get("turnpike.runner.application-id", "turnpike-runner"),
         Path.of(s.get("turnpike.runner.state-dir", Path.of(System.getProperty("java.io.tmpdir"), "turnpike", "runner-state").toString())),
         s.getInt("turnpike.runner.threads", 1),
-        s.getDuration("turnpike.runner.commit-interval", Duration.ofMillis(10)),
+        s.getDuration("turnpike.runner.commit-interval", Duration.ofMillis(1)),
         s.getDuration("turnpike.runner.timer-interval", Duration.ofSeconds(1)),
         s.getInt("turnpike.runner.replication-factor", -1),
-        s.getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)));
+        s.getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)),
+        s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)));
   }
 }
