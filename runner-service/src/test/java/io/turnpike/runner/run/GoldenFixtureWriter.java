@@ -1,0 +1,29 @@
+package io.turnpike.runner.run;
+
+import io.turnpike.avro.RunState;
+import io.turnpike.schema.TurnpikeSerdes;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Writes the golden RunState fixture of the current schema version: a run waiting for a tool
+ * result. Run by hand when RunState's schema version is bumped, and commit the output next to the
+ * older fixtures; never overwrite an older version's fixture.
+ */
+public final class GoldenFixtureWriter {
+  private GoldenFixtureWriter() {}
+
+  static RunState waitingForTool() {
+    RunState s = RunStateMachine.apply(null, new RunEvent.Started(Fixtures.request("golden-1", "Weather in Oslo?"),
+        Fixtures.agent(5, "get_weather"), "0123456789abcdef0123456789abcdef"), Fixtures.T0).state();
+    return RunStateMachine.apply(s, new RunEvent.ModelAnswered(
+        Fixtures.toolCalls("golden-1", "golden-1:m1", "get_weather", "{\"city\":\"Oslo\"}")), Fixtures.T0.plusSeconds(1)).state();
+  }
+
+  public static void main(String[] args) throws Exception {
+    Path dir = Path.of(args.length > 0 ? args[0] : "runner-service/src/test/resources/fixtures/run-state");
+    int version = RunStateMachine.SCHEMA_VERSION;
+    Files.write(dir.resolve("v" + version + "-waiting-for-tool.bin"), TurnpikeSerdes.RUN_STATE.encode(waitingForTool()));
+    Files.writeString(dir.resolve("v" + version + "-RunState.avsc"), RunState.getClassSchema().toString());
+  }
+}
