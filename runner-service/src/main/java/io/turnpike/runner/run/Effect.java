@@ -1,7 +1,9 @@
 package io.turnpike.runner.run;
 
+import io.turnpike.avro.GuardrailCheck;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.RunResult;
+import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.ToolCall;
 import io.turnpike.avro.TurnEvent;
 
@@ -12,7 +14,12 @@ public sealed interface Effect {
 
   record SendToolCall(ToolCall call) implements Effect {}
 
+  record SendSandboxCommand(SandboxCommand command) implements Effect {}
+
+  record SendGuardrailCheck(GuardrailCheck check) implements Effect {}
+
   record Publish(TurnEvent event) implements Effect {}
 
+  /** A RunResult: final, or interim (INTERRUPTED). */
   record Finish(RunResult result) implements Effect {}
 }

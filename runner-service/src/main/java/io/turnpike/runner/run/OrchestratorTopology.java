@@ -20,12 +20,14 @@ import org.apache.kafka.streams.state.Stores;
  * The run orchestrator's topology, readable in one place:
  *
  * <pre>
- *   turnpike.run-requests ─┐                          ┌─▶ turnpike.model.requests
- *   turnpike.run-commands ─┤                          ├─▶ turnpike.tool.requests
- *   turnpike.model.results ┼─▶ RunOrchestrator ───────┼─▶ turnpike.turn-events
- *   turnpike.tool.results ─┘   [run-state, timers]    ├─▶ turnpike.run-results
- *                              (agents: global store) ├─▶ turnpike.run-state
- *   turnpike.agents ─▶ agents (global)                └─▶ turnpike.dead-letters
+ *   turnpike.run-requests ───┐                          ┌─▶ turnpike.model.requests
+ *   turnpike.run-commands ───┤                          ├─▶ turnpike.tool.requests
+ *   turnpike.model.results ──┤                          ├─▶ turnpike.sandbox.requests
+ *   turnpike.tool.results ───┼─▶ RunOrchestrator ───────┼─▶ turnpike.guardrail.requests
+ *   turnpike.sandbox.results ┤   [run-state, timers]    ├─▶ turnpike.turn-events
+ *   turnpike.guardrail.results   (agents: global store) ├─▶ turnpike.run-results
+ *                                                       ├─▶ turnpike.run-state
+ *   turnpike.agents ─▶ agents (global)                  └─▶ turnpike.dead-letters
  * </pre>
  *
  * Values are read as bytes and decoded inside the processor so that a bad record becomes a dead
@@ -42,6 +44,8 @@ public final class OrchestratorTopology {
   static final String SINK_RUN_RESULTS = "run-results";
   static final String SINK_RUN_STATE = "run-state-out";
   static final String SINK_DEAD_LETTERS = "dead-letters";
+  static final String SINK_SANDBOX_REQUESTS = "sandbox-requests";
+  static final String SINK_GUARDRAIL_REQUESTS = "guardrail-requests";
 
   private static final String PROCESSOR = "orchestrator";
 
@@ -58,8 +62,10 @@ public final class OrchestratorTopology {
     topology.addSource("run-commands-in", keys, values, Topics.RUN_COMMANDS.name());
     topology.addSource("model-results-in", keys, values, Topics.MODEL_RESULTS.name());
     topology.addSource("tool-results-in", keys, values, Topics.TOOL_RESULTS.name());
+    topology.addSource("sandbox-results-in", keys, values, Topics.SANDBOX_RESULTS.name());
+    topology.addSource("guardrail-results-in", keys, values, Topics.GUARDRAIL_RESULTS.name());
     topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval),
-        "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in");
+        "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in", "sandbox-results-in", "guardrail-results-in");
     topology.addStateStore(Stores.keyValueStoreBuilder(
         Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), TurnpikeSerdes.RUN_STATE), PROCESSOR);
     topology.addStateStore(Stores.keyValueStoreBuilder(
@@ -80,6 +86,8 @@ public final class OrchestratorTopology {
     topology.addSink(SINK_RUN_RESULTS, Topics.RUN_RESULTS.name(), keyOut, valueOut, PROCESSOR);
     topology.addSink(SINK_RUN_STATE, Topics.RUN_STATE.name(), keyOut, valueOut, PROCESSOR);
     topology.addSink(SINK_DEAD_LETTERS, Topics.DEAD_LETTERS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_SANDBOX_REQUESTS, Topics.SANDBOX_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_GUARDRAIL_REQUESTS, Topics.GUARDRAIL_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
     return topology;
   }
 

@@ -1,10 +1,13 @@
 package io.turnpike.runner.run;
 
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunRequest;
+import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ToolResult;
+import java.util.Map;
 
 /** Everything that can happen to a run, as seen by the {@link RunStateMachine}. */
 public sealed interface RunEvent {
@@ -14,9 +17,26 @@ public sealed interface RunEvent {
 
   record CommandReceived(RunCommand command) implements RunEvent {}
 
-  record ModelAnswered(ModelResult result) implements RunEvent {}
+  /**
+   * A model answer. {@code agents} holds the current definitions of the agents the answer hands off
+   * to (looked up by the orchestrator, which owns I/O); a missing entry means the agent is unknown.
+   */
+  record ModelAnswered(ModelResult result, Map<String, AgentDefinition> agents) implements RunEvent {
+    public ModelAnswered(ModelResult result) {
+      this(result, Map.of());
+    }
+  }
 
   record ToolAnswered(ToolResult result) implements RunEvent {}
+
+  record SandboxAnswered(SandboxResult result) implements RunEvent {}
+
+  /** A guardrail verdict; {@code agents} resolves handoffs in a model answer it releases (see ModelAnswered). */
+  record GuardrailAnswered(GuardrailVerdict verdict, Map<String, AgentDefinition> agents) implements RunEvent {
+    public GuardrailAnswered(GuardrailVerdict verdict) {
+      this(verdict, Map.of());
+    }
+  }
 
   /** A pending call's deadline passed without an answer. */
   record DeadlinePassed(String callId) implements RunEvent {}

@@ -1,6 +1,7 @@
 package io.turnpike.runner.run;
 
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunCommand;
@@ -130,7 +131,14 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     if (topic.equals(Topics.MODEL_RESULTS.name())) {
       ModelResult res = decodeOrFail(() -> TurnpikeSerdes.MODEL_RESULT.decode(record.value()), topic, false);
-      return new RunEvent.ModelAnswered(res);
+      return new RunEvent.ModelAnswered(res, handoffAgents(state, res.getOutput()));
+    }
+    if (topic.equals(Topics.SANDBOX_RESULTS.name())) {
+      return new RunEvent.SandboxAnswered(decodeOrFail(() -> TurnpikeSerdes.SANDBOX_RESULT.decode(record.value()), topic, false));
+    }
+    if (topic.equals(Topics.GUARDRAIL_RESULTS.name())) {
+      GuardrailVerdict verdict = decodeOrFail(() -> TurnpikeSerdes.GUARDRAIL_VERDICT.decode(record.value()), topic, false);
+      return new RunEvent.GuardrailAnswered(verdict, state == null ? Map.of() : handoffAgents(state, state.getHeld()));
     }
     if (topic.equals(Topics.TOOL_RESULTS.name())) {
       ToolResult res = decodeOrFail(() -> TurnpikeSerdes.TOOL_RESULT.decode(record.value()), topic, false);
@@ -156,6 +164,22 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
           + " is not available (current version is " + agent.getVersion() + ")", null, true, req.getAgent());
     }
     return agent;
+  }
+
+  /** The current definitions of the agents a model answer hands off to: the state machine cannot look them up. */
+  private Map<String, AgentDefinition> handoffAgents(RunState state, List<Object> output) {
+    Map<String, AgentDefinition> found = new HashMap<>();
+    for (String name : RunStateMachine.handoffTargets(state, output)) {
+      byte[] bytes = agents.get(name);
+      if (bytes != null) {
+        try {
+          found.put(name, TurnpikeSerdes.AGENT_DEFINITION.decode(bytes));
+        } catch (RuntimeException e) {
+          LOG.warn("agent {} has an undecodable definition; the handoff will fail: {}", name, e.toString());
+        }
+      }
+    }
+    return found;
   }
 
   private interface Decoder<T> {
@@ -200,6 +224,10 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
             TurnpikeSerdes.MODEL_CALL.encode(m.call()), ts, headers("ModelCall", trace, m.call().getCallId()));
         case Effect.SendToolCall c -> forward(OrchestratorTopology.SINK_TOOL_REQUESTS, runId,
             TurnpikeSerdes.TOOL_CALL.encode(c.call()), ts, headers("ToolCall", trace, c.call().getCallId()));
+        case Effect.SendSandboxCommand c -> forward(OrchestratorTopology.SINK_SANDBOX_REQUESTS, runId,
+            TurnpikeSerdes.SANDBOX_COMMAND.encode(c.command()), ts, headers("SandboxCommand", trace, c.command().getCallId()));
+        case Effect.SendGuardrailCheck c -> forward(OrchestratorTopology.SINK_GUARDRAIL_REQUESTS, runId,
+            TurnpikeSerdes.GUARDRAIL_CHECK.encode(c.check()), ts, headers("GuardrailCheck", trace, c.check().getCallId()));
         case Effect.Publish p -> forward(OrchestratorTopology.SINK_TURN_EVENTS, runId,
             TurnpikeSerdes.TURN_EVENT.encode(p.event()), ts, headers(p.event().getStep().getClass().getSimpleName(), trace, null));
         case Effect.Finish f -> forward(OrchestratorTopology.SINK_RUN_RESULTS, runId,

@@ -217,7 +217,7 @@ class OrchestratorTopologyTest {
     commands.pipeInput("r10", TurnpikeSerdes.RUN_COMMAND.encode(Fixtures.command("r10", io.turnpike.avro.RunCommandType.CANCEL)));
     assertThat(TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.CANCELLED);
     commands.pipeInput("r10", TurnpikeSerdes.RUN_COMMAND.encode(Fixtures.command("r10", io.turnpike.avro.RunCommandType.APPROVE)));
-    assertThat(TurnpikeHeaders.get(deadLetters.readRecord().headers(), TurnpikeHeaders.DLQ_REASON)).contains("not supported yet");
+    assertThat(TurnpikeHeaders.get(deadLetters.readRecord().headers(), TurnpikeHeaders.DLQ_REASON)).contains("nothing to approve");
   }
 
   @Test

@@ -1,0 +1,189 @@
+package io.turnpike.runner.run;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.CallKind;
+import io.turnpike.avro.GuardrailCheck;
+import io.turnpike.avro.GuardrailCheckRequested;
+import io.turnpike.avro.GuardrailChecked;
+import io.turnpike.avro.GuardrailFinding;
+import io.turnpike.avro.GuardrailOutcome;
+import io.turnpike.avro.GuardrailRecord;
+import io.turnpike.avro.GuardrailSpec;
+import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.avro.MessageItem;
+import io.turnpike.avro.PendingCall;
+import io.turnpike.avro.Role;
+import io.turnpike.avro.RunState;
+import io.turnpike.avro.RunStatus;
+import io.turnpike.avro.ToolCallProgress;
+import io.turnpike.avro.Usage;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Guardrail phase: sending checks and applying verdicts. Content under judgement is carried by the
+ * check and comes back in the verdict, so output a guardrail blocks never enters RunState.
+ */
+final class Guardrails {
+  private Guardrails() {}
+
+  static void send(Step step, GuardrailStage stage, String callId, String content, String toolName, String toolCallRef,
+      List<GuardrailSpec> guards) {
+    AgentDefinition agent = step.agent();
+    PendingCall pc = new PendingCall(callId, CallKind.GUARDRAIL, toolCallRef, toolName, 1,
+        step.now.plus(AgentView.guardrailTimeout(agent)), stage);
+    step.pending().add(pc);
+    emitCheck(step, pc, content, guards);
+  }
+
+  private static void emitCheck(Step step, PendingCall pc, String content, List<GuardrailSpec> guards) {
+    step.effects.add(new Effect.SendGuardrailCheck(GuardrailCheck.newBuilder()
+        .setRunId(step.runId())
+        .setCallId(pc.getCallId())
+        .setAttempt(pc.getAttempt())
+        .setAgent(step.agent().getName())
+        .setStage(pc.getStage())
+        .setGuardrails(new ArrayList<>(guards))
+        .setContent(content)
+        .setToolName(pc.getName())
+        .setDeadline(pc.getDeadline())
+        .build()));
+    step.emit(new GuardrailCheckRequested(pc.getCallId(), pc.getStage(), guards.stream().map(GuardrailSpec::getName).toList()));
+  }
+
+  /** Input guardrails, then the first model call: alongside them (parallel) or after them (blocking). */
+  static void startInput(Step step) {
+    List<GuardrailSpec> guards = AgentView.guardrails(step.agent(), GuardrailStage.INPUT, null);
+    if (guards.isEmpty()) {
+      Turns.requestModel(step);
+      return;
+    }
+    send(step, GuardrailStage.INPUT, step.runId() + ":in", step.b.getInput(), null, null, guards);
+    if (!AgentView.inputBlocking(guards)) {
+      Turns.requestModel(step);
+    }
+  }
+
+  /** A check timed out: input-side checks are sent again (their content is in RunState); output-side ones fail closed. */
+  static void timedOut(Step step, PendingCall call) {
+    boolean retry = call.getAttempt() < AgentView.maxAttempts(step.agent());
+    String content = switch (call.getStage()) {
+      case INPUT -> step.b.getInput();
+      case TOOL_INPUT -> step.toolCall(call.getToolCallId()).map(ToolCallProgress::getArguments).orElse(null);
+      default -> null;
+    };
+    if (retry && content != null) {
+      PendingCall again = PendingCall.newBuilder(call).setAttempt(call.getAttempt() + 1)
+          .setDeadline(step.now.plus(AgentView.guardrailTimeout(step.agent()))).build();
+      step.replacePending(again);
+      String tool = call.getName();
+      emitCheck(step, again, content, AgentView.guardrails(step.agent(), call.getStage(), tool));
+      return;
+    }
+    RunStateMachine.finish(step, RunStatus.FAILED, null, call.getStage() + " guardrail check " + call.getCallId()
+        + " got no answer after " + call.getAttempt() + " attempt(s); failing closed", null);
+  }
+
+  static Transition verdict(RunState state, GuardrailVerdict v, Map<String, AgentDefinition> agents, Instant now) {
+    Optional<PendingCall> pending = RunStateMachine.pendingCall(state, v.getCallId(), CallKind.GUARDRAIL);
+    if (pending.isEmpty()) {
+      return RunStateMachine.ignored(state, v.getCallId(), now);
+    }
+    PendingCall call = pending.get();
+    Step step = new Step(state, now);
+    step.removePending(call.getCallId());
+    GuardrailStage stage = call.getStage();
+    step.b.getGuardrailResults().add(new GuardrailRecord(v.getCallId(), stage, v.getOutcome().name(), v.getGuardrail(), v.getReason()));
+    step.emit(new GuardrailChecked(v.getCallId(), stage, v.getOutcome().name(), v.getGuardrail(), v.getReason(),
+        v.getFindings().stream().map(Guardrails::describe).toList()));
+    GuardrailOutcome outcome = v.getOutcome();
+    switch (stage) {
+      case INPUT -> input(step, v, outcome, agents);
+      case OUTPUT -> {
+        if (outcome == GuardrailOutcome.ALLOW || outcome == GuardrailOutcome.REDACT) {
+          String text = v.getContent() == null ? "" : v.getContent();
+          step.items().add(new MessageItem(Role.ASSISTANT, text, step.agent().getName()));
+          RunStateMachine.finish(step, RunStatus.COMPLETED, text, null, null);
+        } else {
+          step.items().add(new MessageItem(Role.ASSISTANT, "[output blocked by guardrail " + v.getGuardrail() + "]", step.agent().getName()));
+          trip(step, v, stage);
+        }
+      }
+      case TOOL_INPUT -> {
+        Optional<ToolCallProgress> progress = step.toolCall(call.getToolCallId());
+        if (progress.isPresent()) {
+          switch (outcome) {
+            case ALLOW -> ToolCalls.afterInputCheck(step, progress.get());
+            case REDACT, REJECT -> ToolCalls.complete(step, progress.get(), v.getContent() != null ? v.getContent()
+                : "rejected by guardrail " + v.getGuardrail() + ": " + v.getReason(), true, List.of());
+            case TRIP -> trip(step, v, stage);
+          }
+        }
+      }
+      case TOOL_OUTPUT -> {
+        Optional<ToolCallProgress> progress = step.toolCall(call.getToolCallId());
+        if (progress.isPresent()) {
+          if (outcome == GuardrailOutcome.ALLOW || outcome == GuardrailOutcome.REDACT) {
+            ToolCalls.complete(step, progress.get(), v.getContent() == null ? "" : v.getContent(),
+                progress.get().getResultIsError(), progress.get().getResultImages());
+          } else {
+            trip(step, v, stage);
+          }
+        }
+      }
+    }
+    return step.done();
+  }
+
+  private static void input(Step step, GuardrailVerdict v, GuardrailOutcome outcome, Map<String, AgentDefinition> agents) {
+    boolean modelPending = step.pending().stream().anyMatch(p -> p.getKind() == CallKind.MODEL);
+    switch (outcome) {
+      case TRIP, REJECT -> trip(step, v, GuardrailStage.INPUT);
+      case REDACT -> {
+        // The model must not answer what it should not have seen: discard its answer, ask again.
+        String redacted = v.getContent() == null ? "" : v.getContent();
+        step.b.setInput(redacted);
+        List<Object> items = step.items();
+        for (int i = 0; i < items.size(); i++) {
+          if (items.get(i) instanceof MessageItem m && m.getRole() == Role.USER) {
+            items.set(i, MessageItem.newBuilder(m).setText(redacted).build());
+            break;
+          }
+        }
+        step.b.getHeld().clear();
+        step.b.setHeldUsage(null);
+        step.pending().removeIf(p -> p.getKind() == CallKind.MODEL);
+        Turns.requestModel(step);
+      }
+      case ALLOW -> {
+        if (!step.b.getHeld().isEmpty()) {
+          List<Object> held = new ArrayList<>(step.b.getHeld());
+          Usage usage = step.b.getHeldUsage();
+          step.b.getHeld().clear();
+          step.b.setHeldUsage(null);
+          Turns.applyModelOutput(step, step.runId() + ":m" + step.b.getTurn(), held, usage, agents);
+        } else if (!modelPending && step.b.getTurn() == 0) {
+          Turns.requestModel(step); // blocking mode: the first model call waited for this verdict
+        }
+      }
+    }
+  }
+
+  private static void trip(Step step, GuardrailVerdict v, GuardrailStage stage) {
+    step.b.getHeld().clear();
+    step.b.setHeldUsage(null);
+    step.toolCalls().clear();
+    step.b.getApprovals().clear();
+    String reason = "guardrail '" + v.getGuardrail() + "' tripped on the " + stage.name().toLowerCase().replace('_', ' ')
+        + (v.getReason() == null ? "" : ": " + v.getReason());
+    RunStateMachine.finish(step, RunStatus.GUARDRAIL_TRIPPED, null, reason, v.getGuardrail());
+  }
+
+  private static String describe(GuardrailFinding f) {
+    return f.getGuardrail() + ": " + f.getOutcome() + ": " + f.getReason() + (f.getEvidence() == null ? "" : " (" + f.getEvidence() + ")");
+  }
+}

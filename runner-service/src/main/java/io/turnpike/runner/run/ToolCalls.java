@@ -1,0 +1,202 @@
+package io.turnpike.runner.run;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ApprovalRequested;
+import io.turnpike.avro.CallKind;
+import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.GuardrailSpec;
+import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.HandoffOccurred;
+import io.turnpike.avro.HandoffRecord;
+import io.turnpike.avro.ImageContent;
+import io.turnpike.avro.PendingApproval;
+import io.turnpike.avro.PendingCall;
+import io.turnpike.avro.RunState;
+import io.turnpike.avro.SandboxCommand;
+import io.turnpike.avro.SandboxResult;
+import io.turnpike.avro.ToolCall;
+import io.turnpike.avro.ToolCallCompleted;
+import io.turnpike.avro.ToolCallProgress;
+import io.turnpike.avro.ToolCallRequested;
+import io.turnpike.avro.ToolKind;
+import io.turnpike.avro.ToolPhase;
+import io.turnpike.avro.ToolResult;
+import io.turnpike.avro.ToolSpec;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Collectors;
+
+/**
+ * Tool phase: every tool call the model asks for goes through input guardrails, a human approval
+ * where one is needed, execution (a tool worker or the sandbox), and output guardrails, in that
+ * order; when the turn's last call has its output, the next turn starts.
+ */
+final class ToolCalls {
+  private ToolCalls() {}
+
+  static void start(Step step, FunctionCallItem f, int index, Map<String, AgentDefinition> agents) {
+    AgentDefinition agent = step.agent();
+    Optional<String> handoff = AgentView.handoffTarget(agent, f.getName());
+    if (handoff.isPresent()) {
+      handOff(step, f, handoff.get(), agents.get(handoff.get()));
+      return;
+    }
+    Optional<ToolSpec> spec = AgentView.tool(agent, f.getName());
+    if (spec.isEmpty()) {
+      String available = AgentView.tools(agent).stream().map(ToolSpec::getName).collect(Collectors.joining(", "));
+      output(step, f.getToolCallId(), f.getToolCallId(), f.getName(),
+          "error: unknown tool '" + f.getName() + "'. Available tools: " + (available.isEmpty() ? "none" : available), true, List.of());
+      return;
+    }
+    ToolCallProgress progress = ToolCallProgress.newBuilder()
+        .setCallId(step.runId() + ":t" + step.b.getTurn() + "." + index)
+        .setToolCallId(f.getToolCallId())
+        .setName(f.getName())
+        .setArguments(f.getArguments())
+        .setKind(AgentView.kind(spec.get()))
+        .setPhase(ToolPhase.INPUT_CHECK)
+        .build();
+    step.toolCalls().add(progress);
+    List<GuardrailSpec> guards = AgentView.guardrails(agent, GuardrailStage.TOOL_INPUT, f.getName());
+    if (guards.isEmpty()) {
+      afterInputCheck(step, progress);
+    } else {
+      Guardrails.send(step, GuardrailStage.TOOL_INPUT, progress.getCallId() + ":in", f.getArguments(), f.getName(),
+          progress.getCallId(), guards);
+    }
+  }
+
+  /** Input guardrails passed: ask a human if needed, else run the call. */
+  static void afterInputCheck(Step step, ToolCallProgress progress) {
+    if (step.b.getAlwaysReject().contains(progress.getName())) {
+      complete(step, progress, "rejected: a human rejected every call of " + progress.getName() + " for this run", true, List.of());
+      return;
+    }
+    ToolSpec spec = AgentView.tool(step.agent(), progress.getName()).orElseThrow();
+    String reason = AgentView.approvalReason(step.agent(), spec, progress.getArguments());
+    if (reason != null && !step.b.getAlwaysApprove().contains(progress.getName())) {
+      step.replaceToolCall(ToolCallProgress.newBuilder(progress).setPhase(ToolPhase.APPROVAL).build());
+      step.b.getApprovals().add(new PendingApproval(progress.getCallId(), progress.getToolCallId(), progress.getName(),
+          progress.getArguments(), reason, step.now));
+      step.emit(new ApprovalRequested(progress.getCallId(), progress.getName(), progress.getArguments(), reason));
+      step.approvalsAdded();
+      return;
+    }
+    execute(step, progress);
+  }
+
+  static void execute(Step step, ToolCallProgress progress) {
+    AgentDefinition agent = step.agent();
+    ToolSpec spec = AgentView.tool(agent, progress.getName()).orElse(null);
+    CallKind kind = progress.getKind() == ToolKind.SANDBOX ? CallKind.SANDBOX : CallKind.TOOL;
+    PendingCall pc = new PendingCall(progress.getCallId(), kind, progress.getToolCallId(), progress.getName(), 1,
+        step.now.plus(AgentView.toolTimeout(agent, spec)), null);
+    step.replaceToolCall(ToolCallProgress.newBuilder(progress).setPhase(ToolPhase.RUNNING).build());
+    step.pending().add(pc);
+    send(step, pc, progress.getArguments());
+  }
+
+  static void resend(Step step, PendingCall call) {
+    ToolSpec spec = AgentView.tool(step.agent(), call.getName()).orElse(null);
+    PendingCall again = PendingCall.newBuilder(call)
+        .setAttempt(call.getAttempt() + 1)
+        .setDeadline(step.now.plus(AgentView.toolTimeout(step.agent(), spec)))
+        .build();
+    step.replacePending(again);
+    String args = step.toolCall(call.getCallId()).map(ToolCallProgress::getArguments).orElse("{}");
+    send(step, again, args);
+  }
+
+  private static void send(Step step, PendingCall pc, String arguments) {
+    if (pc.getKind() == CallKind.SANDBOX) {
+      step.effects.add(new Effect.SendSandboxCommand(SandboxCommand.newBuilder()
+          .setRunId(step.runId())
+          .setCallId(pc.getCallId())
+          .setAttempt(pc.getAttempt())
+          .setSessionId(step.runId())
+          .setAgent(step.agent().getName())
+          .setTool(pc.getName())
+          .setArguments(arguments)
+          .setManifest(step.agent().getManifest())
+          .setDeadline(pc.getDeadline())
+          .build()));
+    } else {
+      step.effects.add(new Effect.SendToolCall(ToolCall.newBuilder()
+          .setRunId(step.runId())
+          .setCallId(pc.getCallId())
+          .setAttempt(pc.getAttempt())
+          .setAgent(step.agent().getName())
+          .setToolCallId(pc.getToolCallId())
+          .setName(pc.getName())
+          .setArguments(arguments)
+          .setDeadline(pc.getDeadline())
+          .build()));
+    }
+    step.emit(new ToolCallRequested(pc.getCallId(), pc.getAttempt(), pc.getName(), arguments));
+  }
+
+  static Transition toolAnswered(RunState state, ToolResult r, Instant now) {
+    return answered(state, r.getCallId(), CallKind.TOOL, r.getOutput(), r.getIsError(), List.of(), now);
+  }
+
+  static Transition sandboxAnswered(RunState state, SandboxResult r, Instant now) {
+    return answered(state, r.getCallId(), CallKind.SANDBOX, r.getOutput(), r.getIsError(), r.getImages(), now);
+  }
+
+  private static Transition answered(RunState state, String callId, CallKind kind, String output, boolean isError,
+      List<ImageContent> images, Instant now) {
+    Optional<PendingCall> pending = RunStateMachine.pendingCall(state, callId, kind);
+    if (pending.isEmpty()) {
+      return RunStateMachine.ignored(state, callId, now);
+    }
+    Step step = new Step(state, now);
+    step.removePending(callId);
+    Optional<ToolCallProgress> progress = step.toolCall(callId);
+    if (progress.isEmpty()) {
+      return RunStateMachine.ignored(state, callId, now);
+    }
+    List<GuardrailSpec> guards = AgentView.guardrails(step.agent(), GuardrailStage.TOOL_OUTPUT, progress.get().getName());
+    if (guards.isEmpty()) {
+      complete(step, progress.get(), output, isError, images);
+    } else {
+      // The output is judged before the model (or RunState) sees it; only the verdict's content is kept.
+      step.replaceToolCall(ToolCallProgress.newBuilder(progress.get()).setPhase(ToolPhase.OUTPUT_CHECK)
+          .setResultIsError(isError).setResultImages(new ArrayList<>(images)).build());
+      Guardrails.send(step, GuardrailStage.TOOL_OUTPUT, callId + ":out", output, progress.get().getName(), callId, guards);
+    }
+    return step.done();
+  }
+
+  /** The call has its final output: record it; when it was the turn's last call, start the next turn. */
+  static void complete(Step step, ToolCallProgress progress, String output, boolean isError, List<ImageContent> images) {
+    step.toolCalls().removeIf(t -> t.getCallId().equals(progress.getCallId()));
+    output(step, progress.getCallId(), progress.getToolCallId(), progress.getName(), output, isError, images);
+    if (step.toolCalls().isEmpty() && !step.terminal()) {
+      Turns.nextTurnOrStop(step);
+    }
+  }
+
+  private static void output(Step step, String callId, String toolCallId, String name, String output, boolean isError,
+      List<ImageContent> images) {
+    step.items().add(new FunctionCallOutputItem(toolCallId, name, output, isError, new ArrayList<>(images)));
+    step.emit(new ToolCallCompleted(callId, name, output, isError));
+  }
+
+  private static void handOff(Step step, FunctionCallItem f, String target, AgentDefinition to) {
+    if (to == null) {
+      output(step, f.getToolCallId(), f.getToolCallId(), f.getName(),
+          "error: cannot hand off: no agent named '" + target + "' is published", true, List.of());
+      return;
+    }
+    String from = step.agent().getName();
+    output(step, f.getToolCallId(), f.getToolCallId(), f.getName(),
+        "Transferred to " + target + ". You are now " + target + "; continue the conversation.", false, List.of());
+    step.b.getHandoffs().add(new HandoffRecord(from, to.getName(), to.getVersion(), step.b.getTurn(), step.now));
+    step.b.setAgent(to);
+    step.emit(new HandoffOccurred(from, to.getName(), to.getVersion()));
+  }
+}
