@@ -1,27 +1,57 @@
 package io.turnpike.sandbox;
 
 import io.turnpike.schema.Settings;
+import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The sandbox service. Not built yet: it starts, says so, and consumes nothing. Runs never depend on it
- * until the runner emits sandbox commands (see the open issues).
+ * The sandbox service: executes the built-in sandbox tools (filesystem, shell, skills) of runs in
+ * per-run sessions on the {@code local} (bubblewrap) or {@code docker} backend, with workspaces
+ * snapshotted to {@code turnpike.workspaces}. See {@code docs/sandbox.md}.
+ *
+ * <p>It always starts: a backend that cannot work on this host (no bubblewrap, no Docker engine)
+ * answers its commands with an error result that says why.
  */
 public final class SandboxService implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SandboxService.class);
 
-  private SandboxService() {}
+  private final SandboxConfig config;
+  private final SandboxWorker worker;
 
-  public static SandboxService start(Settings settings) {
-    LOG.info("sandbox-service: no capabilities implemented yet; idle");
-    return new SandboxService();
+  private SandboxService(SandboxConfig config, SandboxWorker worker) {
+    this.config = config;
+    this.worker = worker;
   }
 
-  public static void main(String[] args) {
-    start(Settings.fromEnvironment());
+  public static SandboxService start(Settings settings) {
+    SandboxConfig config = SandboxConfig.from(settings);
+    SandboxWorker worker = new SandboxWorker(config, settings.consumerTuning(), settings.producerTuning()).start();
+    LOG.info("turnpike sandbox-service ready: default backend {}, up to {} sessions, workspaces in {}",
+        config.defaultBackend(), config.maxSessions(), config.root());
+    return new SandboxService(config, worker);
+  }
+
+  public SandboxConfig config() {
+    return config;
+  }
+
+  public SandboxWorker worker() {
+    return worker;
+  }
+
+  public static void main(String[] args) throws InterruptedException {
+    SandboxService service = start(Settings.fromEnvironment());
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      service.close();
+      stopped.countDown();
+    }));
+    stopped.await();
   }
 
   @Override
-  public void close() {}
+  public void close() {
+    worker.close();
+  }
 }

@@ -1,0 +1,53 @@
+package io.turnpike.sandbox;
+
+import io.turnpike.avro.ResourceLimits;
+
+/**
+ * Resource bounds of one session.
+ *
+ * @param cpus           CPU cores of a container (docker)
+ * @param cpuSeconds     CPU time of one command (local: RLIMIT_CPU; docker: ulimit -t)
+ * @param memoryMb       memory of a command (local: cgroup, else address space) or of the container
+ * @param pids           processes (local: per-session user or cgroup; docker: pids limit)
+ * @param commandTimeoutMs wall clock of one command
+ * @param outputBytes    stdout and stderr kept per command (each), the rest replaced by a marker
+ * @param diskMb         largest file a command may write
+ */
+public record Limits(double cpus, long cpuSeconds, int memoryMb, int pids, long commandTimeoutMs, int outputBytes,
+    int diskMb) {
+
+  /**
+   * The manifest's limits where it sets them, else the defaults, each capped at the maxima. For the
+   * local backend {@code ResourceLimits.cpus} means CPU seconds per command (see its doc).
+   */
+  public static Limits resolve(ResourceLimits m, Limits defaults, Limits maxima, boolean local) {
+    if (m == null) {
+      return defaults.cap(maxima);
+    }
+    double cpus = !local && m.getCpus() != null ? m.getCpus() : defaults.cpus();
+    long cpuSeconds = local && m.getCpus() != null ? (long) Math.ceil(m.getCpus()) : defaults.cpuSeconds();
+    return new Limits(
+        cpus,
+        cpuSeconds,
+        m.getMemoryMb() != null ? m.getMemoryMb() : defaults.memoryMb(),
+        m.getPids() != null ? m.getPids() : defaults.pids(),
+        m.getCommandTimeoutMs() != null ? m.getCommandTimeoutMs() : defaults.commandTimeoutMs(),
+        m.getOutputBytes() != null ? m.getOutputBytes() : defaults.outputBytes(),
+        m.getDiskMb() != null ? m.getDiskMb() : defaults.diskMb()).cap(maxima);
+  }
+
+  Limits cap(Limits max) {
+    return new Limits(
+        clamp(cpus, 0.01, max.cpus),
+        Math.max(1, Math.min(cpuSeconds, max.cpuSeconds)),
+        Math.max(16, Math.min(memoryMb, max.memoryMb)),
+        Math.max(8, Math.min(pids, max.pids)),
+        Math.max(100, Math.min(commandTimeoutMs, max.commandTimeoutMs)),
+        Math.max(256, Math.min(outputBytes, max.outputBytes)),
+        Math.max(1, Math.min(diskMb, max.diskMb)));
+  }
+
+  private static double clamp(double v, double lo, double hi) {
+    return Math.max(lo, Math.min(v, hi));
+  }
+}

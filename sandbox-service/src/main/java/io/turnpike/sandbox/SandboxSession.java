@@ -1,0 +1,541 @@
+package io.turnpike.sandbox;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.turnpike.avro.ImageContent;
+import io.turnpike.avro.Manifest;
+import io.turnpike.avro.ManifestFile;
+import io.turnpike.avro.SandboxCommand;
+import io.turnpike.avro.SandboxResult;
+import io.turnpike.sandbox.backend.Backend;
+import io.turnpike.sandbox.backend.ExecRequest;
+import io.turnpike.sandbox.backend.ExecResult;
+import io.turnpike.sandbox.backend.OutputBuffer;
+import io.turnpike.sandbox.workspace.ApplyPatch;
+import io.turnpike.sandbox.workspace.SnapshotManifest;
+import io.turnpike.sandbox.workspace.Workspace;
+import io.turnpike.sandbox.workspace.WorkspaceStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One session: a workspace on this host, the command side of its backend, and what it answered. Built
+ * from the agent's {@link Manifest} on a run's first sandbox command, or restored from the session's
+ * latest snapshot on {@code turnpike.workspaces}. Not thread-safe: the session manager runs one command
+ * at a time per session.
+ */
+final class SandboxSession implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(SandboxSession.class);
+  static final java.util.Set<String> MUTATING = java.util.Set.of("write_file", "apply_patch", "shell", "load_skill");
+
+  private final String sessionId;
+  private final SandboxConfig config;
+  private final WorkspaceStore store;
+  private final Backend backend;
+  private final Manifest manifest;
+  private final Workspace ws;
+  private final Path markerFile;
+  private final Limits limits;
+  private final Map<String, String> env;
+  private final Backend.BackendSession commands;
+  private final WorkspaceStore.FileCache cache = new WorkspaceStore.FileCache();
+  private SnapshotManifest snapshot;
+  /** Answers given, newest last (all tools; bounded). */
+  private final LinkedHashMap<String, SandboxResult> answered = new LinkedHashMap<>(16, 0.75f, false) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, SandboxResult> e) {
+      return size() > 256;
+    }
+  };
+  /** Answers of mutating commands, persisted with each snapshot. */
+  private final ArrayDeque<SnapshotManifest.RecordedResult> recorded = new ArrayDeque<>();
+  private final String openedHow;
+
+  private SandboxSession(String sessionId, SandboxConfig config, WorkspaceStore store, Backend backend, Manifest manifest,
+      Workspace ws, Path markerFile, int slot, String openedHow, SnapshotManifest snapshot) {
+    this.sessionId = sessionId;
+    this.config = config;
+    this.store = store;
+    this.backend = backend;
+    this.manifest = manifest;
+    this.ws = ws;
+    this.markerFile = markerFile;
+    this.snapshot = snapshot;
+    this.openedHow = openedHow;
+    boolean local = backend.name().equals("local");
+    this.limits = Limits.resolve(manifest == null ? null : manifest.getLimits(), config.defaults(), config.maxima(), local);
+    this.env = manifest == null ? Map.of() : Map.copyOf(manifest.getEnv());
+    boolean network = manifest != null && manifest.getNetwork() && config.allowNetwork();
+    this.commands = backend.open(sessionId, slot, ws, limits, env, manifest == null ? null : manifest.getImage(), network);
+    if (snapshot != null && snapshot.results() != null) {
+      snapshot.results().forEach(recorded::add);
+    }
+  }
+
+  /**
+   * Opens a session on this host: the latest snapshot from Kafka if there is one (reusing the local
+   * folder when it already holds exactly that snapshot), else a new workspace seeded from the manifest.
+   */
+  static SandboxSession open(String sessionId, String agent, Manifest manifest, SandboxConfig config, WorkspaceStore store,
+      Backend backend, int slot) throws IOException {
+    Path dir = config.root().resolve("sessions").resolve(dirName(sessionId));
+    Path wsDir = dir.resolve("workspace");
+    Path marker = dir.resolve("snapshot-id");
+    int[] owner = backend.owner(slot);
+    Files.createDirectories(dir);
+    Workspace ws = new Workspace(wsDir, owner == null ? null : owner[0], owner == null ? null : owner[1]);
+    SnapshotManifest latest = store.latest(sessionId).orElse(null);
+    String how;
+    SandboxSession s;
+    if (latest != null) {
+      String local = Files.exists(marker) ? Files.readString(marker).trim() : null;
+      if (latest.snapshotId().equals(local)) {
+        ws.ownAll();
+        how = "reopened (local workspace is snapshot " + local + ")";
+      } else {
+        long t0 = System.nanoTime();
+        store.restore(latest, ws, new WorkspaceStore.FileCache());
+        how = "restored snapshot " + latest.snapshotId() + " (" + latest.fileCount() + " files, " + latest.totalBytes()
+            + " bytes) from Kafka in " + (System.nanoTime() - t0) / 1_000_000 + " ms";
+      }
+      s = new SandboxSession(sessionId, config, store, backend, manifest, ws, marker, slot, how, latest);
+      s.writeMarker();
+    } else {
+      ws.clear();
+      Files.deleteIfExists(marker);
+      seed(ws, manifest, agent, config);
+      how = "created from the manifest";
+      s = new SandboxSession(sessionId, config, store, backend, manifest, ws, marker, slot, how, null);
+    }
+    if (latest != null) {
+      s.cacheFromDisk();
+    }
+    log.info("session {} on {} backend: {}", sessionId, backend.name(), how);
+    return s;
+  }
+
+  private void cacheFromDisk() {
+    // The first snapshot after opening rehashes files (a cheap, one-off cost); nothing to do here.
+  }
+
+  String openedHow() {
+    return openedHow;
+  }
+
+  Workspace workspace() {
+    return ws;
+  }
+
+  SnapshotManifest snapshot() {
+    return snapshot;
+  }
+
+  static String dirName(String sessionId) {
+    String safe = sessionId.replaceAll("[^A-Za-z0-9_.-]", "_");
+    if (safe.length() > 80) {
+      safe = safe.substring(0, 80);
+    }
+    return safe + "-" + WorkspaceStore.sha256(sessionId.getBytes(StandardCharsets.UTF_8)).substring(0, 8);
+  }
+
+  /** The manifest's pre-seed: directories, then files (inline, or from the agent's bundle). */
+  private static void seed(Workspace ws, Manifest m, String agent, SandboxConfig config) throws IOException {
+    if (m == null) {
+      return;
+    }
+    for (String d : m.getDirectories()) {
+      ws.createDirectories(ws.resolve(d));
+    }
+    for (ManifestFile f : m.getFiles()) {
+      byte[] content;
+      if (f.getContent() != null) {
+        content = f.getContent().getBytes(StandardCharsets.UTF_8);
+      } else if (f.getSource() != null) {
+        content = fromBundle(f, agent, config);
+      } else {
+        content = new byte[0];
+      }
+      ws.write(ws.resolve(f.getPath()), content, f.getExecutable());
+    }
+  }
+
+  private static byte[] fromBundle(ManifestFile f, String agent, SandboxConfig config) throws IOException {
+    if (config.bundlesDir().isEmpty()) {
+      throw new ToolException("the manifest file " + f.getPath() + " comes from the agent bundle (" + f.getSource()
+          + "), but this sandbox service has no turnpike.sandbox.bundles-dir");
+    }
+    Path bundle = config.bundlesDir().get().resolve(agent == null ? "" : agent).normalize();
+    Path src = bundle.resolve(Workspace.normalize(f.getSource())).normalize();
+    if (!src.startsWith(bundle) || !Files.isRegularFile(src)) {
+      throw new ToolException("the manifest file " + f.getPath() + " names " + f.getSource()
+          + ", which is not a file of the agent bundle " + bundle);
+    }
+    return Files.readAllBytes(src);
+  }
+
+  private void writeMarker() throws IOException {
+    Files.writeString(markerFile, snapshot == null ? "" : snapshot.snapshotId());
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  /** The answer this session already gave to {@code callId}, if it remembers one. */
+  SandboxResult answered(String callId) {
+    SandboxResult r = answered.get(callId);
+    if (r != null) {
+      return r;
+    }
+    for (SnapshotManifest.RecordedResult rr : recorded) {
+      if (rr.callId().equals(callId)) {
+        return SandboxResult.newBuilder().setRunId("").setCallId(callId).setSessionId(sessionId).setTool(rr.tool())
+            .setOutput(rr.output()).setIsError(rr.isError()).setExitCode(rr.exitCode()).setSnapshotId(rr.snapshotId())
+            .setDurationMs(rr.durationMs()).build();
+      }
+    }
+    return null;
+  }
+
+  SandboxResult execute(SandboxCommand cmd) {
+    long start = System.nanoTime();
+    SandboxResult.Builder b = SandboxResult.newBuilder()
+        .setRunId(cmd.getRunId()).setCallId(cmd.getCallId()).setSessionId(sessionId).setTool(cmd.getTool())
+        .setOutput("").setIsError(false);
+    boolean mutating = MUTATING.contains(cmd.getTool());
+    try {
+      JsonNode args = parseArgs(cmd.getArguments());
+      switch (cmd.getTool()) {
+        case "read_file" -> b.setOutput(readFile(args));
+        case "write_file" -> b.setOutput(writeFile(args));
+        case "list_dir" -> b.setOutput(listDir(args));
+        case "apply_patch" -> b.setOutput(ApplyPatch.apply(ws, text(args, "patch", true)).toString());
+        case "view_image" -> viewImage(args, b);
+        case "shell" -> shell(args, cmd, b);
+        case "load_skill" -> b.setOutput(loadSkill(args));
+        default -> throw new ToolException("unknown sandbox tool '" + cmd.getTool()
+            + "' (shell, read_file, write_file, list_dir, apply_patch, view_image, load_skill)");
+      }
+    } catch (ToolException e) {
+      b.setOutput(e.getMessage()).setIsError(true);
+    } catch (IOException e) {
+      b.setOutput("error: " + e.getMessage()).setIsError(true);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      b.setOutput("the sandbox service is shutting down; the command was not finished").setIsError(true);
+      mutating = false;
+    } catch (RuntimeException e) {
+      log.error("session {}: {} failed unexpectedly", sessionId, cmd.getTool(), e);
+      b.setOutput("the sandbox failed: " + e).setIsError(true);
+    }
+    b.setDurationMs((System.nanoTime() - start) / 1_000_000);
+    if (mutating) {
+      SnapshotManifest.RecordedResult rr = new SnapshotManifest.RecordedResult(cmd.getCallId(), cmd.getTool(), b.getOutput(),
+          b.getIsError(), b.getExitCode(), null, b.getDurationMs());
+      recorded.addLast(rr);
+      while (recorded.size() > config.resultsKept()) {
+        recorded.removeFirst();
+      }
+      try {
+        SnapshotManifest before = snapshot;
+        snapshot = store.snapshot(sessionId, backend.name(), ws, snapshot, cache, List.copyOf(recorded), false);
+        if (snapshot != before) {
+          recorded.clear();
+          recorded.addAll(snapshot.results());
+          writeMarker();
+        } else {
+          recorded.removeLast(); // nothing changed: the command may safely run again
+        }
+      } catch (IOException | RuntimeException e) {
+        recorded.removeLast();
+        log.error("session {}: cannot snapshot the workspace after {}: {}", sessionId, cmd.getCallId(), e.toString());
+      }
+      if (snapshot != null) {
+        b.setSnapshotId(snapshot.snapshotId());
+      }
+    }
+    SandboxResult r = b.build();
+    answered.put(cmd.getCallId(), r);
+    return r;
+  }
+
+  private static JsonNode parseArgs(String json) {
+    try {
+      JsonNode n = WorkspaceStore.json().readTree(json == null || json.isBlank() ? "{}" : json);
+      if (n == null || !n.isObject()) {
+        throw new ToolException("the arguments must be a JSON object");
+      }
+      return n;
+    } catch (IOException e) {
+      throw new ToolException("the arguments are not valid JSON: " + e.getMessage());
+    }
+  }
+
+  private static String text(JsonNode args, String name, boolean required) {
+    JsonNode n = args.get(name);
+    if (n == null || n.isNull()) {
+      if (required) {
+        throw new ToolException("the argument '" + name + "' is required");
+      }
+      return null;
+    }
+    if (!n.isTextual()) {
+      throw new ToolException("the argument '" + name + "' must be a string");
+    }
+    return n.asText();
+  }
+
+  private static Long number(JsonNode args, String name) {
+    JsonNode n = args.get(name);
+    if (n == null || n.isNull()) {
+      return null;
+    }
+    if (!n.canConvertToLong() && !(n.isTextual() && n.asText().matches("\\d+"))) {
+      throw new ToolException("the argument '" + name + "' must be an integer");
+    }
+    return n.asLong();
+  }
+
+  private String readFile(JsonNode args) throws IOException {
+    String path = text(args, "path", true);
+    Path p = ws.resolve(path);
+    if (Files.isDirectory(p)) {
+      throw new ToolException("'" + path + "' is a directory; use list_dir");
+    }
+    if (!Files.isRegularFile(p)) {
+      throw new ToolException("no such file: '" + path + "'");
+    }
+    byte[] bytes = Files.readAllBytes(p);
+    String content;
+    try {
+      content = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
+    } catch (CharacterCodingException e) {
+      content = null;
+    }
+    if (content == null || content.indexOf('\0') >= 0) {
+      throw new ToolException("'" + path + "' is a binary file (" + bytes.length + " bytes); use view_image for images, or the shell");
+    }
+    Long start = number(args, "start_line");
+    Long end = number(args, "end_line");
+    String body = content;
+    String header = "";
+    if (start != null || end != null) {
+      String[] lines = content.split("\n", -1);
+      int total = content.endsWith("\n") ? lines.length - 1 : lines.length;
+      long s = start == null ? 1 : Math.max(1, start);
+      long e = end == null ? total : Math.min(end, total);
+      if (s > total) {
+        throw new ToolException("'" + path + "' has " + total + " lines; start_line " + s + " is past its end");
+      }
+      if (e < s) {
+        throw new ToolException("end_line " + e + " is before start_line " + s);
+      }
+      StringBuilder sb = new StringBuilder();
+      for (long i = s; i <= e; i++) {
+        sb.append(lines[(int) i - 1]).append('\n');
+      }
+      body = sb.toString();
+      header = "[lines " + s + "-" + e + " of " + total + "]\n";
+    }
+    int max = limits.outputBytes();
+    if (body.getBytes(StandardCharsets.UTF_8).length > max) {
+      return header + OutputBuffer.truncate(body, max) + "\n[the file is longer than " + max
+          + " bytes: read parts of it with start_line/end_line]";
+    }
+    return header + body;
+  }
+
+  private String writeFile(JsonNode args) throws IOException {
+    String path = text(args, "path", true);
+    String content = text(args, "content", true);
+    Path p = ws.resolve(path);
+    if (Workspace.normalize(path).isEmpty()) {
+      throw new ToolException("a file path is required, not the workspace root");
+    }
+    byte[] bytes = content.getBytes(StandardCharsets.UTF_8);
+    if (bytes.length > (long) limits.diskMb() * 1024 * 1024) {
+      throw new ToolException("the content is larger than the file size limit of " + limits.diskMb() + " MB");
+    }
+    boolean existed = Files.exists(p);
+    ws.write(p, bytes, existed && Files.isExecutable(p));
+    return (existed ? "overwrote " : "wrote ") + Workspace.normalize(path) + " (" + bytes.length + " bytes)";
+  }
+
+  private String listDir(JsonNode args) throws IOException {
+    String path = text(args, "path", false);
+    Long depthArg = number(args, "depth");
+    int depth = depthArg == null ? 1 : (int) Math.max(1, Math.min(5, depthArg));
+    Path dir = ws.resolve(path == null ? "" : path);
+    if (!Files.isDirectory(dir)) {
+      throw new ToolException(Files.exists(dir) ? "'" + path + "' is a file; use read_file" : "no such directory: '" + path + "'");
+    }
+    TreeMap<String, String> lines = new TreeMap<>();
+    int[] count = {0};
+    Files.walkFileTree(dir, EnumSet.noneOf(java.nio.file.FileVisitOption.class), depth, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes a) {
+        if (!d.equals(dir)) {
+          lines.put(dir.relativize(d) + "/", dir.relativize(d) + "/");
+          count[0]++;
+        }
+        return count[0] > 2000 ? FileVisitResult.TERMINATE : FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
+        String rel = dir.relativize(f).toString();
+        if (a.isDirectory()) {
+          lines.put(rel + "/", rel + "/");
+        } else if (a.isSymbolicLink()) {
+          lines.put(rel, rel + " -> " + Files.readSymbolicLink(f));
+        } else {
+          lines.put(rel, rel + "  (" + a.size() + " bytes)");
+        }
+        count[0]++;
+        return count[0] > 2000 ? FileVisitResult.TERMINATE : FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path f, IOException e) {
+        return FileVisitResult.CONTINUE;
+      }
+    });
+    String rel = Workspace.normalize(path == null ? "" : path);
+    StringBuilder sb = new StringBuilder(rel.isEmpty() ? "/workspace" : rel).append(":");
+    if (lines.isEmpty()) {
+      sb.append(" (empty)");
+    }
+    lines.values().forEach(l -> sb.append('\n').append(l));
+    if (count[0] > 2000) {
+      sb.append("\n[listing stopped after 2000 entries]");
+    }
+    return OutputBuffer.truncate(sb.toString(), limits.outputBytes());
+  }
+
+  private void viewImage(JsonNode args, SandboxResult.Builder b) throws IOException {
+    String path = text(args, "path", true);
+    Path p = ws.resolve(path);
+    if (!Files.isRegularFile(p)) {
+      throw new ToolException("no such file: '" + path + "'");
+    }
+    long size = Files.size(p);
+    if (size > config.maxImageBytes()) {
+      throw new ToolException("'" + path + "' has " + size + " bytes; images up to " + config.maxImageBytes() + " bytes can be viewed");
+    }
+    byte[] bytes = Files.readAllBytes(p);
+    String mime = imageType(bytes);
+    if (mime == null) {
+      throw new ToolException("'" + path + "' is not a PNG, JPEG, GIF or WebP image");
+    }
+    List<ImageContent> images = new ArrayList<>();
+    images.add(ImageContent.newBuilder().setMimeType(mime).setData(ByteBuffer.wrap(bytes)).build());
+    b.setImages(images);
+    b.setOutput("image " + Workspace.normalize(path) + " (" + mime + ", " + bytes.length + " bytes)");
+  }
+
+  static String imageType(byte[] b) {
+    if (b.length >= 8 && (b[0] & 0xff) == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') {
+      return "image/png";
+    }
+    if (b.length >= 3 && (b[0] & 0xff) == 0xFF && (b[1] & 0xff) == 0xD8 && (b[2] & 0xff) == 0xFF) {
+      return "image/jpeg";
+    }
+    if (b.length >= 6 && b[0] == 'G' && b[1] == 'I' && b[2] == 'F' && b[3] == '8') {
+      return "image/gif";
+    }
+    if (b.length >= 12 && b[0] == 'R' && b[1] == 'I' && b[2] == 'F' && b[3] == 'F' && b[8] == 'W' && b[9] == 'E'
+        && b[10] == 'B' && b[11] == 'P') {
+      return "image/webp";
+    }
+    return null;
+  }
+
+  private void shell(JsonNode args, SandboxCommand cmd, SandboxResult.Builder b) throws InterruptedException {
+    String command = text(args, "command", true);
+    if (command.isBlank()) {
+      throw new ToolException("the command is empty");
+    }
+    Long asked = number(args, "timeout_ms");
+    long timeout = asked == null ? limits.commandTimeoutMs() : Math.max(1, Math.min(asked, limits.commandTimeoutMs()));
+    if (cmd.getDeadline() != null) {
+      long left = cmd.getDeadline().toEpochMilli() - Instant.now().toEpochMilli();
+      if (left > 500) {
+        timeout = Math.min(timeout, left - 200); // past its deadline nobody waits for the answer
+      }
+    }
+    ExecResult r = commands.exec(new ExecRequest(command, timeout, env, limits));
+    if (r.exitCode() < 0 && r.stdout().isEmpty() && r.stderr().isEmpty()) {
+      throw new ToolException(r.note());
+    }
+    StringBuilder sb = new StringBuilder("exit code: ").append(r.exitCode());
+    if (r.note() != null) {
+      sb.append("\n[").append(r.note()).append("]");
+    }
+    if (!r.stdout().isEmpty()) {
+      sb.append("\n--- stdout ---\n").append(r.stdout());
+    }
+    if (!r.stderr().isEmpty()) {
+      sb.append("\n--- stderr ---\n").append(r.stderr());
+    }
+    b.setOutput(sb.toString());
+    b.setExitCode(r.exitCode());
+    b.setIsError(r.exitCode() != 0);
+  }
+
+  private String loadSkill(JsonNode args) throws IOException {
+    String name = text(args, "name", true);
+    List<Skills.Skill> all = Skills.available(manifest, config.skillsDir());
+    Skills.Skill skill = all.stream().filter(s -> s.name().equals(name)).findFirst()
+        .orElseThrow(() -> new ToolException("no skill named '" + name + "'. " + Skills.listing(all)));
+    String folder = "skills/" + Workspace.normalize(name);
+    for (Map.Entry<String, byte[]> f : skill.files().entrySet()) {
+      Path p = ws.resolve(folder + "/" + f.getKey());
+      ws.write(p, f.getValue(), f.getKey().endsWith(".sh") || f.getKey().endsWith(".py"));
+    }
+    String md = new String(skill.files().get("SKILL.md"), StandardCharsets.UTF_8);
+    StringBuilder sb = new StringBuilder("Skill '" + name + "' is in " + folder + "/. Its files:");
+    skill.files().keySet().forEach(f -> sb.append("\n- ").append(folder).append('/').append(f));
+    sb.append("\n\n").append(md);
+    return OutputBuffer.truncate(sb.toString(), Math.max(limits.outputBytes(), 64 * 1024));
+  }
+
+  /** Stops the command side (the container); the workspace folder and the snapshot stay. */
+  @Override
+  public void close() {
+    try {
+      commands.close();
+    } catch (RuntimeException e) {
+      log.warn("session {}: cannot close its backend session: {}", sessionId, e.toString());
+    }
+  }
+
+  /** Removes the local workspace folder (the snapshot on Kafka stays). */
+  void deleteLocal() {
+    try {
+      Workspace.deleteTree(markerFile.getParent(), true);
+    } catch (IOException e) {
+      log.warn("session {}: cannot delete its local workspace: {}", sessionId, e.toString());
+    }
+  }
+
+  boolean exists(String path) {
+    return Files.exists(ws.resolve(path), LinkOption.NOFOLLOW_LINKS);
+  }
+}
