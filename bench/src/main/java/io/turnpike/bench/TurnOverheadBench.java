@@ -85,7 +85,7 @@ public final class TurnOverheadBench {
         seqRuns, turnsPerRun, seqRuns * (turnsPerRun - 1), concurrent, Runtime.version(), Runtime.getRuntime().availableProcessors());
 
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
-         ScriptedModelServer model = ScriptedModelServer.start(TurnOverheadBench::reply)) {
+         ScriptedModelServer model = ScriptedModelServer.start(TurnOverheadBench::reply).recordLimit(0)) {
       try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
         TopicAdmin.ensureTopics(admin, 6, (short) 1);
       }

@@ -61,6 +61,7 @@ public final class ScriptedModelServer implements AutoCloseable {
     private final ExecutorService executor;
     private final OpenAiWire wire = new OpenAiWire();
     private final List<RecordedRequest> requests = new ArrayList<>();
+    private volatile int recordLimit = Integer.MAX_VALUE;
     private final Object failLock = new Object();
     private volatile ModelScript script;
     private int failRemaining;
@@ -93,6 +94,23 @@ public final class ScriptedModelServer implements AutoCloseable {
 
     public int port() {
         return http.getAddress().getPort();
+    }
+
+    /**
+     * Keeps only the last {@code limit} requests (0: none). Long-running users (benchmarks, the dev
+     * launcher) set this so the server's memory stays bounded; tests keep the default, everything.
+     */
+    public ScriptedModelServer recordLimit(int limit) {
+        if (limit < 0) {
+            throw new IllegalArgumentException("limit must be >= 0");
+        }
+        this.recordLimit = limit;
+        synchronized (requests) {
+            while (requests.size() > limit) {
+                requests.remove(0);
+            }
+        }
+        return this;
     }
 
     /** Every request received so far, in arrival order (a snapshot). */
@@ -174,7 +192,12 @@ public final class ScriptedModelServer implements AutoCloseable {
                 }
             }
             synchronized (requests) {
-                requests.add(new RecordedRequest(path, body, view));
+                if (recordLimit > 0) {
+                    requests.add(new RecordedRequest(path, body, view));
+                    while (requests.size() > recordLimit) {
+                        requests.remove(0);
+                    }
+                }
             }
 
             Integer forcedFailure = takeFailure();
