@@ -7,10 +7,16 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ApprovalRule;
+import io.turnpike.avro.GuardrailAction;
+import io.turnpike.avro.GuardrailMode;
+import io.turnpike.avro.GuardrailSpec;
+import io.turnpike.avro.GuardrailStage;
 import io.turnpike.avro.ModelApi;
 import io.turnpike.avro.ModelSettings;
 import io.turnpike.avro.ToolKind;
 import io.turnpike.avro.ToolSpec;
+import io.turnpike.schema.Capabilities;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -29,6 +35,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import java.util.stream.Stream;
 
 /**
@@ -55,14 +62,30 @@ import java.util.stream.Stream;
  *     strict: false
  *     needsApproval: false
  *     timeout: 30s                # 500ms, 30s, 2m, 1h
- * handoffs: [other-agent]
- * capabilities: [filesystem]
+ * handoffs: [other-agent]          # adds a transfer_to_other-agent tool
+ * capabilities: [filesystem, shell, skills]   # built-in sandbox tools (io.turnpike.schema.Capabilities)
+ * guardrails:
+ *   - name: pii                   # required, unique
+ *     stage: output               # input | output | tool_input | tool_output
+ *     type: pii                   # regex | keywords | pii | max_length | ... | a custom SPI id
+ *     mode: parallel              # input only: parallel (default) | blocking
+ *     action: redact              # block (default) | redact | reject (tool_input only)
+ *     tools: [shell]              # tool stages only; empty means every tool
+ *     kinds: [email, phone]       # every other key is the type's settings (configJson)
+ * guardrailTimeout: 30s
+ * approvalRules:
+ *   - {tool: shell, pattern: "rm |sudo "}   # a regex found anywhere in the call's JSON arguments
+ * manifest: {...}                 # the sandbox workspace: see ManifestYaml
  * maxTurns: 10
  * modelTimeout: 2m
  * toolTimeout: 60s
  * maxAttempts: 3
  * metadata: {team: travel}
  * }</pre>
+ *
+ * <p>{@link #load(Path)} resolves the manifest's {@code source:} paths against the YAML file's
+ * directory and inlines the files (the "agent bundle"), so the published definition is
+ * self-contained; {@link #parse(String, String)} has no directory and rejects {@code source:}.
  */
 public final class AgentYaml {
   private AgentYaml() {}
@@ -76,12 +99,17 @@ public final class AgentYaml {
   private static final Pattern DURATION = Pattern.compile("^\\s*(\\d+)\\s*(ms|s|m|h)\\s*$");
 
   private static final Set<String> TOP_KEYS = orderedSet("name", "version", "description", "instructions", "model",
-      "modelSettings", "tools", "handoffs", "capabilities", "maxTurns", "modelTimeout", "toolTimeout", "maxAttempts",
-      "metadata");
+      "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "manifest",
+      "maxTurns", "modelTimeout", "toolTimeout", "maxAttempts", "metadata");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
       "parallelToolCalls", "api");
   private static final Set<String> TOOL_KEYS = orderedSet("name", "description", "kind", "parameters", "strict",
       "needsApproval", "timeout");
+  /** Keys of a guardrail entry; every other key is the type's settings (configJson). */
+  private static final Set<String> GUARDRAIL_KEYS = orderedSet("name", "stage", "type", "mode", "action", "tools", "config");
+  private static final Set<String> APPROVAL_RULE_KEYS = orderedSet("tool", "pattern");
+  /** Guardrail types, ids of custom ones included. */
+  private static final Pattern GUARDRAIL_TYPE = Pattern.compile("^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$");
 
   /** Loads one agent file. */
   public static AgentDefinition load(Path file) {
@@ -93,7 +121,8 @@ public final class AgentYaml {
     } catch (IOException e) {
       throw new AgentYamlException(file.toString(), null, "cannot read: " + e.getMessage());
     }
-    return parse(text, file.toString());
+    Path dir = file.toAbsolutePath().normalize().getParent();
+    return parse(text, file.toString(), dir);
   }
 
   /**
@@ -132,8 +161,20 @@ public final class AgentYaml {
     return out;
   }
 
-  /** Parses one agent from YAML text; {@code source} names it in error messages. */
+  /**
+   * Parses one agent from YAML text; {@code source} names it in error messages. There is no agent
+   * directory, so manifest files and skills must be inline ({@code source:} and skill {@code path:}
+   * are rejected); use {@link #load(Path)} or {@link #parse(String, String, Path)} for those.
+   */
   public static AgentDefinition parse(String yaml, String source) {
+    return parse(yaml, source, null);
+  }
+
+  /**
+   * Parses one agent from YAML text whose bundle files ({@code source:}, skill {@code path:}) are
+   * read from {@code agentDir} (null: none may be referenced).
+   */
+  public static AgentDefinition parse(String yaml, String source, Path agentDir) {
     JsonNode root;
     try {
       root = YAML.readTree(yaml);
@@ -163,9 +204,40 @@ public final class AgentYaml {
     b.setDescription(o.optString("description", ""));
     b.setInstructions(o.optString("instructions", ""));
     b.setModelSettings(modelSettings(o));
-    b.setTools(tools(o));
-    b.setHandoffs(names(o, "handoffs", true));
-    b.setCapabilities(names(o, "capabilities", false));
+    List<ToolSpec> tools = tools(o);
+    b.setTools(tools);
+    List<String> handoffs = names(o, "handoffs", true);
+    for (int i = 0; i < handoffs.size(); i++) {
+      if (handoffs.get(i).equals(name)) {
+        throw o.error("handoffs[" + i + "]", "an agent cannot hand off to itself");
+      }
+    }
+    b.setHandoffs(handoffs);
+    List<String> capabilities = names(o, "capabilities", false);
+    for (int i = 0; i < capabilities.size(); i++) {
+      String c = capabilities.get(i);
+      if (!Capabilities.TOOLS.containsKey(c)) {
+        Set<String> known = new java.util.TreeSet<>(Capabilities.TOOLS.keySet());
+        String hint = suggestion(c, known);
+        throw o.error("capabilities[" + i + "]", "'" + c + "' is not a capability"
+            + (hint == null ? "" : " (did you mean '" + hint + "'?)") + "; known: " + String.join(", ", known));
+      }
+    }
+    b.setCapabilities(capabilities);
+    for (int i = 0; i < tools.size(); i++) {
+      for (String h : handoffs) {
+        if (tools.get(i).getName().equals(handoffToolName(h))) {
+          throw o.error("tools[" + i + "].name", "'" + tools.get(i).getName() + "' is reserved for the handoff to '" + h
+              + "' (listed in handoffs)");
+        }
+      }
+    }
+    Set<String> toolNames = offeredToolNames(tools, capabilities);
+    b.setGuardrails(guardrails(o, toolNames));
+    b.setGuardrailTimeoutMs(o.optDurationMs("guardrailTimeout", 30_000L));
+    b.setApprovalRules(approvalRules(o, toolNames));
+    Obj manifest = o.optObject("manifest");
+    b.setManifest(manifest == null ? null : ManifestYaml.parse(manifest, agentDir));
     b.setMaxTurns(o.optInt("maxTurns", 10, 1));
     b.setModelTimeoutMs(o.optDurationMs("modelTimeout", 120_000L));
     b.setToolTimeoutMs(o.optDurationMs("toolTimeout", 60_000L));
@@ -279,6 +351,182 @@ public final class AgentYaml {
     return out;
   }
 
+  /** The tool a handoff to {@code agentName} is offered as (what the runner names it). */
+  public static String handoffToolName(String agentName) {
+    String name = "transfer_to_" + agentName.replaceAll("[^a-zA-Z0-9_-]", "_");
+    return name.length() > 64 ? name.substring(0, 64) : name;
+  }
+
+  /** The agent's own tools and its capabilities' sandbox tools, by name (sorted). */
+  private static Set<String> offeredToolNames(List<ToolSpec> tools, List<String> capabilities) {
+    Set<String> out = new java.util.TreeSet<>();
+    tools.forEach(t -> out.add(t.getName()));
+    for (String c : capabilities) {
+      Capabilities.TOOLS.getOrDefault(c, List.of()).forEach(t -> out.add(t.getName()));
+    }
+    return out;
+  }
+
+  private static List<GuardrailSpec> guardrails(Obj top, Set<String> toolNames) {
+    JsonNode arr = top.node.get("guardrails");
+    if (arr == null || arr.isNull()) {
+      return List.of();
+    }
+    if (!arr.isArray()) {
+      throw top.error("guardrails", "must be a list of guardrails ({name, stage, type, ...}), got " + kindOf(arr));
+    }
+    List<GuardrailSpec> out = new ArrayList<>();
+    Set<String> names = new HashSet<>();
+    for (int i = 0; i < arr.size(); i++) {
+      String path = top.path("guardrails") + "[" + i + "]";
+      JsonNode n = arr.get(i);
+      if (!n.isObject()) {
+        throw new AgentYamlException(top.source, path, "must be a mapping such as {name: pii, stage: output, type: pii},"
+            + " got " + kindOf(n));
+      }
+      Obj g = new Obj(top.source, path, (ObjectNode) n);
+      String name = g.requiredString("name");
+      if (!NAME.matcher(name).matches()) {
+        throw g.error("name", "'" + name + "' is not a valid guardrail name (must match " + NAME.pattern() + ")");
+      }
+      if (!names.add(name)) {
+        throw g.error("name", "duplicate guardrail name '" + name + "'");
+      }
+      GuardrailStage stage = switch (g.requiredString("stage").toLowerCase(Locale.ROOT).replace('-', '_')) {
+        case "input" -> GuardrailStage.INPUT;
+        case "output" -> GuardrailStage.OUTPUT;
+        case "tool_input" -> GuardrailStage.TOOL_INPUT;
+        case "tool_output" -> GuardrailStage.TOOL_OUTPUT;
+        default -> throw g.error("stage", "'" + g.requiredString("stage")
+            + "' is not a guardrail stage (use input, output, tool_input or tool_output)");
+      };
+      String type = g.requiredString("type");
+      if (!GUARDRAIL_TYPE.matcher(type).matches()) {
+        throw g.error("type", "'" + type + "' is not a guardrail type (regex, keywords, pii, max_length, json_schema,"
+            + " prompt_injection, tool_policy, llm, or the id of a custom one)");
+      }
+      GuardrailSpec.Builder b = GuardrailSpec.newBuilder().setName(name).setStage(stage).setType(type);
+      String mode = g.optString("mode", null);
+      if (mode != null) {
+        if (stage != GuardrailStage.INPUT) {
+          throw g.error("mode", "applies to input guardrails only (it says whether the first model call waits for"
+              + " them); remove it");
+        }
+        b.setMode(switch (mode.toLowerCase(Locale.ROOT)) {
+          case "parallel" -> GuardrailMode.PARALLEL;
+          case "blocking" -> GuardrailMode.BLOCKING;
+          default -> throw g.error("mode", "'" + mode + "' is not a mode (use parallel or blocking)");
+        });
+      }
+      String action = g.optString("action", null);
+      if (action != null) {
+        b.setAction(switch (action.toLowerCase(Locale.ROOT)) {
+          case "block" -> GuardrailAction.BLOCK;
+          case "redact" -> GuardrailAction.REDACT;
+          case "reject" -> {
+            if (stage != GuardrailStage.TOOL_INPUT) {
+              throw g.error("action", "reject refuses a tool call with a message the model sees, so it applies to"
+                  + " stage tool_input only; use block or redact");
+            }
+            yield GuardrailAction.REJECT;
+          }
+          default -> throw g.error("action", "'" + action + "' is not an action (use block, redact or reject)");
+        });
+      }
+      JsonNode tools = g.node.get("tools");
+      if (tools != null && !tools.isNull()) {
+        if (stage != GuardrailStage.TOOL_INPUT && stage != GuardrailStage.TOOL_OUTPUT) {
+          throw g.error("tools", "applies to tool_input and tool_output guardrails only; remove it");
+        }
+        List<String> list = names(g, "tools", false);
+        for (int t = 0; t < list.size(); t++) {
+          requireOfferedTool(g, "tools[" + t + "]", list.get(t), toolNames);
+        }
+        b.setTools(list);
+      }
+      b.setConfigJson(guardrailConfig(g));
+      out.add(b.build());
+    }
+    return out;
+  }
+
+  /** The entry's own settings: {@code config:} and every key that is not a guardrail field, as a JSON object. */
+  private static String guardrailConfig(Obj g) {
+    ObjectNode config = JSON.createObjectNode();
+    JsonNode explicit = g.node.get("config");
+    if (explicit != null && !explicit.isNull()) {
+      if (!explicit.isObject()) {
+        throw g.error("config", "must be a mapping of the guardrail type's settings, got " + kindOf(explicit));
+      }
+      config.setAll((ObjectNode) explicit);
+    }
+    for (Iterator<Map.Entry<String, JsonNode>> it = g.node.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (GUARDRAIL_KEYS.contains(e.getKey())) {
+        continue;
+      }
+      String hint = suggestion(e.getKey(), GUARDRAIL_KEYS);
+      if (hint != null) {
+        throw g.error(e.getKey(), "unknown guardrail field (did you mean '" + hint + "'?); if it is a setting of the"
+            + " guardrail type, put it under config: {" + e.getKey() + ": ...}");
+      }
+      if (config.has(e.getKey())) {
+        throw g.error(e.getKey(), "is also given under config");
+      }
+      config.set(e.getKey(), e.getValue());
+    }
+    try {
+      return JSON.writeValueAsString(config);
+    } catch (JsonProcessingException e) {
+      throw g.error("config", "cannot be written as JSON: " + e.getOriginalMessage());
+    }
+  }
+
+  private static List<ApprovalRule> approvalRules(Obj top, Set<String> toolNames) {
+    JsonNode arr = top.node.get("approvalRules");
+    if (arr == null || arr.isNull()) {
+      return List.of();
+    }
+    if (!arr.isArray()) {
+      throw top.error("approvalRules", "must be a list of rules such as {tool: shell, pattern: \"rm \"}, got "
+          + kindOf(arr));
+    }
+    List<ApprovalRule> out = new ArrayList<>();
+    for (int i = 0; i < arr.size(); i++) {
+      String path = top.path("approvalRules") + "[" + i + "]";
+      JsonNode n = arr.get(i);
+      if (!n.isObject()) {
+        throw new AgentYamlException(top.source, path, "must be a mapping such as {tool: shell, pattern: \"rm \"}, got "
+            + kindOf(n));
+      }
+      Obj r = new Obj(top.source, path, (ObjectNode) n);
+      r.rejectUnknown(APPROVAL_RULE_KEYS);
+      String tool = r.requiredString("tool");
+      requireOfferedTool(r, "tool", tool, toolNames);
+      String pattern = r.optString("pattern", ".*");
+      if (pattern.isEmpty()) {
+        throw r.error("pattern", "is empty; leave it out to require approval for every call of " + tool);
+      }
+      try {
+        Pattern.compile(pattern);
+      } catch (PatternSyntaxException e) {
+        throw r.error("pattern", "'" + pattern + "' is not a valid regex: " + e.getDescription()
+            + (e.getIndex() >= 0 ? " near index " + e.getIndex() : ""));
+      }
+      out.add(new ApprovalRule(tool, pattern));
+    }
+    return out;
+  }
+
+  private static void requireOfferedTool(Obj o, String field, String tool, Set<String> toolNames) {
+    if (!toolNames.contains(tool)) {
+      String hint = suggestion(tool, toolNames);
+      throw o.error(field, "'" + tool + "' is not a tool of this agent" + (hint == null ? "" : " (did you mean '" + hint
+          + "'?)") + "; its tools: " + (toolNames.isEmpty() ? "none" : String.join(", ", toolNames))
+          + " (capabilities add their sandbox tools)");
+    }
+  }
+
   private static List<String> names(Obj top, String field, boolean mustBeAgentName) {
     JsonNode arr = top.node.get(field);
     if (arr == null || arr.isNull()) {
@@ -321,7 +569,7 @@ public final class AgentYaml {
     return out;
   }
 
-  private static String kindOf(JsonNode n) {
+  static String kindOf(JsonNode n) {
     if (n == null || n.isNull() || n.isMissingNode()) {
       return "nothing";
     }
@@ -343,7 +591,7 @@ public final class AgentYaml {
     return n.getNodeType().toString().toLowerCase(Locale.ROOT);
   }
 
-  private static String abbreviate(String s) {
+  static String abbreviate(String s) {
     return s.length() <= 40 ? s : s.substring(0, 37) + "...";
   }
 
@@ -356,12 +604,12 @@ public final class AgentYaml {
   }
 
   @SafeVarargs
-  private static <T> Set<T> orderedSet(T... items) {
+  static <T> Set<T> orderedSet(T... items) {
     return new LinkedHashSet<>(List.of(items));
   }
 
   /** A mapping being read, with its path for messages. */
-  private static final class Obj {
+  static final class Obj {
     final String source;
     final String prefix;
     final ObjectNode node;
