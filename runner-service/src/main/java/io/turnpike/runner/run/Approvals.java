@@ -19,6 +19,21 @@ import java.util.Optional;
 final class Approvals {
   private Approvals() {}
 
+  /** The approval deadline passed: reject the call (the model is told) or fail the run, as the agent says. */
+  static void timedOut(Step step, io.turnpike.avro.PendingCall timer) {
+    String callId = timer.getToolCallId();
+    step.b.getApprovals().removeIf(a -> a.getCallId().equals(callId));
+    String waited = java.time.Duration.ofMillis(step.agent().getApprovalTimeoutMs() == null ? 0 : step.agent().getApprovalTimeoutMs()).toString();
+    if (step.agent().getApprovalTimeoutAction() == io.turnpike.avro.ApprovalTimeoutAction.FAIL) {
+      RunStateMachine.finish(step, io.turnpike.avro.RunStatus.FAILED, null,
+          "no human approved or rejected call " + callId + " (" + timer.getName() + ") within " + waited, null);
+      return;
+    }
+    step.emit(new ApprovalResolved(callId, false, false, "approval timed out after " + waited));
+    step.toolCall(callId).ifPresent(p -> ToolCalls.complete(step, p,
+        "no human approved this call within " + waited + "; it was not run", true, List.of()));
+  }
+
   static Transition resolve(RunState state, RunCommand cmd, Instant now) {
     if (cmd.getCallId() == null) {
       return Transition.rejected(cmd.getType() + " needs the callId of a pending approval");
@@ -43,6 +58,7 @@ final class Approvals {
     }
     for (PendingApproval a : resolved) {
       step.b.getApprovals().removeIf(x -> x.getCallId().equals(a.getCallId()));
+      step.removePending(a.getCallId() + ":approval");
       step.emit(new ApprovalResolved(a.getCallId(), approve, cmd.getAlways(), cmd.getMessage()));
       Optional<ToolCallProgress> progress = step.toolCall(a.getCallId());
       if (progress.isEmpty()) {

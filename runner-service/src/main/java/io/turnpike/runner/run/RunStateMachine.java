@@ -150,6 +150,11 @@ public final class RunStateMachine {
     PendingCall call = pending.get();
     Step step = new Step(state, now);
     boolean retry = call.getAttempt() < AgentView.maxAttempts(step.agent());
+    if (call.getKind() == CallKind.APPROVAL) {
+      step.removePending(callId);
+      Approvals.timedOut(step, call);
+      return step.done();
+    }
     if (call.getKind() == CallKind.GUARDRAIL) {
       step.emit(new CallTimedOut(callId, call.getKind(), call.getAttempt(), retry && call.getStage() != null
           && (call.getStage() == io.turnpike.avro.GuardrailStage.INPUT || call.getStage() == io.turnpike.avro.GuardrailStage.TOOL_INPUT)));

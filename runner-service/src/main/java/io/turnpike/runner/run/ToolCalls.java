@@ -84,6 +84,12 @@ final class ToolCalls {
           progress.getArguments(), reason, step.now));
       step.emit(new ApprovalRequested(progress.getCallId(), progress.getName(), progress.getArguments(), reason));
       step.approvalsAdded();
+      Long timeout = step.agent().getApprovalTimeoutMs();
+      if (timeout != null && timeout > 0) {
+        // Only a timer entry: the wait itself holds nothing.
+        step.pending().add(new PendingCall(progress.getCallId() + ":approval", CallKind.APPROVAL, progress.getCallId(),
+            progress.getName(), 1, step.now.plusMillis(timeout), null));
+      }
       return;
     }
     execute(step, progress);
@@ -186,6 +192,27 @@ final class ToolCalls {
     step.emit(new ToolCallCompleted(callId, name, output, isError));
   }
 
+  /** What the next agent sees of the conversation, per the handing-off agent's filter. */
+  private static void filterHistory(Step step, io.turnpike.avro.HandoffInputFilter filter) {
+    List<Object> items = step.items();
+    switch (filter) {
+      case NONE -> { }
+      case REMOVE_TOOL_CALLS -> items.removeIf(i -> i instanceof FunctionCallItem || i instanceof FunctionCallOutputItem);
+      case LAST_USER_MESSAGE -> {
+        Object last = null;
+        for (Object i : items) {
+          if (i instanceof io.turnpike.avro.MessageItem m && m.getRole() == io.turnpike.avro.Role.USER) {
+            last = i;
+          }
+        }
+        items.clear();
+        if (last != null) {
+          items.add(last);
+        }
+      }
+    }
+  }
+
   private static void handOff(Step step, FunctionCallItem f, String target, AgentDefinition to) {
     if (to == null) {
       output(step, f.getToolCallId(), f.getToolCallId(), f.getName(),
@@ -196,6 +223,7 @@ final class ToolCalls {
     output(step, f.getToolCallId(), f.getToolCallId(), f.getName(),
         "Transferred to " + target + ". You are now " + target + "; continue the conversation.", false, List.of());
     step.b.getHandoffs().add(new HandoffRecord(from, to.getName(), to.getVersion(), step.b.getTurn(), step.now));
+    filterHistory(step, step.agent().getHandoffInputFilter());
     step.b.setAgent(to);
     step.emit(new HandoffOccurred(from, to.getName(), to.getVersion()));
   }

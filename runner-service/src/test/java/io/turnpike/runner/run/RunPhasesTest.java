@@ -299,6 +299,37 @@ class RunPhasesTest {
     }
 
     @Test
+    void anApprovalDeadlineRejectsTheCall() {
+      AgentDefinition timed = AgentDefinition.newBuilder(agent).setApprovalTimeoutMs(60_000L).build();
+      RunState s = on(start(timed, "go").state(), new RunEvent.ModelAnswered(Fixtures.toolCalls(RUN, "run-1:m1", "get_weather", "{\"city\":\"Paris\"}"))).state();
+      assertThat(s.getPending()).singleElement().satisfies(p -> assertThat(p.getCallId()).isEqualTo("run-1:t1.1:approval"));
+      assertThat(RunStateMachine.apply(s, new RunEvent.DeadlinePassed("run-1:t1.1:approval"), T0.plusSeconds(30)).changed()).isFalse();
+      Transition t = RunStateMachine.apply(s, new RunEvent.DeadlinePassed("run-1:t1.1:approval"), T0.plusSeconds(62));
+      assertThat(t.state().getStatus()).isEqualTo(RunStatus.RUNNING);
+      assertThat(t.state().getApprovals()).isEmpty();
+      assertThat(modelCalls(t)).singleElement().satisfies(c -> assertThat(((FunctionCallOutputItem) c.getInput().get(2)).getOutput())
+          .contains("no human approved this call within PT1M"));
+    }
+
+    @Test
+    void anApprovalDeadlineCanFailTheRun() {
+      AgentDefinition timed = AgentDefinition.newBuilder(agent).setApprovalTimeoutMs(60_000L)
+          .setApprovalTimeoutAction(io.turnpike.avro.ApprovalTimeoutAction.FAIL).build();
+      RunState s = on(start(timed, "go").state(), new RunEvent.ModelAnswered(Fixtures.toolCalls(RUN, "run-1:m1", "get_weather", "{\"city\":\"Paris\"}"))).state();
+      Transition t = RunStateMachine.apply(s, new RunEvent.DeadlinePassed("run-1:t1.1:approval"), T0.plusSeconds(62));
+      assertThat(t.state().getStatus()).isEqualTo(RunStatus.FAILED);
+      assertThat(t.state().getError()).contains("no human approved or rejected");
+    }
+
+    @Test
+    void approvingRemovesTheDeadline() {
+      AgentDefinition timed = AgentDefinition.newBuilder(agent).setApprovalTimeoutMs(60_000L).build();
+      RunState s = on(start(timed, "go").state(), new RunEvent.ModelAnswered(Fixtures.toolCalls(RUN, "run-1:m1", "get_weather", "{\"city\":\"Paris\"}"))).state();
+      RunState approved = on(s, new RunEvent.CommandReceived(cmd(RunCommandType.APPROVE, "run-1:t1.1", false, null))).state();
+      assertThat(approved.getPending()).extracting(p -> p.getCallId()).containsExactly("run-1:t1.1");
+    }
+
+    @Test
     void unknownApprovalIsRejectedAsAValue() {
       RunState s = start(agent, "go").state();
       assertThat(on(s, new RunEvent.CommandReceived(cmd(RunCommandType.APPROVE, "nope", false, null))).rejection())
@@ -327,6 +358,18 @@ class RunPhasesTest {
       assertThat(next.getAgent()).isEqualTo("billing");
       assertThat(next.getInstructions()).isEqualTo("You handle billing.");
       assertThat(next.getTools()).extracting(ToolSpec::getName).containsExactly("refund");
+    }
+
+    @Test
+    void anInputFilterTrimsWhatTheTargetSees() {
+      AgentDefinition triage = AgentDefinition.newBuilder(Fixtures.agent(5, "lookup")).setName("triage").setHandoffs(List.of("billing"))
+          .setHandoffInputFilter(io.turnpike.avro.HandoffInputFilter.REMOVE_TOOL_CALLS).build();
+      AgentDefinition billing = AgentDefinition.newBuilder(Fixtures.agent(5)).setName("billing").build();
+      RunState s = on(start(triage, "refund please").state(), new RunEvent.ModelAnswered(Fixtures.toolCalls(RUN, "run-1:m1", "lookup", "{}"))).state();
+      s = on(s, new RunEvent.ToolAnswered(Fixtures.toolResult(RUN, "run-1:t1.1", "lookup", "order 42"))).state();
+      Transition h = on(s, new RunEvent.ModelAnswered(Fixtures.toolCalls(RUN, "run-1:m2", "transfer_to_billing", "{}"), Map.of("billing", billing)));
+      assertThat(modelCalls(h).get(0).getInput()).singleElement().isInstanceOfSatisfying(MessageItem.class,
+          m -> assertThat(m.getText()).isEqualTo("refund please"));
     }
 
     @Test
