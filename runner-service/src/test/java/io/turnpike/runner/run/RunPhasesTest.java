@@ -402,20 +402,21 @@ class RunPhasesTest {
 
   @Nested
   class OlderVersions {
-    @Test
-    void aVersion1RunStateDecodesAndResumes() throws Exception {
-      Schema v1;
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2})
+    void everyGoldenRunStateDecodesAndResumes(int version) throws Exception {
+      Schema writer;
       byte[] bytes;
-      try (InputStream schema = getClass().getResourceAsStream("/fixtures/run-state/v1-RunState.avsc");
-           InputStream data = getClass().getResourceAsStream("/fixtures/run-state/v1-waiting-for-tool.bin")) {
-        v1 = new Schema.Parser().parse(schema);
+      try (InputStream schema = getClass().getResourceAsStream("/fixtures/run-state/v" + version + "-RunState.avsc");
+           InputStream data = getClass().getResourceAsStream("/fixtures/run-state/v" + version + "-waiting-for-tool.bin")) {
+        writer = new Schema.Parser().parse(schema);
         bytes = data.readAllBytes();
       }
-      AvroSerde<RunState> serde = AvroSerde.of(RunState.class).withWriterSchema(v1);
+      AvroSerde<RunState> serde = AvroSerde.of(RunState.class).withWriterSchema(writer);
       RunState old = serde.decode(bytes);
-      assertThat(old.getSchemaVersion()).isEqualTo(1);
+      assertThat(old.getSchemaVersion()).isEqualTo(version);
       assertThat(old.getPending()).singleElement().satisfies(p -> assertThat(p.getCallId()).isEqualTo("golden-1:t1.1"));
-      assertThat(old.getToolCalls()).isEmpty(); // v1 had no per-call phases
+      assertThat(old.getToolCalls()).hasSize(version == 1 ? 0 : 1); // v1 had no per-call phases
       // and it resumes: the tool answer it waited for leads to the next model call
       Transition t = RunStateMachine.apply(old, new RunEvent.ToolAnswered(
           Fixtures.toolResult("golden-1", "golden-1:t1.1", "get_weather", "sunny")), T0.plusSeconds(5));
