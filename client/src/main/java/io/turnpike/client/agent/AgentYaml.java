@@ -8,10 +8,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.ApprovalRule;
+import io.turnpike.avro.ApprovalTimeoutAction;
 import io.turnpike.avro.GuardrailAction;
 import io.turnpike.avro.GuardrailMode;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.HandoffInputFilter;
 import io.turnpike.avro.ModelApi;
 import io.turnpike.avro.ModelSettings;
 import io.turnpike.avro.ToolKind;
@@ -75,6 +77,9 @@ import java.util.stream.Stream;
  * guardrailTimeout: 30s
  * approvalRules:
  *   - {tool: shell, pattern: "rm |sudo "}   # a regex found anywhere in the call's JSON arguments
+ * approvalTimeout: 30m            # how long a call waits for a human (default: forever)
+ * approvalTimeoutAction: reject   # then: reject (the model is told) | fail (the run fails)
+ * handoffInputFilter: none        # what a handoff passes on: none | remove_tool_calls | last_user_message
  * manifest: {...}                 # the sandbox workspace: see ManifestYaml
  * maxTurns: 10
  * modelTimeout: 2m
@@ -99,7 +104,8 @@ public final class AgentYaml {
   private static final Pattern DURATION = Pattern.compile("^\\s*(\\d+)\\s*(ms|s|m|h)\\s*$");
 
   private static final Set<String> TOP_KEYS = orderedSet("name", "version", "description", "instructions", "model",
-      "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "manifest",
+      "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "approvalTimeout", "approvalTimeoutAction",
+      "handoffInputFilter", "manifest",
       "maxTurns", "modelTimeout", "toolTimeout", "maxAttempts", "metadata");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
       "parallelToolCalls", "api");
@@ -236,6 +242,32 @@ public final class AgentYaml {
     b.setGuardrails(guardrails(o, toolNames));
     b.setGuardrailTimeoutMs(o.optDurationMs("guardrailTimeout", 30_000L));
     b.setApprovalRules(approvalRules(o, toolNames));
+    b.setApprovalTimeoutMs(o.optDurationMs("approvalTimeout", null));
+    String onTimeout = o.optString("approvalTimeoutAction", null);
+    if (onTimeout != null) {
+      if (b.getApprovalTimeoutMs() == null) {
+        throw o.error("approvalTimeoutAction", "has no effect without approvalTimeout (approvals wait forever by default)");
+      }
+      b.setApprovalTimeoutAction(switch (onTimeout.toLowerCase(Locale.ROOT)) {
+        case "reject" -> ApprovalTimeoutAction.REJECT;
+        case "fail" -> ApprovalTimeoutAction.FAIL;
+        default -> throw o.error("approvalTimeoutAction", "'" + onTimeout + "' is not an action (use reject: the model"
+            + " is told the call was not run, or fail: the run fails)");
+      });
+    }
+    String filter = o.optString("handoffInputFilter", null);
+    if (filter != null) {
+      if (handoffs.isEmpty()) {
+        throw o.error("handoffInputFilter", "has no effect: this agent lists no handoffs");
+      }
+      b.setHandoffInputFilter(switch (filter.toLowerCase(Locale.ROOT).replace('-', '_')) {
+        case "none" -> HandoffInputFilter.NONE;
+        case "remove_tool_calls" -> HandoffInputFilter.REMOVE_TOOL_CALLS;
+        case "last_user_message" -> HandoffInputFilter.LAST_USER_MESSAGE;
+        default -> throw o.error("handoffInputFilter", "'" + filter + "' is not a handoff input filter (use none,"
+            + " remove_tool_calls or last_user_message)");
+      });
+    }
     Obj manifest = o.optObject("manifest");
     b.setManifest(manifest == null ? null : ManifestYaml.parse(manifest, agentDir));
     b.setMaxTurns(o.optInt("maxTurns", 10, 1));

@@ -1,5 +1,7 @@
 package io.turnpike.client.run;
 
+import io.turnpike.avro.ApprovalRequested;
+import io.turnpike.avro.ApprovalResolved;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunFinished;
@@ -17,6 +19,8 @@ import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.TurnpikeSerdes;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -177,10 +181,74 @@ public final class TurnpikeClient implements AutoCloseable {
         + " (it may still be running: see `turnpike runs show " + runId + "`)");
   }
 
+  /**
+   * Calls {@code onEvent} for each new step of the run, in order, until the run finishes or is
+   * interrupted: it waits for a human decision on at least one tool call ({@code ApprovalRequested}
+   * not yet followed by {@code ApprovalResolved}) and every step committed so far was delivered.
+   *
+   * @param since where to start: null for the run's first step (a run just submitted, or one started
+   *              before this call); a snapshot of the run to deliver only the steps after it (its
+   *              pending approvals count as waiting), e.g. before sending it an approval or a message
+   * @throws RunTimeoutException if it neither finishes nor is interrupted within {@code timeout}
+   */
+  public FollowOutcome followUntilSettled(String runId, RunState since, Consumer<TurnEvent> onEvent, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    long lastSeq = since == null ? Long.MIN_VALUE : since.getVersion();
+    java.util.Set<String> waiting = new java.util.LinkedHashSet<>();
+    if (since != null) {
+      since.getApprovals().forEach(a -> waiting.add(a.getCallId()));
+    }
+    boolean seenNew = false;
+    TurnEvent last = null;
+    TopicReader<TurnEvent> reader = since == null
+        ? openAt(Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, runId)
+        : TopicReader.open(bootstrap, Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, Duration.ofSeconds(15));
+    try (reader) {
+      if (since != null) {
+        reader.fromTime(since.getUpdatedAt().minus(SKEW));
+      }
+      while (System.nanoTime() < deadline) {
+        for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(200))) {
+          TurnEvent ev = e.value();
+          if (!runId.equals(e.key()) || ev == null || ev.getSeq() <= lastSeq) {
+            continue;
+          }
+          lastSeq = ev.getSeq();
+          last = ev;
+          seenNew = true;
+          onEvent.accept(ev);
+          switch (ev.getStep()) {
+            case ApprovalRequested a -> waiting.add(a.getCallId());
+            case ApprovalResolved a -> waiting.remove(a.getCallId());
+            case RunFinished f when isTerminal(f.getStatus()) -> {
+              return new FollowOutcome(FollowOutcome.Kind.FINISHED, ev, List.of());
+            }
+            default -> { }
+          }
+        }
+        // Waiting for a human, and everything committed so far was read: nothing more will come by itself.
+        if (!waiting.isEmpty() && seenNew && reader.reached(reader.endOffsets())) {
+          return new FollowOutcome(FollowOutcome.Kind.INTERRUPTED, last, new ArrayList<>(waiting));
+        }
+      }
+    }
+    throw new RunTimeoutException(runId, "run " + runId + " did not finish within " + KafkaSupport.human(timeout)
+        + " (it may still be running: see `turnpike runs show " + runId + "`)");
+  }
+
   /** The run's latest snapshot from the compacted {@code turnpike.run-state} (reads it from the beginning). */
   public Optional<RunState> runState(String runId) {
     return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), TurnpikeSerdes.RUN_STATE,
         runId::equals, Duration.ofSeconds(60)).get(runId));
+  }
+
+  /**
+   * The latest snapshot of every run on the compacted {@code turnpike.run-state} (one per runId,
+   * read from the beginning of the topic), by runId.
+   */
+  public Map<String, RunState> runStates() {
+    return TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), TurnpikeSerdes.RUN_STATE, k -> true,
+        Duration.ofSeconds(60));
   }
 
   /** Asks the runner to cancel the run; returns the command id. */
@@ -195,7 +263,12 @@ public final class TurnpikeClient implements AutoCloseable {
 
   /** Rejects a pending call; {@code message} is what the model is told. */
   public String reject(String runId, String callId, String message) {
-    return command(runId, RunCommandType.REJECT, callId, message, false);
+    return reject(runId, callId, message, false);
+  }
+
+  /** Rejects a pending call ({@code always}: also future calls of that tool in this run); the model is told {@code message}. */
+  public String reject(String runId, String callId, String message, boolean always) {
+    return command(runId, RunCommandType.REJECT, callId, message, always);
   }
 
   /** Adds a user message to the run's conversation. */

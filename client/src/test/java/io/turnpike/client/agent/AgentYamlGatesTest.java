@@ -159,6 +159,25 @@ class AgentYamlGatesTest {
   }
 
   @Test
+  void approvalTimeoutsAndHandoffFilters() {
+    AgentDefinition d = AgentYaml.parse(HEAD + "handoffs: [b]\napprovalTimeout: 30m\napprovalTimeoutAction: fail\n"
+        + "handoffInputFilter: remove_tool_calls\n", "a.yaml");
+    assertThat(d.getApprovalTimeoutMs()).isEqualTo(1_800_000L);
+    assertThat(d.getApprovalTimeoutAction()).isEqualTo(io.turnpike.avro.ApprovalTimeoutAction.FAIL);
+    assertThat(d.getHandoffInputFilter()).isEqualTo(io.turnpike.avro.HandoffInputFilter.REMOVE_TOOL_CALLS);
+    AgentDefinition defaults = AgentYaml.parse(HEAD, "a.yaml");
+    assertThat(defaults.getApprovalTimeoutMs()).isNull();
+    assertThat(defaults.getApprovalTimeoutAction()).isEqualTo(io.turnpike.avro.ApprovalTimeoutAction.REJECT);
+    assertThat(defaults.getHandoffInputFilter()).isEqualTo(io.turnpike.avro.HandoffInputFilter.NONE);
+
+    assertError(HEAD + "approvalTimeoutAction: fail\n", "approvalTimeoutAction", "has no effect without approvalTimeout");
+    assertError(HEAD + "approvalTimeout: 1m\napprovalTimeoutAction: shrug\n", "approvalTimeoutAction",
+        "'shrug' is not an action");
+    assertError(HEAD + "handoffInputFilter: none\n", "handoffInputFilter", "this agent lists no handoffs");
+    assertError(HEAD + "handoffs: [b]\nhandoffInputFilter: all\n", "handoffInputFilter", "is not a handoff input filter");
+  }
+
+  @Test
   void topLevelTyposGetHints() {
     assertError(HEAD + "guardrail: []\n", "guardrail", "did you mean 'guardrails'");
     assertError(HEAD + "approval_rules: []\n", "approval_rules", "did you mean 'approvalRules'");

@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.ApprovalRequested;
+import io.turnpike.avro.ApprovalResolved;
 import io.turnpike.avro.ModelCallRequested;
+import io.turnpike.avro.PendingApproval;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunFinished;
@@ -140,6 +143,87 @@ class TurnpikeClientTest {
   }
 
   @Test
+  void followUntilSettledStopsWhenTheRunWaitsForAHumanAndGoesOnFromASnapshot() throws Exception {
+    String runId = UUID.randomUUID().toString();
+    String topic = Topics.TURN_EVENTS.name();
+    produce(topic, runId, event(runId, 1, new RunStarted(1, "clean up")), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 2, new ApprovalRequested(runId + ":t1.1", "shell", "{}", "rule")), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 3, new ApprovalRequested(runId + ":t1.2", "shell", "{}", "rule")), TurnpikeSerdes.TURN_EVENT);
+    List<TurnEvent> seen = new CopyOnWriteArrayList<>();
+    FollowOutcome first = client.followUntilSettled(runId, null, seen::add, Duration.ofSeconds(30));
+    assertThat(first.kind()).isEqualTo(FollowOutcome.Kind.INTERRUPTED);
+    assertThat(first.waitingFor()).containsExactly(runId + ":t1.1", runId + ":t1.2");
+    assertThat(seen).extracting(TurnEvent::getSeq).containsExactly(1L, 2L, 3L);
+    assertThat(first.last().getSeq()).isEqualTo(3L);
+
+    // From the snapshot: only later steps; one approval resolved, the other still waits.
+    RunState snapshot = RunState.newBuilder(state(runId, RunStatus.INTERRUPTED, 3))
+        .setApprovals(List.of(approval(runId + ":t1.1"), approval(runId + ":t1.2"))).build();
+    List<TurnEvent> later = new CopyOnWriteArrayList<>();
+    CompletableFuture<FollowOutcome> second = CompletableFuture.supplyAsync(
+        () -> client.followUntilSettled(runId, snapshot, later::add, Duration.ofSeconds(30)));
+    produce(topic, runId, event(runId, 4, new ApprovalResolved(runId + ":t1.1", true, false, null)), TurnpikeSerdes.TURN_EVENT);
+    FollowOutcome stillWaiting = second.get();
+    assertThat(stillWaiting.kind()).isEqualTo(FollowOutcome.Kind.INTERRUPTED);
+    assertThat(stillWaiting.waitingFor()).containsExactly(runId + ":t1.2");
+    assertThat(later).extracting(TurnEvent::getSeq).containsExactly(4L);
+
+    RunState snapshot2 = RunState.newBuilder(state(runId, RunStatus.INTERRUPTED, 4))
+        .setApprovals(List.of(approval(runId + ":t1.2"))).build();
+    List<TurnEvent> rest = new CopyOnWriteArrayList<>();
+    CompletableFuture<FollowOutcome> third = CompletableFuture.supplyAsync(
+        () -> client.followUntilSettled(runId, snapshot2, rest::add, Duration.ofSeconds(30)));
+    produce(topic, runId, event(runId, 5, new ApprovalResolved(runId + ":t1.2", false, false, "no")), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 6, new ModelCallRequested(runId + ":m2", 1, "gpt")), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 7, new RunFinished(RunStatus.COMPLETED, "done", null)), TurnpikeSerdes.TURN_EVENT);
+    FollowOutcome done = third.get();
+    assertThat(done.kind()).isEqualTo(FollowOutcome.Kind.FINISHED);
+    assertThat(done.waitingFor()).isEmpty();
+    assertThat(rest).extracting(TurnEvent::getSeq).containsExactly(5L, 6L, 7L);
+  }
+
+  @Test
+  void followUntilSettledTimesOutWhileTheRunIsBusy() {
+    String runId = UUID.randomUUID().toString();
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "x")), TurnpikeSerdes.TURN_EVENT);
+    assertThatThrownBy(() -> client.followUntilSettled(runId, null, e -> { }, Duration.ofSeconds(2)))
+        .isInstanceOf(RunTimeoutException.class).hasMessageContaining("did not finish within 2s");
+  }
+
+  @Test
+  void runStatesListsTheLatestSnapshotOfEveryRun() {
+    String a = UUID.randomUUID().toString();
+    String b = UUID.randomUUID().toString();
+    produce(Topics.RUN_STATE.name(), a, state(a, RunStatus.RUNNING, 1), TurnpikeSerdes.RUN_STATE);
+    produce(Topics.RUN_STATE.name(), b, state(b, RunStatus.INTERRUPTED, 4), TurnpikeSerdes.RUN_STATE);
+    produce(Topics.RUN_STATE.name(), a, state(a, RunStatus.COMPLETED, 3), TurnpikeSerdes.RUN_STATE);
+    Map<String, RunState> all = client.runStates();
+    assertThat(all.get(a).getStatus()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(all.get(b).getVersion()).isEqualTo(4);
+  }
+
+  @Test
+  void approveRejectAndMessageSendTheirCommands() {
+    try (Collector commands = new Collector(bootstrap, Topics.RUN_COMMANDS.name())) {
+      String runId = UUID.randomUUID().toString();
+      client.approve(runId, runId + ":t1.1", true);
+      client.reject(runId, runId + ":t1.2", "too risky", true);
+      client.sendMessage(runId, "and also Porto");
+      List<RunCommand> cmds = await().atMost(Duration.ofSeconds(20))
+          .until(() -> commands.matching(x -> runId.equals(x.key())), l -> l.size() == 3).stream()
+          .map(r -> TurnpikeSerdes.RUN_COMMAND.deserialize(r.topic(), r.value())).toList();
+      assertThat(cmds).extracting(RunCommand::getType)
+          .containsExactly(RunCommandType.APPROVE, RunCommandType.REJECT, RunCommandType.USER_MESSAGE);
+      assertThat(cmds.get(0).getCallId()).isEqualTo(runId + ":t1.1");
+      assertThat(cmds.get(0).getAlways()).isTrue();
+      assertThat(cmds.get(1).getMessage()).isEqualTo("too risky");
+      assertThat(cmds.get(1).getAlways()).isTrue();
+      assertThat(cmds.get(2).getMessage()).isEqualTo("and also Porto");
+      assertThat(cmds.get(2).getCallId()).isNull();
+    }
+  }
+
+  @Test
   void runStateIsTheLatestSnapshotOfTheRun() {
     String runId = UUID.randomUUID().toString();
     assertThat(client.runState(runId)).isEmpty();
@@ -209,6 +293,10 @@ class TurnpikeClientTest {
 
   static AgentDefinition agent(String name, int version) {
     return AgentDefinition.newBuilder().setName(name).setVersion(version).setModel("gpt-4.1-mini").build();
+  }
+
+  static PendingApproval approval(String callId) {
+    return new PendingApproval(callId, "call_1", "shell", "{}", "rule", Instant.now());
   }
 
   static RunState state(String runId, RunStatus status, long version) {
