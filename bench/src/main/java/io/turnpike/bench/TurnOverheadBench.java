@@ -67,6 +67,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  */
 public final class TurnOverheadBench {
   private static final String AGENT = "bench";
+  private static final String GUARDED = "bench-guarded";
+  private static volatile String submitAs = AGENT;
 
   /** Arrival times (nanoTime) of model requests, per run input, indexed by turn. */
   private static final Map<String, long[]> ARRIVALS = new ConcurrentHashMap<>();
@@ -81,6 +83,7 @@ public final class TurnOverheadBench {
     int[] commitIntervals = args.length > 3
         ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {100, 10, 1};
     long pollMs = args.length > 4 ? Long.parseLong(args[4]) : 5;
+    boolean guarded = args.length > 5 && args[5].equals("guardrails");
     System.out.printf("TurnOverheadBench: %d sequential runs x %d model calls (%d timed turns), %d concurrent runs; %s; %d cores%n",
         seqRuns, turnsPerRun, seqRuns * (turnsPerRun - 1), concurrent, Runtime.version(), Runtime.getRuntime().availableProcessors());
 
@@ -114,6 +117,20 @@ public final class TurnOverheadBench {
             System.out.printf("  overhead per turn: p50 %.2f ms, p99 %.2f ms; ratio p50 %.1fx%n",
                 viaKafka.p50() - local.p50(), viaKafka.p99() - local.p99(), viaKafka.p50() / local.p50());
             HopBreakdown.print(kafka.bootstrapServers(), "kafka-" + ci + "-");
+            if (guarded) {
+              try (io.turnpike.guardrail.GuardrailService g = io.turnpike.guardrail.GuardrailService.start(Settings.of(Map.of(
+                  "turnpike.bootstrap.servers", kafka.bootstrapServers())))) {
+                submitAs = GUARDED;
+                sequential(producer, results, 10, "gwarm-" + ci);
+                Stats withGuards = sequential(producer, results, seqRuns, "guarded-" + ci);
+                submitAs = AGENT;
+                Stats plain = sequential(producer, results, seqRuns, "plain-" + ci);
+                System.out.println(plain.line("  no guardrails (same run)"));
+                System.out.println(withGuards.line("  3 rule guardrails"));
+                System.out.printf("  guardrails add p50 %.2f ms per turn (ratio %.2fx), p99 %.2f ms%n",
+                    withGuards.p50() - plain.p50(), withGuards.p50() / plain.p50(), withGuards.p99() - plain.p99());
+              }
+            }
             throughput(producer, results, concurrent, 5, "conc-" + ci);
           }
         }
@@ -140,6 +157,17 @@ public final class TurnOverheadBench {
         .setTools(List.of(ToolSpec.newBuilder().setName("echo").setParametersJson(
             "{\"type\":\"object\",\"properties\":{\"turn\":{\"type\":\"integer\"}}}").build()))
         .setMaxTurns(turnsPerRun + 1).build();
+  }
+
+  /** The same agent with three rule guardrails: input keywords, tool-input regex, tool-output PII. */
+  private static AgentDefinition guardedAgent() {
+    return AgentDefinition.newBuilder(agent()).setName(GUARDED).setGuardrails(List.of(
+        io.turnpike.avro.GuardrailSpec.newBuilder().setName("deny-words").setStage(io.turnpike.avro.GuardrailStage.INPUT)
+            .setType("keywords").setConfigJson("{\"words\":[\"drop table\",\"password\"]}").build(),
+        io.turnpike.avro.GuardrailSpec.newBuilder().setName("no-rm").setStage(io.turnpike.avro.GuardrailStage.TOOL_INPUT)
+            .setType("regex").setAction(io.turnpike.avro.GuardrailAction.REJECT).setConfigJson("{\"patterns\":[\"rm\\\\s+-rf\"]}").build(),
+        io.turnpike.avro.GuardrailSpec.newBuilder().setName("pii-out").setStage(io.turnpike.avro.GuardrailStage.TOOL_OUTPUT)
+            .setType("pii").setAction(io.turnpike.avro.GuardrailAction.REDACT).build())).build();
   }
 
   // --- baseline: the same loop in-process ---
@@ -218,7 +246,7 @@ public final class TurnOverheadBench {
   }
 
   private static void submit(KafkaProducer<String, byte[]> producer, String runId) {
-    RunRequest req = RunRequest.newBuilder().setRunId(runId).setAgent(AGENT).setInput(runId)
+    RunRequest req = RunRequest.newBuilder().setRunId(runId).setAgent(submitAs).setInput(runId)
         .setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
     producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, TurnpikeSerdes.RUN_REQUEST.encode(req)));
   }
@@ -226,6 +254,7 @@ public final class TurnOverheadBench {
   private static void publishAgent(String bootstrap) throws Exception {
     try (KafkaProducer<String, byte[]> p = producer(bootstrap)) {
       p.send(new ProducerRecord<>(Topics.AGENTS.name(), AGENT, TurnpikeSerdes.AGENT_DEFINITION.encode(agent()))).get();
+      p.send(new ProducerRecord<>(Topics.AGENTS.name(), GUARDED, TurnpikeSerdes.AGENT_DEFINITION.encode(guardedAgent()))).get();
     }
   }
 
