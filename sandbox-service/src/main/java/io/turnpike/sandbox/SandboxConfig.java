@@ -28,6 +28,7 @@ import java.util.Optional;
  * @param maxImageBytes      largest image view_image returns
  * @param localUidBase       first uid of the per-session users of the local backend (when running as root)
  * @param closeTimeout       how long close waits for commands in flight
+ * @param bwrap              bubblewrap to use: {@code auto} (found on the PATH), a path, or {@code none}
  */
 public record SandboxConfig(
     String bootstrapServers,
@@ -48,7 +49,8 @@ public record SandboxConfig(
     int resultsKept,
     int maxImageBytes,
     int localUidBase,
-    Duration closeTimeout) {
+    Duration closeTimeout,
+    String bwrap) {
 
   public static final String DEFAULT_IMAGE = "turnpike/sandbox-busybox:latest";
 
@@ -97,6 +99,7 @@ public record SandboxConfig(
         s.getInt("turnpike.sandbox.results-kept", 64),
         s.getInt("turnpike.sandbox.max-image-bytes", 8 * 1024 * 1024),
         s.getInt("turnpike.sandbox.local.uid-base", 200_000),
-        s.getDuration("turnpike.sandbox.close-timeout", Duration.ofSeconds(30)));
+        s.getDuration("turnpike.sandbox.close-timeout", Duration.ofSeconds(30)),
+        s.get("turnpike.sandbox.local.bwrap", "auto"));
   }
 }

@@ -101,6 +101,11 @@ final class SandboxSession implements AutoCloseable {
     Path marker = dir.resolve("snapshot-id");
     int[] owner = backend.owner(slot);
     Files.createDirectories(dir);
+    try {
+      Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+    } catch (UnsupportedOperationException e) {
+      // not a POSIX file system: nothing to do
+    }
     Workspace ws = new Workspace(wsDir, owner == null ? null : owner[0], owner == null ? null : owner[1]);
     SnapshotManifest latest = store.latest(sessionId).orElse(null);
     String how;
@@ -482,7 +487,7 @@ final class SandboxSession implements AutoCloseable {
     }
     ExecResult r = commands.exec(new ExecRequest(command, timeout, env, limits));
     if (r.exitCode() < 0 && r.stdout().isEmpty() && r.stderr().isEmpty()) {
-      throw new ToolException(r.note());
+      throw new ToolException(r.note() == null ? "the command did not run" : r.note());
     }
     StringBuilder sb = new StringBuilder("exit code: ").append(r.exitCode());
     if (r.note() != null) {

@@ -78,11 +78,27 @@ final class SessionManager implements AutoCloseable {
     this.store = store;
     this.sink = sink;
     this.wakeup = wakeup;
+    prepareRoot(config.root());
+  }
+
+  /**
+   * Creates the workspace root and its {@code sessions} folder, traversable (not readable) by the
+   * per-session users, who must reach their own workspace through them.
+   */
+  static void prepareRoot(java.nio.file.Path root) {
+    try {
+      for (java.nio.file.Path p : List.of(root, root.resolve("sessions"))) {
+        java.nio.file.Files.createDirectories(p);
+        java.nio.file.Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
+      }
+    } catch (java.io.IOException | UnsupportedOperationException e) {
+      log.warn("cannot prepare the sandbox root {}: {}", root, e.toString());
+    }
   }
 
   Backend backend(String name) {
     return backends.computeIfAbsent(name, n -> switch (n) {
-      case "local" -> new LocalBackend(config.allowUnisolated(), config.localUidBase(), config.root().resolve("probe"));
+      case "local" -> new LocalBackend(config.allowUnisolated(), config.localUidBase(), config.root().resolve("probe"), config.bwrap());
       case "docker" -> new DockerBackend(config.dockerImage(), config.dockerUser(), config.root().toString());
       default -> throw new ToolException("unknown sandbox backend '" + n + "' (local or docker)");
     });

@@ -43,7 +43,7 @@ public final class DockerBackend implements Backend {
   static final String LABEL_ROOT = "io.turnpike.sandbox.root";
   static final String LABEL_SESSION = "io.turnpike.sandbox.session";
   /** Runs the command, then kills whatever it left behind (kill -1 spares the caller and pid 1). */
-  private static final String WRAPPER = "ulimit -t \"$TP_CPU\" 2>/dev/null; ulimit -f \"$TP_FSIZE\" 2>/dev/null; "
+  private static final String WRAPPER = "ulimit -H -t $((TP_CPU + 1)) 2>/dev/null; ulimit -S -t \"$TP_CPU\" 2>/dev/null; ulimit -f \"$TP_FSIZE\" 2>/dev/null; "
       + "unset TP_CPU TP_FSIZE; /bin/sh -c \"$1\"; rc=$?; kill -9 -1 2>/dev/null; exit $rc";
 
   private final DockerClient docker;
@@ -252,12 +252,18 @@ public final class DockerBackend implements Backend {
           }
           OutputBuffer target = f.getStreamType() == StreamType.STDERR ? err : out;
           target.write(b, 0, b.length);
-          if (out.total() + err.total() > hardCap) {
+          if (out.total() + err.total() > hardCap && !exceeded[0]) {
             exceeded[0] = true;
+            try {
+              close(); // ends the wait; the process is killed below
+            } catch (java.io.IOException e) {
+              // closing anyway
+            }
           }
         }
       });
-      boolean done = awaitOrExceeded(cb, r.timeoutMs(), exceeded);
+      // awaitCompletion(timeout) closes the stream when it returns: call it once
+      boolean done = cb.awaitCompletion(r.timeoutMs(), TimeUnit.MILLISECONDS) && !exceeded[0];
       if (!done) {
         killAll();
         try {
@@ -268,7 +274,14 @@ public final class DockerBackend implements Backend {
       }
       Long code = null;
       if (done) {
-        code = docker.inspectExecCmd(execId).exec().getExitCodeLong();
+        // the stream can end a moment before the engine records the exit code
+        for (int i = 0; i < 100 && code == null; i++) {
+          var inspect = docker.inspectExecCmd(execId).exec();
+          code = Boolean.TRUE.equals(inspect.isRunning()) ? null : inspect.getExitCodeLong();
+          if (code == null) {
+            Thread.sleep(5);
+          }
+        }
       }
       int exit = done ? (code == null ? -1 : code.intValue()) : 137;
       String note = exceeded[0] ? "killed: the command wrote more than " + hardCap + " bytes of output"
@@ -276,23 +289,6 @@ public final class DockerBackend implements Backend {
           : LocalBackend.signalNote(exit, r.limits());
       return new ExecResult(exit, out.text(), err.text(), !done && !exceeded[0], note,
           (System.nanoTime() - start) / 1_000_000);
-    }
-
-    private boolean awaitOrExceeded(ResultCallback.Adapter<Frame> cb, long timeoutMs, boolean[] exceeded)
-        throws InterruptedException {
-      long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-      while (true) {
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          return false;
-        }
-        if (cb.awaitCompletion(Math.min(TimeUnit.NANOSECONDS.toMillis(left) + 1, 200), TimeUnit.MILLISECONDS)) {
-          return !exceeded[0];
-        }
-        if (exceeded[0]) {
-          return false;
-        }
-      }
     }
 
     /** Kills every process of the user but pid 1; restarts the container if even that cannot run. */

@@ -45,9 +45,14 @@ public final class LocalBackend implements Backend {
   private final boolean isolated;
   private final int uidBase;
 
-  public LocalBackend(boolean allowUnisolated, int uidBase, Path probeDir) {
+  /** @param bwrapSetting {@code auto} (bwrap on the PATH), a path to bwrap, or {@code none} (as if absent) */
+  public LocalBackend(boolean allowUnisolated, int uidBase, Path probeDir, String bwrapSetting) {
     this.allowUnisolated = allowUnisolated;
-    this.bwrap = which("bwrap");
+    this.bwrap = switch (bwrapSetting == null ? "auto" : bwrapSetting) {
+      case "auto" -> which("bwrap");
+      case "none" -> null;
+      default -> Files.isExecutable(Path.of(bwrapSetting)) ? bwrapSetting : null;
+    };
     this.prlimit = which("prlimit");
     this.setpriv = which("setpriv");
     this.root = isRoot();
@@ -190,7 +195,7 @@ public final class LocalBackend implements Backend {
       }
     }
     a.addAll(List.of("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-        "--bind", workspace.toString(), Workspace.MOUNT, "--chdir", Workspace.MOUNT, "--clearenv"));
+        "--bind", workspace.toString(), Workspace.MOUNT, "--remount-ro", "/", "--chdir", Workspace.MOUNT, "--clearenv"));
     env.forEach((k, v) -> a.addAll(List.of("--setenv", k, v)));
     a.add("--");
     return a;

@@ -37,6 +37,11 @@ public final class Workspace {
     }
     this.uid = uid;
     this.gid = gid;
+    try {
+      own(this.root);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot give the workspace " + root + " to " + uid + ":" + gid, e);
+    }
   }
 
   public Path root() {
