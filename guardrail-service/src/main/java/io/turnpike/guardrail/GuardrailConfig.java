@@ -34,6 +34,8 @@ import java.util.Objects;
  *   <tr><td>turnpike.guardrail.model.timeout</td><td>10s</td><td>default time bound of one classification</td></tr>
  *   <tr><td>turnpike.guardrail.model.max-retries</td><td>1</td><td>HTTP retries within that bound</td></tr>
  *   <tr><td>turnpike.guardrail.model.fail-policy</td><td>closed</td><td>default for llm guardrails: open | closed</td></tr>
+ *   <tr><td>turnpike.guardrail.model.warm-up</td><td>true when an API key is set</td><td>load openai-java in the
+ *       background at start (its first call in a fresh JVM otherwise costs seconds of class loading)</td></tr>
  * </table>
  */
 public record GuardrailConfig(
@@ -62,6 +64,7 @@ public record GuardrailConfig(
   public static final String MODEL_TIMEOUT = "turnpike.guardrail.model.timeout";
   public static final String MODEL_MAX_RETRIES = "turnpike.guardrail.model.max-retries";
   public static final String MODEL_FAIL_POLICY = "turnpike.guardrail.model.fail-policy";
+  public static final String MODEL_WARM_UP = "turnpike.guardrail.model.warm-up";
 
   public static final String DEFAULT_GROUP_ID = "turnpike-guardrail-service";
   public static final int DEFAULT_CONCURRENCY = 64;
@@ -98,7 +101,8 @@ public record GuardrailConfig(
     LlmSettings model = new LlmSettings(baseUrl, apiKey, chat, s.get(MODEL_NAME, LlmSettings.DEFAULT_MODEL),
         s.get(MODEL_OVERRIDE, s.get("turnpike.model.override", null)),
         s.getDuration(MODEL_TIMEOUT, DEFAULT_MODEL_TIMEOUT), s.getInt(MODEL_MAX_RETRIES, 1),
-        FailPolicy.parse(s.get(MODEL_FAIL_POLICY, "closed"), MODEL_FAIL_POLICY));
+        FailPolicy.parse(s.get(MODEL_FAIL_POLICY, "closed"), MODEL_FAIL_POLICY),
+        Boolean.parseBoolean(s.get(MODEL_WARM_UP, String.valueOf(apiKey != null))));
     return new GuardrailConfig(
         s.bootstrapServers(),
         s.get(GROUP_ID, DEFAULT_GROUP_ID),

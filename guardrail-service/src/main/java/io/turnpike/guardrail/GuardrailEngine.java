@@ -115,6 +115,9 @@ public final class GuardrailEngine implements AutoCloseable {
     this.maxContentChars = b.maxContentChars;
     this.deadlineMargin = b.deadlineMargin;
     this.classifier = new ModelClassifier(b.llm);
+    if (b.llm.warmUp()) {
+      Thread.ofVirtual().name("turnpike-guardrail-warm-up").start(classifier::warmUp);
+    }
     Map<String, GuardrailProvider> map = new LinkedHashMap<>();
     for (GuardrailProvider p : Builtins.providers(classifier)) {
       map.put(key(p.type()), p);

@@ -94,8 +94,9 @@ public final class JsonSchemaGuardrail implements Guardrail {
     try {
       node = GuardrailSpecs.JSON.readTree(text);
     } catch (JsonProcessingException e) {
-      return GuardrailResult.hit("content is not valid JSON (line " + e.getLocation().getLineNr() + ", column "
-          + e.getLocation().getColumnNr() + ")", "not JSON");
+      String where = e.getLocation() == null ? Texts.truncate(e.getOriginalMessage(), 120)
+          : "line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr();
+      return GuardrailResult.hit("content is not valid JSON (" + where + ")", "not JSON");
     }
     if (node == null || node.isMissingNode()) {
       return GuardrailResult.hit("content is empty, JSON expected", "empty");
@@ -120,6 +121,10 @@ public final class JsonSchemaGuardrail implements Guardrail {
 
   private static String describe(Error e) {
     String m = e.getMessage();
-    return m == null ? e.getInstanceLocation() + ": " + keyword(e) : Texts.truncate(m, 150);
+    String at = String.valueOf(e.getInstanceLocation());
+    if (m == null) {
+      return at + ": " + keyword(e);
+    }
+    return Texts.truncate(m.startsWith(at) ? m : at + ": " + m, 150);
   }
 }

@@ -17,9 +17,11 @@ import java.util.Objects;
  * @param timeout       default time bound of one classification
  * @param maxRetries    HTTP retries within that bound
  * @param failPolicy    default policy on timeout, error or malformed answer
+ * @param warmUp        load the HTTP client and openai-java's model classes in the background at start,
+ *                      so the first model guardrail does not pay seconds of class loading
  */
 public record LlmSettings(String baseUrl, String apiKey, boolean chat, String model, String modelOverride,
-    Duration timeout, int maxRetries, FailPolicy failPolicy) {
+    Duration timeout, int maxRetries, FailPolicy failPolicy, boolean warmUp) {
 
   public static final String DEFAULT_BASE_URL = "https://api.openai.com/v1";
   public static final String DEFAULT_MODEL = "gpt-4.1-mini";
@@ -41,7 +43,8 @@ public record LlmSettings(String baseUrl, String apiKey, boolean chat, String mo
 
   /** Defaults (OpenAI, Responses API, 10 s, one retry, fail closed) against {@code baseUrl}. */
   public static LlmSettings of(String baseUrl, String apiKey) {
-    return new LlmSettings(baseUrl, apiKey, false, DEFAULT_MODEL, null, Duration.ofSeconds(10), 1, FailPolicy.CLOSED);
+    return new LlmSettings(baseUrl, apiKey, false, DEFAULT_MODEL, null, Duration.ofSeconds(10), 1, FailPolicy.CLOSED,
+        false);
   }
 
   public static boolean parseChat(String api) {
@@ -53,21 +56,26 @@ public record LlmSettings(String baseUrl, String apiKey, boolean chat, String mo
   }
 
   public LlmSettings withTimeout(Duration value) {
-    return new LlmSettings(baseUrl, apiKey, chat, model, modelOverride, value, maxRetries, failPolicy);
+    return new LlmSettings(baseUrl, apiKey, chat, model, modelOverride, value, maxRetries, failPolicy, warmUp);
   }
 
   public LlmSettings withChat(boolean value) {
-    return new LlmSettings(baseUrl, apiKey, value, model, modelOverride, timeout, maxRetries, failPolicy);
+    return new LlmSettings(baseUrl, apiKey, value, model, modelOverride, timeout, maxRetries, failPolicy, warmUp);
   }
 
   public LlmSettings withFailPolicy(FailPolicy value) {
-    return new LlmSettings(baseUrl, apiKey, chat, model, modelOverride, timeout, maxRetries, value);
+    return new LlmSettings(baseUrl, apiKey, chat, model, modelOverride, timeout, maxRetries, value, warmUp);
+  }
+
+  public LlmSettings withWarmUp(boolean value) {
+    return new LlmSettings(baseUrl, apiKey, chat, model, modelOverride, timeout, maxRetries, failPolicy, value);
   }
 
   @Override
   public String toString() {
     return "LlmSettings[baseUrl=" + baseUrl + ", apiKey=" + (apiKey == null ? "none" : "***") + ", api="
         + (chat ? "chat" : "responses") + ", model=" + model + ", override=" + (modelOverride == null ? "none" : modelOverride)
-        + ", timeout=" + timeout + ", maxRetries=" + maxRetries + ", failPolicy=" + failPolicy.word() + "]";
+        + ", timeout=" + timeout + ", maxRetries=" + maxRetries + ", failPolicy=" + failPolicy.word() + ", warmUp=" + warmUp
+        + "]";
   }
 }

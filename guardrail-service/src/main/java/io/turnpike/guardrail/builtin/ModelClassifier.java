@@ -28,6 +28,7 @@ import java.util.concurrent.TimeoutException;
  * guardrails without ever touching the network. Thread-safe.
  */
 public final class ModelClassifier implements AutoCloseable {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(ModelClassifier.class);
 
   /** The JSON the model must answer with. */
   static final Map<String, Object> VERDICT_SCHEMA = Map.of(
@@ -51,6 +52,9 @@ public final class ModelClassifier implements AutoCloseable {
       return timeout;
     }
   }
+
+  private static final java.util.concurrent.Executor ASYNC =
+      r -> Thread.ofVirtual().name("turnpike-guardrail-model").start(r);
 
   private final LlmSettings settings;
   private volatile OpenAIClientAsync client;
@@ -82,6 +86,33 @@ public final class ModelClassifier implements AutoCloseable {
     return c;
   }
 
+  /**
+   * Builds the HTTP client and runs openai-java's request and response mapping once, without any network
+   * call: in a fresh JVM that is seconds of class loading the first guardrail would otherwise pay.
+   */
+  public void warmUp() {
+    long t0 = System.nanoTime();
+    try {
+      client();
+      var mapper = com.openai.core.ObjectMappers.jsonMapper();
+      mapper.writeValueAsString(ChatCompletionCreateParams.builder().model("m").addSystemMessage("s")
+          .addUserMessage("u").build()._body());
+      mapper.writeValueAsString(ResponseCreateParams.builder().model("m").instructions("s").input("u")
+          .text(ResponseTextConfig.builder().format(ResponseFormatTextJsonSchemaConfig.builder().name("w").strict(true)
+              .schema(ResponseFormatTextJsonSchemaConfig.Schema.builder().additionalProperties(toJson(VERDICT_SCHEMA))
+                  .build()).build()).build()).build()._body());
+      mapper.readValue("{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\",\"choices\":"
+          + "[{\"index\":0,\"finish_reason\":\"stop\",\"message\":{\"role\":\"assistant\",\"content\":\"{}\"}}]}",
+          ChatCompletion.class).choices();
+      mapper.readValue("{\"id\":\"r\",\"object\":\"response\",\"created_at\":1,\"model\":\"m\",\"output\":[{\"type\":"
+          + "\"message\",\"id\":\"m\",\"role\":\"assistant\",\"status\":\"completed\",\"content\":[{\"type\":"
+          + "\"output_text\",\"text\":\"{}\",\"annotations\":[]}]}]}", Response.class).id();
+      log.debug("model classifier warmed up in {} ms", (System.nanoTime() - t0) / 1_000_000);
+    } catch (Exception | LinkageError e) {
+      log.debug("model classifier warm-up incomplete: {}", e.toString());
+    }
+  }
+
   static Timeout timeoutOf(Duration t) {
     Duration connect = t.compareTo(Duration.ofSeconds(5)) < 0 ? t : Duration.ofSeconds(5);
     return Timeout.builder().connect(connect).request(t).build();
@@ -96,34 +127,10 @@ public final class ModelClassifier implements AutoCloseable {
       Duration timeout) throws ClassifierException, InterruptedException {
     String m = settings.modelOverride() != null ? settings.modelOverride() : model;
     RequestOptions options = RequestOptions.builder().timeout(timeoutOf(timeout)).build();
-    CompletableFuture<String> answer;
-    try {
-      if (chat) {
-        ChatCompletionCreateParams.Builder b = ChatCompletionCreateParams.builder().model(m)
-            .addSystemMessage(instructions).addUserMessage(input);
-        if (structured) {
-          b.responseFormat(ResponseFormatJsonSchema.builder().jsonSchema(ResponseFormatJsonSchema.JsonSchema.builder()
-              .name("guardrail_verdict").strict(true)
-              .schema(ResponseFormatJsonSchema.JsonSchema.Schema.builder()
-                  .additionalProperties(toJson(VERDICT_SCHEMA)).build())
-              .build()).build());
-        }
-        answer = client().chat().completions().create(b.build(), options).thenApply(ModelClassifier::text);
-      } else {
-        ResponseCreateParams.Builder b = ResponseCreateParams.builder().model(m).instructions(instructions)
-            .input(input).store(false);
-        if (structured) {
-          b.text(ResponseTextConfig.builder().format(ResponseFormatTextJsonSchemaConfig.builder()
-              .name("guardrail_verdict").strict(true)
-              .schema(ResponseFormatTextJsonSchemaConfig.Schema.builder()
-                  .additionalProperties(toJson(VERDICT_SCHEMA)).build())
-              .build()).build());
-        }
-        answer = client().responses().create(b.build(), options).thenApply(ModelClassifier::text);
-      }
-    } catch (RuntimeException e) {
-      throw new ClassifierException("cannot call the model: " + describe(e), false);
-    }
+    // Everything, building the client included (seconds of class loading in a fresh JVM), is inside the bound.
+    CompletableFuture<String> answer = CompletableFuture
+        .supplyAsync(() -> call(m, chat, instructions, input, structured, options), ASYNC)
+        .thenCompose(f -> f);
     try {
       return answer.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
@@ -131,6 +138,9 @@ public final class ModelClassifier implements AutoCloseable {
       throw new ClassifierException("the model did not answer within " + timeout.toMillis() + " ms", true);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
+      while (cause instanceof java.util.concurrent.CompletionException && cause.getCause() != null) {
+        cause = cause.getCause();
+      }
       boolean timedOut = hasCause(cause, java.io.InterruptedIOException.class);
       throw new ClassifierException((timedOut ? "the model did not answer in time: " : "the model call failed: ")
           + describe(cause), timedOut);
@@ -138,6 +148,32 @@ public final class ModelClassifier implements AutoCloseable {
       answer.cancel(true);
       throw e;
     }
+  }
+
+  private CompletableFuture<String> call(String m, boolean chat, String instructions, String input, boolean structured,
+      RequestOptions options) {
+    if (chat) {
+      ChatCompletionCreateParams.Builder b = ChatCompletionCreateParams.builder().model(m)
+          .addSystemMessage(instructions).addUserMessage(input);
+      if (structured) {
+        b.responseFormat(ResponseFormatJsonSchema.builder().jsonSchema(ResponseFormatJsonSchema.JsonSchema.builder()
+            .name("guardrail_verdict").strict(true)
+            .schema(ResponseFormatJsonSchema.JsonSchema.Schema.builder()
+                .additionalProperties(toJson(VERDICT_SCHEMA)).build())
+            .build()).build());
+      }
+      return client().chat().completions().create(b.build(), options).thenApply(ModelClassifier::text);
+    }
+    ResponseCreateParams.Builder b = ResponseCreateParams.builder().model(m).instructions(instructions)
+        .input(input).store(false);
+    if (structured) {
+      b.text(ResponseTextConfig.builder().format(ResponseFormatTextJsonSchemaConfig.builder()
+          .name("guardrail_verdict").strict(true)
+          .schema(ResponseFormatTextJsonSchemaConfig.Schema.builder()
+              .additionalProperties(toJson(VERDICT_SCHEMA)).build())
+          .build()).build());
+    }
+    return client().responses().create(b.build(), options).thenApply(ModelClassifier::text);
   }
 
   private static Map<String, JsonValue> toJson(Map<String, Object> m) {

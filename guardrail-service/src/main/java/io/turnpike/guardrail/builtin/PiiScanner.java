@@ -216,7 +216,13 @@ public final class PiiScanner {
       while (e > domStart && (t.charAt(e - 1) == '.' || t.charAt(e - 1) == '-')) {
         e--;
       }
-      int lastDot = t.lastIndexOf('.', e - 1);
+      int lastDot = -1;
+      for (int d = e - 1; d > domStart; d--) {
+        if (t.charAt(d) == '.') {
+          lastDot = d;
+          break;
+        }
+      }
       if (lastDot <= domStart || lastDot >= e - 2) {
         continue;
       }
@@ -431,16 +437,16 @@ public final class PiiScanner {
       int s = 0;
       while (s < n) {
         int best = -1;
-        int total = 0;
+        StringBuilder d = new StringBuilder(19);
         if (s > 0 || leftClean(g.get(0).start())) {
           for (int e = s; e < n; e++) {
-            total += g.get(e).digits();
-            if (total > 19) {
+            Group ge = g.get(e);
+            if (d.length() + ge.digits() > 19) {
               break;
             }
-            if (total >= 13 && (e < n - 1 || rightClean(g.get(e).end()))) {
-              String d = digitsOf(g, s, e);
-              if (luhn(d) && (!options.cardRequiresKnownPrefix() || knownCardPrefix(d))) {
+            d.append(t, ge.start(), ge.end());
+            if (d.length() >= 13 && (e < n - 1 || rightClean(ge.end()))) {
+              if (luhn(d) && (!options.cardRequiresKnownPrefix() || knownCardPrefix(d.toString()))) {
                 best = e;
               }
             }
@@ -494,7 +500,9 @@ public final class PiiScanner {
         }
       }
     }
-    if (options.kinds().contains(Kind.PHONE)) {
+    // A chain glued to letters on its left (an IBAN with a bad checksum, a reference like AB12 3456 ...)
+    // is an identifier, not a phone number.
+    if (options.kinds().contains(Kind.PHONE) && leftClean(g.get(0).start())) {
       int s = 0;
       while (s < n) {
         if (used[s]) {
@@ -569,13 +577,14 @@ public final class PiiScanner {
     if (groups == 4 && digits == 11 && first.digits() == 1 && d0 == '1' && g.get(s + 1).digits() == 3) {
       return true;
     }
-    if (paren && groups >= 2 && first.digits() >= 2 && first.digits() <= 5 && t.indexOf(')', first.end()) == first.end()) {
+    if (paren && groups >= 2 && first.digits() >= 2 && first.digits() <= 5 && first.end() < len
+        && t.charAt(first.end()) == ')') {
       return true;
     }
     return d0 == '0' && d1 != '0' && (groups >= 2 || digits == 10);
   }
 
-  static boolean luhn(String digits) {
+  static boolean luhn(CharSequence digits) {
     int sum = 0;
     boolean dbl = false;
     for (int i = digits.length() - 1; i >= 0; i--) {

@@ -1,0 +1,39 @@
+package io.turnpike.guardrail;
+
+import io.turnpike.avro.GuardrailAction;
+import io.turnpike.avro.GuardrailCheck;
+import io.turnpike.avro.GuardrailMode;
+import io.turnpike.avro.GuardrailSpec;
+import io.turnpike.avro.GuardrailStage;
+import io.turnpike.guardrail.spi.GuardrailContext;
+import java.time.Instant;
+import java.util.List;
+
+/** Builders for specs, checks and contexts in tests. */
+public final class TestSpecs {
+  private TestSpecs() {}
+
+  public static GuardrailSpec spec(String name, GuardrailStage stage, String type, GuardrailAction action,
+      String configJson, String... tools) {
+    return GuardrailSpec.newBuilder().setName(name).setStage(stage).setType(type).setMode(GuardrailMode.PARALLEL)
+        .setAction(action).setTools(List.of(tools)).setConfigJson(configJson).build();
+  }
+
+  public static GuardrailSpec output(String name, String type, GuardrailAction action, String configJson) {
+    return spec(name, GuardrailStage.OUTPUT, type, action, configJson);
+  }
+
+  public static GuardrailCheck check(GuardrailStage stage, String content, String toolName, GuardrailSpec... specs) {
+    return GuardrailCheck.newBuilder().setRunId("run-1").setCallId("run-1:g1").setAttempt(1).setAgent("agent")
+        .setStage(stage).setGuardrails(List.of(specs)).setContent(content).setToolName(toolName)
+        .setDeadline(Instant.now().plusSeconds(10)).build();
+  }
+
+  public static GuardrailContext context(GuardrailSpec spec, String content) {
+    return GuardrailContext.of(spec, content, null);
+  }
+
+  public static GuardrailContext context(GuardrailSpec spec, String content, String tool) {
+    return GuardrailContext.of(spec, content, tool);
+  }
+}
