@@ -47,8 +47,7 @@ final class AgentsCommand implements Callable<Integer> {
       PrintWriter out = spec.commandLine().getOut();
       List<AgentDefinition> agents = AgentYaml.loadAll(file);
       if (dryRun) {
-        agents.forEach(a -> out.println("valid: " + a.getName() + " v" + a.getVersion() + " (" + a.getTools().size()
-            + " tools)"));
+        agents.forEach(a -> out.println("valid: " + a.getName() + " v" + a.getVersion() + " (" + summary(a) + ")"));
         return 0;
       }
       String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name()));
@@ -69,6 +68,32 @@ final class AgentsCommand implements Callable<Integer> {
       out.flush();
       return 0;
     }
+  }
+
+  /** "2 tools", then whatever else the agent declares: capabilities, handoffs, guardrails, approval rules, manifest. */
+  static String summary(AgentDefinition a) {
+    StringBuilder b = new StringBuilder(a.getTools().size() + " tool" + (a.getTools().size() == 1 ? "" : "s"));
+    if (!a.getCapabilities().isEmpty()) {
+      b.append("; capabilities ").append(String.join(", ", a.getCapabilities()));
+    }
+    if (!a.getHandoffs().isEmpty()) {
+      b.append("; hands off to ").append(String.join(", ", a.getHandoffs()));
+    }
+    if (!a.getGuardrails().isEmpty()) {
+      b.append("; ").append(plural(a.getGuardrails().size(), "guardrail"));
+    }
+    if (!a.getApprovalRules().isEmpty()) {
+      b.append("; ").append(plural(a.getApprovalRules().size(), "approval rule"));
+    }
+    if (a.getManifest() != null) {
+      b.append("; manifest: ").append(plural(a.getManifest().getFiles().size(), "file")).append(", ")
+          .append(plural(a.getManifest().getSkills().size(), "skill"));
+    }
+    return b.toString();
+  }
+
+  private static String plural(int n, String what) {
+    return n + " " + what + (n == 1 ? "" : "s");
   }
 
   @Command(name = "list", description = "List the current definition of every agent.", mixinStandardHelpOptions = true)
@@ -93,7 +118,10 @@ final class AgentsCommand implements Callable<Integer> {
       int w = Math.max(5, all.keySet().stream().mapToInt(String::length).max().orElse(5) + 2);
       out.println(Text.pad("NAME", w) + Text.pad("VERSION", 9) + Text.pad("MODEL", 16) + Text.pad("TOOLS", 36) + "DESCRIPTION");
       for (AgentDefinition a : all.values()) {
-        String tools = String.join(",", a.getTools().stream().map(ToolSpec::getName).toList());
+        List<String> names = new java.util.ArrayList<>(a.getTools().stream().map(ToolSpec::getName).toList());
+        a.getCapabilities().forEach(c -> names.add("+" + c));
+        a.getHandoffs().forEach(h -> names.add("->" + h));
+        String tools = String.join(",", names);
         out.println(Text.pad(a.getName(), w) + Text.pad(String.valueOf(a.getVersion()), 9) + Text.pad(a.getModel(), 16)
             + Text.pad(Text.oneLine(tools.isEmpty() ? "-" : tools, 34), 36) + Text.oneLine(a.getDescription(), 60));
       }

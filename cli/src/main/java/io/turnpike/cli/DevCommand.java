@@ -170,10 +170,20 @@ final class DevCommand implements Callable<Integer> {
       conf.put("turnpike.runner.state-dir", stateDir().toString());
       Settings settings = new Settings(Map.of(), env, new Properties()).with(conf);
       start("guardrail service", () -> GuardrailService.start(settings));
-      start("sandbox service", () -> SandboxService.start(settings));
+      // The sandbox may be unavailable here (no container runtime, say): the agents that need it are still
+      // published, and their sandbox calls wait for a sandbox service like any other unanswered call.
+      String sandbox = null;
+      try {
+        start("sandbox service", () -> SandboxService.start(settings));
+      } catch (CliException e) {
+        sandbox = e.getMessage();
+      }
       start("memory service", () -> MemoryService.start(settings));
       start("runner service", () -> RunnerService.start(settings));
-      row("services", "runner, sandbox, guardrail, memory");
+      row("services", sandbox == null ? "runner, sandbox, guardrail, memory" : "runner, guardrail, memory");
+      if (sandbox != null) {
+        row("", "no sandbox: " + sandbox + " (agents with capabilities are published but their sandbox calls wait)");
+      }
 
       // 4. The example tool worker (user code, in a real deployment its own process).
       ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, root.clock()));
@@ -218,9 +228,15 @@ final class DevCommand implements Callable<Integer> {
       EventFormat fmt = new EventFormat(scripted);
       long t0 = System.nanoTime();
       try {
-        client.follow(runId, e -> println(fmt.format(e)), runTimeout);
+        client.followUntilSettled(runId, null, e -> println(fmt.format(e)), runTimeout);
         RunResult r = client.awaitResult(runId, Duration.ofSeconds(30));
         RunCommand.printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), scripted);
+        if (r.getStatus() == RunStatus.INTERRUPTED) {
+          RunReport.printInterruptions(out, runId, r.getInterruptions(), TurnpikeCli.root(spec).clock().instant());
+          if (!keepRunning) {
+            println("(Add --keep-running to keep everything up and decide it from another terminal.)");
+          }
+        }
         if (!keepRunning) {
           println("");
           println("(Everything stops now. Add --keep-running to keep the broker up and inspect the run with"
@@ -229,7 +245,7 @@ final class DevCommand implements Callable<Integer> {
           println("");
           println("Inspect it: ./turnpike runs show " + runId + " --bootstrap-server " + bootstrap);
         }
-        return r.getStatus() == RunStatus.COMPLETED ? 0 : 1;
+        return RunReport.exitCode(r.getStatus());
       } catch (RunTimeoutException e) {
         throw new CliException("the run did not finish within " + timeout + " (" + e.getMessage() + ")");
       }

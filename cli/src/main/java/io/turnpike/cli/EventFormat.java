@@ -1,10 +1,17 @@
 package io.turnpike.cli;
 
+import io.turnpike.avro.ApprovalRequested;
+import io.turnpike.avro.ApprovalResolved;
 import io.turnpike.avro.CallTimedOut;
 import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.GuardrailCheckRequested;
+import io.turnpike.avro.GuardrailChecked;
+import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.HandoffOccurred;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCallRequested;
 import io.turnpike.avro.ModelFailed;
+import io.turnpike.avro.ModelOutputHeld;
 import io.turnpike.avro.ModelResponded;
 import io.turnpike.avro.ResultIgnored;
 import io.turnpike.avro.RunFinished;
@@ -13,8 +20,10 @@ import io.turnpike.avro.ToolCallCompleted;
 import io.turnpike.avro.ToolCallRequested;
 import io.turnpike.avro.TurnEvent;
 import io.turnpike.avro.Usage;
+import io.turnpike.avro.UserMessageAdded;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /** One readable line per run step. */
 public final class EventFormat {
@@ -45,6 +54,20 @@ public final class EventFormat {
           + Text.oneLine(s.getReason(), 70);
       case RunFinished s -> label("run finished") + s.getStatus()
           + (s.getError() != null ? ": " + Text.oneLine(s.getError(), 80) : "");
+      case GuardrailCheckRequested s -> label("guardrail check") + stage(s.getStage()) + ": "
+          + String.join(", ", s.getGuardrails()) + "  (call " + callSuffix(e, s.getCallId()) + ")";
+      case GuardrailChecked s -> label(verdictLabel(s.getOutcome())) + stage(s.getStage())
+          + (s.getGuardrail() == null ? "" : " [" + s.getGuardrail() + "]")
+          + (s.getReason() == null || s.getReason().isBlank() ? "" : ": " + Text.oneLine(s.getReason(), 70))
+          + (s.getFindings().isEmpty() ? "" : "  findings: " + Text.oneLine(String.join("; ", s.getFindings()), 70));
+      case ModelOutputHeld s -> label("output held") + Text.oneLine(s.getReason(), 80);
+      case ApprovalRequested s -> label("needs approval") + s.getTool() + " " + Text.oneLine(s.getArguments(), 60)
+          + "  (" + Text.oneLine(s.getReason(), 60) + ")  call " + s.getCallId();
+      case ApprovalResolved s -> label(s.getApproved() ? "approved" : "rejected") + "call " + s.getCallId()
+          + (s.getAlways() ? " (and every later call of this tool in this run)" : "")
+          + (s.getMessage() == null || s.getMessage().isBlank() ? "" : ": " + Text.quoted(s.getMessage(), 70));
+      case HandoffOccurred s -> label("handoff") + s.getFromAgent() + " -> " + s.getToAgent() + " v" + s.getToVersion();
+      case UserMessageAdded s -> label("user message") + Text.quoted(s.getText(), 80);
       default -> label(step == null ? "?" : step.getClass().getSimpleName()) + Text.oneLine(String.valueOf(step), 80);
     };
     return head + body;
@@ -52,6 +75,26 @@ public final class EventFormat {
 
   private static String label(String s) {
     return Text.pad(s, 16);
+  }
+
+  private static String stage(GuardrailStage stage) {
+    return stage == null ? "?" : stage.name().toLowerCase(Locale.ROOT);
+  }
+
+  private static String verdictLabel(String outcome) {
+    return switch (outcome == null ? "" : outcome.toUpperCase(Locale.ROOT)) {
+      case "ALLOW" -> "guardrail ok";
+      case "REDACT" -> "guardrail redact";
+      case "REJECT" -> "guardrail reject";
+      case "TRIP" -> "guardrail trip";
+      default -> "guardrail " + String.valueOf(outcome).toLowerCase(Locale.ROOT);
+    };
+  }
+
+  /** A call id without the run id it starts with ({@code <runId>:m1:out} becomes {@code m1:out}). */
+  private static String callSuffix(TurnEvent e, String callId) {
+    String prefix = e.getRunId() + ":";
+    return callId != null && callId.startsWith(prefix) ? callId.substring(prefix.length()) : String.valueOf(callId);
   }
 
   private static String attempt(int attempt) {

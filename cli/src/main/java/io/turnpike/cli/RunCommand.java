@@ -14,8 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -23,7 +21,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-@Command(name = "run", description = "Start a run of an agent and print its result (exit code 0 when COMPLETED, 1 otherwise).",
+@Command(name = "run", description = "Start a run of an agent and print its result. Exit code 0 when COMPLETED, 3 when"
+    + " INTERRUPTED (it waits for an approval: see `turnpike approvals list`), 1 otherwise.",
     mixinStandardHelpOptions = true)
 final class RunCommand implements Callable<Integer> {
   @Spec
@@ -37,7 +36,8 @@ final class RunCommand implements Callable<Integer> {
   @Parameters(index = "1", paramLabel = "INPUT", description = "The user's message.")
   String input;
 
-  @Option(names = {"-f", "--follow"}, description = "Print each step of the run as it happens.")
+  @Option(names = {"-f", "--follow"}, description = "Print each step of the run as it happens, until it finishes or"
+      + " waits for an approval.")
   boolean follow;
 
   @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "5m", description = "How long to wait for the result (default ${DEFAULT-VALUE}).")
@@ -66,29 +66,24 @@ final class RunCommand implements Callable<Integer> {
       out.println("run " + runId + " submitted (" + agent + (version == null ? " v" + def.getVersion() : " v" + version) + ")");
       out.flush();
       long t0 = System.nanoTime();
-      // The result is awaited alongside the events: a run interrupted for an approval emits no final event.
-      CompletableFuture<RunResult> result = CompletableFuture.supplyAsync(() -> client.awaitResult(runId, wait));
       try {
         if (follow) {
           EventFormat fmt = new EventFormat(false);
-          client.follow(runId, e -> {
+          // Until the run finishes, or waits for a human (ApprovalRequested, with nothing else going on).
+          client.followUntilSettled(runId, null, e -> {
             out.println(fmt.format(e));
             out.flush();
-          }, wait, () -> result.isCompletedExceptionally()
-              || (result.isDone() && !TurnpikeClient.isTerminal(result.join().getStatus())));
+          }, wait);
         }
-        RunResult r = result.join();
+        // After a follow the result is already committed (with the step that settled the run).
+        Duration left = wait.minusNanos(System.nanoTime() - t0);
+        Duration resultWait = !follow ? wait : left.compareTo(Duration.ofSeconds(10)) < 0 ? Duration.ofSeconds(10) : left;
+        RunResult r = client.awaitResult(runId, resultWait);
         printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), false);
         if (r.getStatus() == RunStatus.INTERRUPTED) {
-          out.println("The run waits for an approval: see `turnpike runs show " + runId + "`.");
-          out.flush();
+          RunReport.printInterruptions(out, runId, r.getInterruptions(), TurnpikeCli.root(spec).clock().instant());
         }
-        return r.getStatus() == RunStatus.COMPLETED ? 0 : 1;
-      } catch (CompletionException e) {
-        if (e.getCause() instanceof RunTimeoutException rte) {
-          throw new CliException(rte.getMessage());
-        }
-        throw e.getCause() instanceof RuntimeException re ? re : e;
+        return RunReport.exitCode(r.getStatus());
       } catch (RunTimeoutException e) {
         throw new CliException(e.getMessage());
       }

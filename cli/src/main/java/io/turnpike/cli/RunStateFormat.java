@@ -3,9 +3,14 @@ package io.turnpike.cli;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.GuardrailRecord;
+import io.turnpike.avro.HandoffRecord;
 import io.turnpike.avro.MessageItem;
+import io.turnpike.avro.PendingApproval;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunState;
+import io.turnpike.avro.ToolCallProgress;
+import io.turnpike.avro.ToolPhase;
 import io.turnpike.avro.Usage;
 import java.time.Duration;
 import java.time.Instant;
@@ -14,7 +19,10 @@ import java.time.format.DateTimeFormatter;
 import java.util.Locale;
 import java.util.Map;
 
-/** A run's snapshot as a readable report: header, transcript, pending calls, outcome. */
+/**
+ * A run's snapshot as a readable report: header, transcript, approvals it waits for, tool calls in
+ * flight, handoffs, guardrail results, pending calls, outcome.
+ */
 public final class RunStateFormat {
   private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneId.systemDefault());
 
@@ -27,7 +35,13 @@ public final class RunStateFormat {
     AgentDefinition a = s.getAgent();
     line(b, "Run", s.getRunId());
     line(b, "Status", String.valueOf(s.getStatus()));
-    line(b, "Agent", a.getName() + "@" + a.getVersion() + "  (model " + a.getModel() + ")");
+    line(b, "Agent", a.getName() + "@" + a.getVersion() + "  (model " + a.getModel() + ")"
+        + (s.getHandoffs().isEmpty() ? "" : "  started as " + s.getHandoffs().get(0).getFromAgent()));
+    if (!a.getCapabilities().isEmpty()) {
+      line(b, "Sandbox", "capabilities " + String.join(", ", a.getCapabilities())
+          + (a.getManifest() == null ? "" : "; manifest: " + a.getManifest().getFiles().size() + " files, "
+          + a.getManifest().getSkills().size() + " skills"));
+    }
     line(b, "Turn", s.getTurn() + " of at most " + a.getMaxTurns());
     line(b, "Created", TIME.format(s.getCreatedAt()) + "   updated " + TIME.format(s.getUpdatedAt())
         + "   (state version " + s.getVersion() + ")");
@@ -61,12 +75,66 @@ public final class RunStateFormat {
       }
     }
 
+    if (!s.getApprovals().isEmpty()) {
+      b.append("\nWaiting for approval (").append(s.getApprovals().size()).append(")\n");
+      for (PendingApproval p : s.getApprovals()) {
+        b.append("  call ").append(p.getCallId()).append("  ").append(p.getTool()).append(' ')
+            .append(clip(p.getArguments(), max)).append('\n');
+        b.append("       ").append(p.getReason()).append("; waiting since ").append(TIME.format(p.getRequestedAt()))
+            .append(" (").append(ago(p.getRequestedAt(), now)).append(")\n");
+      }
+      b.append("  approve: turnpike approve ").append(s.getRunId()).append(" <call> [--always]\n");
+      b.append("  reject:  turnpike reject ").append(s.getRunId()).append(" <call> --message \"why\"\n");
+    }
+    if (!s.getToolCalls().isEmpty()) {
+      b.append("\nTool calls in flight\n");
+      for (ToolCallProgress t : s.getToolCalls()) {
+        b.append("  ").append(Text.pad(phase(t.getPhase()), 18)).append(Text.pad(t.getName(), 18))
+            .append(Text.pad(String.valueOf(t.getKind()).toLowerCase(Locale.ROOT), 9))
+            .append("call ").append(t.getCallId()).append("  ").append(clip(t.getArguments(), Math.min(max, 80))).append('\n');
+      }
+    }
+    if (!s.getHeld().isEmpty()) {
+      b.append("\nHeld model output: ").append(s.getHeld().size())
+          .append(" item(s), released when the input guardrails allow it\n");
+    }
+    if (!s.getQueuedMessages().isEmpty()) {
+      b.append("\nQueued user messages (sent with the next model call)\n");
+      s.getQueuedMessages().forEach(m -> b.append("  ").append(clip(m, max)).append('\n'));
+    }
+    if (!s.getAlwaysApprove().isEmpty() || !s.getAlwaysReject().isEmpty()) {
+      b.append("\nStanding decisions\n");
+      if (!s.getAlwaysApprove().isEmpty()) {
+        b.append("  always approve: ").append(String.join(", ", s.getAlwaysApprove())).append('\n');
+      }
+      if (!s.getAlwaysReject().isEmpty()) {
+        b.append("  always reject:  ").append(String.join(", ", s.getAlwaysReject())).append('\n');
+      }
+    }
+    if (!s.getHandoffs().isEmpty()) {
+      b.append("\nHandoffs\n");
+      for (HandoffRecord h : s.getHandoffs()) {
+        b.append("  turn ").append(Text.pad(String.valueOf(h.getTurn()), 3)).append(h.getFromAgent()).append(" -> ")
+            .append(h.getToAgent()).append(" v").append(h.getToVersion()).append("   at ").append(TIME.format(h.getAt()))
+            .append('\n');
+      }
+    }
+    if (!s.getGuardrailResults().isEmpty()) {
+      b.append("\nGuardrail results\n");
+      for (GuardrailRecord g : s.getGuardrailResults()) {
+        b.append("  ").append(Text.pad(g.getStage().name().toLowerCase(Locale.ROOT), 12)).append(Text.pad(g.getOutcome(), 8))
+            .append(g.getGuardrail() == null ? "" : "[" + g.getGuardrail() + "] ")
+            .append(g.getReason() == null ? "" : clip(g.getReason(), Math.min(max, 100)) + " ")
+            .append("  (call ").append(g.getCallId()).append(")\n");
+      }
+    }
+
     if (!s.getPending().isEmpty()) {
       b.append("\nPending calls\n");
       for (PendingCall p : s.getPending()) {
         Duration left = Duration.between(now, p.getDeadline());
         b.append("  ").append(Text.pad(String.valueOf(p.getKind()), 6))
-            .append(Text.pad(p.getName() == null ? "(model)" : p.getName(), 18))
+            .append(Text.pad(pendingWhat(p), 18))
             .append("call ").append(p.getCallId()).append("  attempt ").append(p.getAttempt())
             .append("  deadline ").append(TIME.format(p.getDeadline()))
             .append(left.isNegative() ? " (passed)" : " (in " + left.toSeconds() + "s)").append('\n');
@@ -80,6 +148,38 @@ public final class RunStateFormat {
       b.append("\nError\n  ").append(s.getError()).append('\n');
     }
     return b.toString();
+  }
+
+  private static String pendingWhat(PendingCall p) {
+    if (p.getStage() != null) {
+      return p.getStage().name().toLowerCase(Locale.ROOT) + (p.getName() == null ? "" : " " + p.getName());
+    }
+    return p.getName() != null ? p.getName() : p.getKind() == io.turnpike.avro.CallKind.MODEL ? "(model)" : "-";
+  }
+
+  private static String phase(ToolPhase p) {
+    return switch (p) {
+      case INPUT_CHECK -> "input guardrails";
+      case APPROVAL -> "awaiting approval";
+      case RUNNING -> "running";
+      case OUTPUT_CHECK -> "output guardrails";
+    };
+  }
+
+  /** "45s ago", "3m ago", "2h 5m ago", "1d 2h ago". */
+  static String ago(Instant then, Instant now) {
+    Duration d = Duration.between(then, now);
+    if (d.isNegative()) {
+      d = Duration.ZERO;
+    }
+    long s = d.toSeconds();
+    String t = s < 60 ? s + "s" : s < 3600 ? d.toMinutes() + "m" : s < 86_400 ? d.toHours() + "h " + d.toMinutesPart() + "m"
+        : d.toDays() + "d " + d.toHoursPart() + "h";
+    return t + " ago";
+  }
+
+  static String time(Instant t) {
+    return TIME.format(t);
   }
 
   static String usage(Usage u) {

@@ -14,7 +14,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-@Command(name = "runs", description = "Inspect and steer runs.", subcommands = {RunsCommand.Show.class, RunsCommand.Cancel.class},
+@Command(name = "runs", description = "Inspect and steer runs.", subcommands = {RunsListCommand.class, RunsCommand.Show.class,
+    RunsMessageCommand.class, RunsCommand.Cancel.class},
     mixinStandardHelpOptions = true)
 final class RunsCommand implements Callable<Integer> {
   @Spec

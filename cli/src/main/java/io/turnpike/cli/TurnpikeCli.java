@@ -18,7 +18,8 @@ import picocli.CommandLine.Spec;
     versionProvider = TurnpikeCli.Version.class,
     description = "Turnpike: a Kafka event-driven execution platform for AI agents.%n"
         + "Start with `turnpike dev`: a broker, the services and an example agent run, all in this JVM.",
-    subcommands = {DevCommand.class, RunCommand.class, RunsCommand.class, AgentsCommand.class, TopicsCommand.class,
+    subcommands = {DevCommand.class, RunCommand.class, RunsCommand.class, ApprovalsCommand.class,
+        DecisionCommand.Approve.class, DecisionCommand.Reject.class, AgentsCommand.class, TopicsCommand.class,
         CommandLine.HelpCommand.class})
 public final class TurnpikeCli implements Callable<Integer> {
 
@@ -64,6 +65,7 @@ public final class TurnpikeCli implements Callable<Integer> {
   /** Parses and runs {@code args}; errors are printed as one line on {@code err}. Returns the exit code. */
   public static int run(TurnpikeCli root, PrintWriter out, PrintWriter err, String... args) {
     CommandLine cl = new CommandLine(root);
+    cl.setCaseInsensitiveEnumValuesAllowed(true);
     cl.setOut(out);
     cl.setErr(err);
     cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {

@@ -208,8 +208,14 @@ class CliCommandsTest {
     assertThat(missing.err()).isEqualTo("error: " + tmp.resolve("nope.yaml") + ": no such file or directory\n");
 
     Cli.Result dry = Cli.run("agents", "apply", "-f", AGENTS.toString(), "--dry-run");
-    assertThat(dry.exitCode()).isZero();
-    assertThat(dry.out()).isEqualTo("valid: travel-assistant v1 (2 tools)\n");
+    assertThat(dry.exitCode()).as(dry.toString()).isZero();
+    assertThat(dry.out()).isEqualTo("""
+        valid: billing-specialist v1 (2 tools; 1 guardrail)
+        valid: support-triage v1 (0 tools; hands off to billing-specialist; 2 guardrails)
+        valid: travel-assistant v1 (2 tools)
+        valid: workspace-coder v1 (0 tools; capabilities filesystem, shell, skills; 1 guardrail; 1 approval rule;\
+         manifest: 2 files, 1 skill)
+        """);
   }
 
   @Test

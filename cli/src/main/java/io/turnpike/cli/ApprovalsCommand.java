@@ -1,0 +1,93 @@
+package io.turnpike.cli;
+
+import io.turnpike.avro.PendingApproval;
+import io.turnpike.avro.RunState;
+import io.turnpike.client.run.TurnpikeClient;
+import io.turnpike.schema.Topics;
+import java.io.PrintWriter;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "approvals", description = "Tool calls waiting for a human decision (runs that are INTERRUPTED).",
+    subcommands = ApprovalsCommand.ListApprovals.class, mixinStandardHelpOptions = true)
+final class ApprovalsCommand implements Callable<Integer> {
+  @Spec
+  CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+    return 0;
+  }
+
+  @Command(name = "list", description = "List every pending approval of every run, oldest first (from the compacted"
+      + " topic turnpike.run-state, latest state per run).", mixinStandardHelpOptions = true)
+  static final class ListApprovals implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+    @Mixin
+    KafkaOptions kafka;
+
+    @Option(names = "--agent", paramLabel = "NAME", description = "Only runs of this agent.")
+    String agent;
+
+    private record Row(RunState run, PendingApproval approval) {}
+
+    @Override
+    public Integer call() {
+      PrintWriter out = spec.commandLine().getOut();
+      String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
+      Map<String, RunState> runs;
+      try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+        runs = client.runStates();
+      }
+      List<Row> rows = new ArrayList<>();
+      for (RunState s : runs.values()) {
+        if (TurnpikeClient.isTerminal(s.getStatus()) || (agent != null && !agent.equals(s.getAgent().getName()))) {
+          continue;
+        }
+        s.getApprovals().forEach(a -> rows.add(new Row(s, a)));
+      }
+      if (rows.isEmpty()) {
+        out.println("no tool calls are waiting for approval" + (agent == null ? "" : " in runs of " + agent));
+        out.flush();
+        return 0;
+      }
+      rows.sort(Comparator.comparing((Row r) -> r.approval().getRequestedAt()).thenComparing(r -> r.approval().getCallId()));
+      Instant now = TurnpikeCli.root(spec).clock().instant();
+      int callW = Math.max(9, rows.stream().mapToInt(r -> r.approval().getCallId().length()).max().orElse(9) + 2);
+      int toolW = Math.max(6, rows.stream().mapToInt(r -> r.approval().getTool().length()).max().orElse(6) + 2);
+      int agentW = Math.max(7, rows.stream().mapToInt(r -> agentOf(r.run()).length()).max().orElse(7) + 2);
+      out.println(Text.pad("RUN ID", 38) + Text.pad("CALL ID", callW) + Text.pad("AGENT", agentW) + Text.pad("TOOL", toolW)
+          + Text.pad("WAITING SINCE", 31) + Text.pad("REASON", 42) + "ARGUMENTS");
+      for (Row r : rows) {
+        PendingApproval a = r.approval();
+        out.println(Text.pad(r.run().getRunId(), 38) + Text.pad(a.getCallId(), callW) + Text.pad(agentOf(r.run()), agentW)
+            + Text.pad(a.getTool(), toolW)
+            + Text.pad(RunStateFormat.time(a.getRequestedAt()) + " (" + RunStateFormat.ago(a.getRequestedAt(), now) + ")", 31)
+            + Text.pad(Text.oneLine(a.getReason(), 40), 42) + Text.oneLine(a.getArguments(), 60));
+      }
+      long runCount = rows.stream().map(r -> r.run().getRunId()).distinct().count();
+      out.println();
+      out.println(rows.size() + " call" + (rows.size() == 1 ? "" : "s") + " waiting in " + runCount + " run"
+          + (runCount == 1 ? "" : "s") + ". Decide with:");
+      out.println("  turnpike approve <RUN ID> <CALL ID> [--always]");
+      out.println("  turnpike reject <RUN ID> <CALL ID> --message \"why\" [--always]");
+      out.flush();
+      return 0;
+    }
+
+    private static String agentOf(RunState s) {
+      return s.getAgent().getName() + "@" + s.getAgent().getVersion();
+    }
+  }
+}

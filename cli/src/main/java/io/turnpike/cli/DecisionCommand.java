@@ -1,0 +1,106 @@
+package io.turnpike.cli;
+
+import io.turnpike.avro.PendingApproval;
+import io.turnpike.avro.RunState;
+import io.turnpike.client.run.TurnpikeClient;
+import io.turnpike.schema.Topics;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code turnpike approve} and {@code turnpike reject}: decide one pending approval of a run. */
+abstract class DecisionCommand implements Callable<Integer> {
+  @Spec
+  CommandSpec spec;
+  @Mixin
+  KafkaOptions kafka;
+
+  @Parameters(index = "0", paramLabel = "RUN_ID")
+  String runId;
+
+  @Parameters(index = "1", paramLabel = "CALL_ID", description = "The pending approval's callId (as `turnpike approvals"
+      + " list` shows it; the part after '<runId>:' is enough).")
+  String callId;
+
+  @Option(names = "--always", description = "Also decide every other pending and later call of this tool the same way,"
+      + " for the rest of this run.")
+  boolean always;
+
+  @Option(names = {"-f", "--follow"}, description = "Then print the run's steps until it finishes or waits for an"
+      + " approval again (exit code 0 COMPLETED, 3 INTERRUPTED, 1 otherwise).")
+  boolean follow;
+
+  @Option(names = "--timeout", paramLabel = "DURATION", defaultValue = "5m", description = "With --follow: how long to"
+      + " wait (default ${DEFAULT-VALUE}).")
+  String timeout;
+
+  abstract boolean approve();
+
+  /** What the model is told (reject only). */
+  String message() {
+    return null;
+  }
+
+  @Override
+  public Integer call() {
+    PrintWriter out = spec.commandLine().getOut();
+    Duration wait = RunCommand.duration(timeout, "--timeout");
+    String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_COMMANDS.name(),
+        Topics.TURN_EVENTS.name()));
+    String verb = approve() ? "approve" : "reject";
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+      RunState state = RunReport.requireState(client, runId);
+      String call = RunReport.callId(runId, callId);
+      if (TurnpikeClient.isTerminal(state.getStatus())) {
+        throw new CliException("run " + runId + " is " + state.getStatus() + "; there is nothing to " + verb);
+      }
+      if (state.getApprovals().stream().noneMatch(a -> a.getCallId().equals(call))) {
+        List<String> pending = state.getApprovals().stream().map(PendingApproval::getCallId).toList();
+        throw new CliException("run " + runId + " has no pending approval " + call + (pending.isEmpty()
+            ? " (it waits for none; status " + state.getStatus() + ")" : " (pending: " + String.join(", ", pending) + ")"));
+      }
+      PendingApproval a = state.getApprovals().stream().filter(x -> x.getCallId().equals(call)).findFirst().orElseThrow();
+      String commandId = approve() ? client.approve(runId, call, always) : client.reject(runId, call, message(), always);
+      out.println((approve() ? "approved" : "rejected") + " call " + call + " (" + a.getTool() + ") of run " + runId
+          + (always ? ", and every later " + a.getTool() + " call of this run" : "") + " (command " + commandId + ")");
+      out.flush();
+      if (!follow) {
+        return 0;
+      }
+      return RunReport.follow(out, client, state, wait, TurnpikeCli.root(spec).clock().instant());
+    }
+  }
+
+  @Command(name = "approve", description = "Approve a tool call a run waits for; the call then runs.",
+      mixinStandardHelpOptions = true)
+  static final class Approve extends DecisionCommand {
+    @Override
+    boolean approve() {
+      return true;
+    }
+  }
+
+  @Command(name = "reject", description = "Reject a tool call a run waits for; the model is told it was rejected (and"
+      + " why, with --message) and goes on.", mixinStandardHelpOptions = true)
+  static final class Reject extends DecisionCommand {
+    @Option(names = {"-m", "--message"}, paramLabel = "TEXT", description = "Why: the model sees it.")
+    String message;
+
+    @Override
+    boolean approve() {
+      return false;
+    }
+
+    @Override
+    String message() {
+      return message;
+    }
+  }
+}
