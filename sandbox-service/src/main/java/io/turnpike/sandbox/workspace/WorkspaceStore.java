@@ -133,6 +133,8 @@ public final class WorkspaceStore implements AutoCloseable {
       cp.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, String.valueOf(8 * 1024 * 1024));
       cp.put(ConsumerConfig.FETCH_MAX_BYTES_CONFIG, String.valueOf(16 * 1024 * 1024));
       cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "2000");
+      // reads stop at the end offset: never let the broker hold a fetch open at the end of a partition
+      cp.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "5");
       reader = new KafkaConsumer<>(cp, new StringDeserializer(), new ByteArrayDeserializer());
     }
     return reader;
