@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(name = "runs", description = "Inspect and steer runs.", subcommands = {RunsListCommand.class, RunsCommand.Show.class,
-    RunsMessageCommand.class, RunsCommand.Cancel.class},
+    RunsMessageCommand.class, RunsCommand.Cancel.class, FilesCommand.class},
     mixinStandardHelpOptions = true)
 final class RunsCommand implements Callable<Integer> {
   @Spec

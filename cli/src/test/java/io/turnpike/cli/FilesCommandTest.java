@@ -1,0 +1,60 @@
+package io.turnpike.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.sandbox.workspace.SnapshotManifest;
+import io.turnpike.sandbox.workspace.Workspace;
+import io.turnpike.sandbox.workspace.WorkspaceStore;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code turnpike runs files} against a workspace snapshot written to a real broker. */
+class FilesCommandTest {
+  @TempDir
+  Path tmp;
+
+  @Test
+  void listsPrintsAndDownloadsTheFilesOfARun() throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      String b = kafka.bootstrapServers();
+      assertThat(Cli.run("topics", "create", "-b", b).exitCode()).isZero();
+      Workspace ws = new Workspace(tmp.resolve("ws"), null, null);
+      ws.write(ws.resolve("report.md"), "# Report\nall good\n".getBytes(StandardCharsets.UTF_8), false);
+      ws.write(ws.resolve("out/data.bin"), new byte[] {0, 1, 2, 3}, false);
+      ws.write(ws.resolve("out/run.sh"), "echo hi\n".getBytes(StandardCharsets.UTF_8), true);
+      try (WorkspaceStore store = new WorkspaceStore(b, Map.of(), 1024 * 1024)) {
+        SnapshotManifest m = store.snapshot("run-files", "local", ws, null, new WorkspaceStore.FileCache(), List.of(), true);
+        assertThat(m.snapshotId()).isEqualTo("run-files@1");
+      }
+
+      Cli.Result list = Cli.run("runs", "files", "run-files", "-b", b);
+      assertThat(list.exitCode()).as(list.toString()).isZero();
+      assertThat(list.out()).contains("snapshot run-files@1", "3 files", "report.md  18", "out/", "out/data.bin  4",
+          "out/run.sh  8  (executable)");
+
+      Cli.Result print = Cli.run("runs", "files", "run-files", "report.md", "-b", b);
+      assertThat(print.out()).isEqualTo("# Report\nall good\n");
+
+      Cli.Result binary = Cli.run("runs", "files", "run-files", "out/data.bin", "-b", b);
+      assertThat(binary.exitCode()).isNotZero();
+      assertThat(binary.err()).contains("binary", "--output");
+
+      Cli.Result download = Cli.run("runs", "files", "run-files", "-o", tmp.resolve("dl").toString(), "-b", b);
+      assertThat(download.out()).contains("wrote 3 files (30 bytes)");
+      assertThat(Files.readAllBytes(tmp.resolve("dl/out/data.bin"))).containsExactly(0, 1, 2, 3);
+      assertThat(tmp.resolve("dl/out/run.sh")).isExecutable();
+
+      Cli.Result none = Cli.run("runs", "files", "no-such-run", "-b", b);
+      assertThat(none.exitCode()).isNotZero();
+      assertThat(none.err()).contains("run no-such-run has no workspace snapshot");
+      Cli.Result missing = Cli.run("runs", "files", "run-files", "nope.txt", "-b", b);
+      assertThat(missing.err()).contains("no nope.txt in the workspace of run run-files");
+    }
+  }
+}
