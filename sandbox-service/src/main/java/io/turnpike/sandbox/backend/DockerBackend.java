@@ -156,6 +156,8 @@ public final class DockerBackend implements Backend {
     private final String image;
     private final boolean network;
     private String containerId;
+    /** False after an exec that did not end normally: the container is checked before the next one. */
+    private boolean healthy;
 
     Session(String sessionId, Workspace ws, Limits limits, Map<String, String> env, String image, boolean network) {
       this.sessionId = sessionId;
@@ -167,6 +169,9 @@ public final class DockerBackend implements Backend {
     }
 
     private void ensureContainer() {
+      if (containerId != null && healthy) {
+        return;
+      }
       if (containerId != null) {
         InspectContainerResponse.ContainerState state;
         try {
@@ -175,10 +180,12 @@ public final class DockerBackend implements Backend {
           state = null;
         }
         if (state != null && Boolean.TRUE.equals(state.getRunning())) {
+          healthy = true;
           return;
         }
         if (state != null) {
           docker.startContainerCmd(containerId).exec();
+          healthy = true;
           return;
         }
         containerId = null;
@@ -214,6 +221,7 @@ public final class DockerBackend implements Backend {
           .withEntrypoint("/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600; done")
           .exec().getId();
       docker.startContainerCmd(containerId).exec();
+      healthy = true;
       log.info("session {}: container {} from {} started", sessionId, containerId.substring(0, 12), image);
     }
 
@@ -232,13 +240,33 @@ public final class DockerBackend implements Backend {
       execEnv.add("TP_CPU=" + r.limits().cpuSeconds());
       execEnv.add("TP_FSIZE=" + (long) r.limits().diskMb() * 2048); // 512-byte blocks
       r.env().forEach((k, v) -> execEnv.add(k + "=" + v));
-      String execId = docker.execCreateCmd(containerId)
+      String execId;
+      try {
+        execId = createExec(r, execEnv);
+      } catch (RuntimeException e) {
+        // the container may have died (OOM of its first process, removed by hand): check it and try once more
+        healthy = false;
+        try {
+          ensureContainer();
+          execId = createExec(r, execEnv);
+        } catch (RuntimeException again) {
+          return new ExecResult(-1, "", "", false, "cannot run the command in the session's container: " + again.getMessage(), 0);
+        }
+      }
+      return run(execId, r, start);
+    }
+
+    private String createExec(ExecRequest r, List<String> execEnv) {
+      return docker.execCreateCmd(containerId)
           .withCmd("/bin/sh", "-c", WRAPPER, "sh", r.command())
           .withAttachStdout(true).withAttachStderr(true)
           .withUser(userFor())
           .withWorkingDir(Workspace.MOUNT)
           .withEnv(execEnv)
           .exec().getId();
+    }
+
+    private ExecResult run(String execId, ExecRequest r, long start) throws InterruptedException {
       OutputBuffer out = new OutputBuffer(r.limits().outputBytes());
       OutputBuffer err = new OutputBuffer(r.limits().outputBytes());
       long hardCap = Math.max(16L * r.limits().outputBytes(), 4L * 1024 * 1024);
@@ -265,6 +293,7 @@ public final class DockerBackend implements Backend {
       // awaitCompletion(timeout) closes the stream when it returns: call it once
       boolean done = cb.awaitCompletion(r.timeoutMs(), TimeUnit.MILLISECONDS) && !exceeded[0];
       if (!done) {
+        healthy = false;
         killAll();
         try {
           cb.close();
@@ -284,6 +313,9 @@ public final class DockerBackend implements Backend {
         }
       }
       int exit = done ? (code == null ? -1 : code.intValue()) : 137;
+      if (exit == 137 || exit < 0) {
+        healthy = false; // an OOM kill may have taken the container's first process too
+      }
       String note = exceeded[0] ? "killed: the command wrote more than " + hardCap + " bytes of output"
           : !done ? "timed out after " + r.timeoutMs() + " ms: the command and all its processes were killed"
           : LocalBackend.signalNote(exit, r.limits());
