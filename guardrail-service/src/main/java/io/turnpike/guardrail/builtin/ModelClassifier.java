@@ -128,13 +128,23 @@ public final class ModelClassifier implements AutoCloseable {
     String m = settings.modelOverride() != null ? settings.modelOverride() : model;
     RequestOptions options = RequestOptions.builder().timeout(timeoutOf(timeout)).build();
     // Everything, building the client included (seconds of class loading in a fresh JVM), is inside the bound.
+    java.util.concurrent.atomic.AtomicReference<CompletableFuture<String>> inner =
+        new java.util.concurrent.atomic.AtomicReference<>();
     CompletableFuture<String> answer = CompletableFuture
-        .supplyAsync(() -> call(m, chat, instructions, input, structured, options), ASYNC)
+        .supplyAsync(() -> {
+          CompletableFuture<String> f = call(m, chat, instructions, input, structured, options);
+          inner.set(f);
+          return f;
+        }, ASYNC)
         .thenCompose(f -> f);
     try {
       return answer.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
     } catch (TimeoutException e) {
       answer.cancel(true);
+      CompletableFuture<String> f = inner.get();
+      if (f != null) {
+        f.cancel(true); // stops openai-java's retries of the abandoned call
+      }
       throw new ClassifierException("the model did not answer within " + timeout.toMillis() + " ms", true);
     } catch (ExecutionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
@@ -146,6 +156,10 @@ public final class ModelClassifier implements AutoCloseable {
           + describe(cause), timedOut);
     } catch (InterruptedException e) {
       answer.cancel(true);
+      CompletableFuture<String> f = inner.get();
+      if (f != null) {
+        f.cancel(true);
+      }
       throw e;
     }
   }
