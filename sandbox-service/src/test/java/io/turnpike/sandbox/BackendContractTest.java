@@ -274,7 +274,6 @@ abstract class BackendContractTest {
     SandboxResult alive = h.await(h.send(other, "shell", json("command", "echo alive")), Duration.ofSeconds(30));
     assertThat(alive.getOutput()).contains("alive");
     SandboxResult r = h.await(bomb, Duration.ofSeconds(60));
-    assertThat(h.results.containsKey(bomb)).isTrue();
     assertThat(r.getIsError()).isTrue();
     // stopped by the process limit (forks fail) or by the clock, and said so
     assertThat(r.getOutput()).containsAnyOf("timed out", "killed", "Cannot fork", "can't fork", "Resource temporarily unavailable");

@@ -131,7 +131,7 @@ final class SandboxHarness implements AutoCloseable {
   }
 
   SandboxResult await(String callId, Duration atMost) {
-    org.awaitility.Awaitility.await().atMost(atMost).pollInterval(Duration.ofMillis(5)).until(() -> results.containsKey(callId));
+    org.awaitility.Awaitility.await().atMost(atMost).pollInterval(Duration.ofMillis(5)).until(() -> !results.getOrDefault(callId, List.of()).isEmpty());
     return results.get(callId).get(0);
   }
 

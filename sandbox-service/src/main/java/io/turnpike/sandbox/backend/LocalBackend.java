@@ -272,8 +272,7 @@ public final class LocalBackend implements Backend {
   }
 
   private static long countProcessesOfCurrentUser() {
-    long me = ProcessHandle.current().info().user().map(u -> 0L).orElse(0L);
     String user = System.getProperty("user.name");
-    return ProcessHandle.allProcesses().filter(h -> h.info().user().map(user::equals).orElse(false)).count() + me;
+    return ProcessHandle.allProcesses().filter(h -> h.info().user().map(user::equals).orElse(false)).count();
   }
 }
