@@ -251,15 +251,14 @@ public final class PiiScanner {
 
   private void ibans() {
     for (int i = 0; i + 4 <= len && !full(); i++) {
+      if (!isDigit(t.charAt(i + 2)) || !isDigit(t.charAt(i + 3))) {
+        continue;
+      }
       char c0 = t.charAt(i);
-      if (!isAsciiLetter(c0)) {
+      if (!isAsciiLetter(c0) || !isAsciiLetter(t.charAt(i + 1)) || letterOrDigitAt(i - 1)) {
         continue;
       }
       tick();
-      if (!isAsciiLetter(t.charAt(i + 1)) || !isDigit(t.charAt(i + 2)) || !isDigit(t.charAt(i + 3))
-          || letterOrDigitAt(i - 1)) {
-        continue;
-      }
       String country = ("" + c0 + t.charAt(i + 1)).toUpperCase(Locale.ROOT);
       Integer expected = IBAN_LENGTHS.get(country);
       if (expected == null) {
@@ -318,13 +317,62 @@ public final class PiiScanner {
       "(?<![A-Za-z0-9])([XYZxyz][- ]?)?(\\d{7,8})[- ]?([A-Za-z])(?![A-Za-z0-9])");
   private static final String DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE";
 
+  /**
+   * Tries {@code pattern} only at positions {@code candidate} accepts, anchored there, over at most
+   * {@code window} characters: the pattern never scans the whole text.
+   */
+  private void anchored(Pattern pattern, int window, java.util.function.IntPredicate candidate,
+      java.util.function.Consumer<Matcher> onMatch) {
+    Matcher m = pattern.matcher(new BoundedCharSequence(t, BoundedCharSequence.regexBudget(len), deadlineNanos));
+    m.useTransparentBounds(true).useAnchoringBounds(false);
+    for (int i = 0; i < len && !full(); i++) {
+      if (!candidate.test(i)) {
+        continue;
+      }
+      tick();
+      m.region(i, Math.min(len, i + window));
+      if (m.lookingAt()) {
+        onMatch.accept(m);
+        i = Math.max(i, m.end() - 1);
+      }
+    }
+  }
+
+  private boolean digitsAt(int from, int count) {
+    if (from + count > len) {
+      return false;
+    }
+    for (int k = from; k < from + count; k++) {
+      if (!isDigit(t.charAt(k))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private void spanishIds() {
-    Matcher m = ES_DNI.matcher(new BoundedCharSequence(t, BoundedCharSequence.regexBudget(len), deadlineNanos));
-    while (m.find() && !full()) {
+    anchored(ES_DNI, 14, i -> {
+      char c = t.charAt(i);
+      boolean digit = isDigit(c);
+      if (!digit && c != 'X' && c != 'Y' && c != 'Z' && c != 'x' && c != 'y' && c != 'z') {
+        return false;
+      }
+      if (letterOrDigitAt(i - 1)) {
+        return false;
+      }
+      if (digit) {
+        return digitsAt(i, 7);
+      }
+      if (i + 1 >= len) {
+        return false;
+      }
+      char n = t.charAt(i + 1);
+      return digitsAt(i + 1, 7) || ((n == '-' || n == ' ') && digitsAt(i + 2, 7));
+    }, m -> {
       String digits = m.group(2);
       String prefix = m.group(1);
       if (prefix == null && digits.length() != 8 || prefix != null && digits.length() != 7) {
-        continue;
+        return;
       }
       String number = prefix == null ? digits
           : "XYZ".indexOf(Character.toUpperCase(prefix.charAt(0))) + digits;
@@ -334,7 +382,7 @@ public final class PiiScanner {
         add("es_dni", prefix == null ? "Spanish DNI" : "Spanish NIE", m.start(), m.end(),
             "*".repeat(Math.max(0, m.group().length() - 2)) + m.group().substring(m.group().length() - 1));
       }
-    }
+    });
   }
 
   private static final Pattern UK_NINO = Pattern.compile(
@@ -342,14 +390,15 @@ public final class PiiScanner {
   private static final Set<String> NINO_BAD_PREFIXES = Set.of("BG", "GB", "KN", "NK", "NT", "TN", "ZZ");
 
   private void ukNino() {
-    Matcher m = UK_NINO.matcher(new BoundedCharSequence(t, BoundedCharSequence.regexBudget(len), deadlineNanos));
-    while (m.find() && !full()) {
-      if (NINO_BAD_PREFIXES.contains(m.group(1).toUpperCase(Locale.ROOT))
-          || claimed.get(m.start(), m.end()).cardinality() > 0) {
-        continue;
-      }
-      add("uk_nino", "UK National Insurance number", m.start(), m.end(), "** ** ** ** " + m.group(5).toUpperCase());
-    }
+    anchored(UK_NINO, 16, i -> i + 3 < len
+        && (isDigit(t.charAt(i + 2)) || (t.charAt(i + 2) == ' ' && isDigit(t.charAt(i + 3))))
+        && isAsciiLetter(t.charAt(i)) && isAsciiLetter(t.charAt(i + 1)) && !letterOrDigitAt(i - 1), m -> {
+          if (NINO_BAD_PREFIXES.contains(m.group(1).toUpperCase(Locale.ROOT))
+              || claimed.get(m.start(), m.end()).cardinality() > 0) {
+            return;
+          }
+          add("uk_nino", "UK National Insurance number", m.start(), m.end(), "** ** ** ** " + m.group(5).toUpperCase());
+        });
   }
 
   private void custom(CustomId c) {

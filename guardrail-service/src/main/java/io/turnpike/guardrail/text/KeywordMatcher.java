@@ -25,6 +25,8 @@ public final class KeywordMatcher {
   private final int[] output;     // keyword ending at this state, or -1
   private final int[] outputLink; // next state on the fail chain with an output, or -1
   private final int maxLength;
+  /** Transitions of the root for ASCII, the hot path: -1 = none. */
+  private final int[] rootAscii = new int[128];
 
   private KeywordMatcher(String[] keywords, char[][] edgeChars, int[][] edgeTargets, int[] fail, int[] output,
       int[] outputLink) {
@@ -39,6 +41,9 @@ public final class KeywordMatcher {
       m = Math.max(m, k.length());
     }
     this.maxLength = m;
+    for (char c = 0; c < 128; c++) {
+      rootAscii[c] = step(edgeChars, edgeTargets, 0, c);
+    }
   }
 
   /** Collapses whitespace runs to one space and trims. */
@@ -166,7 +171,8 @@ public final class KeywordMatcher {
     boolean lastSpace = true; // leading whitespace is skipped
     for (int i = 0; i < text.length(); i++) {
       char c = text.charAt(i);
-      if (Character.isWhitespace(c)) {
+      if (c <= ' ' ? (c == ' ' || c == '\n' || c == '\t' || c == '\r' || Character.isWhitespace(c))
+          : c >= 0x80 && Character.isWhitespace(c)) {
         if (lastSpace) {
           continue;
         }
@@ -176,8 +182,12 @@ public final class KeywordMatcher {
         lastSpace = false;
       }
       int g;
-      while ((g = step(edgeChars, edgeTargets, state, c)) < 0 && state != 0) {
-        state = fail[state];
+      if (state == 0 && c < 128) {
+        g = rootAscii[c];
+      } else {
+        while ((g = step(edgeChars, edgeTargets, state, c)) < 0 && state != 0) {
+          state = fail[state];
+        }
       }
       state = g < 0 ? 0 : g;
       ring[(int) (fed % ringSize)] = i;
