@@ -59,7 +59,7 @@ public final class EventFormat {
       case GuardrailChecked s -> label(verdictLabel(s.getOutcome())) + stage(s.getStage())
           + (s.getGuardrail() == null ? "" : " [" + s.getGuardrail() + "]")
           + (s.getReason() == null || s.getReason().isBlank() ? "" : ": " + Text.oneLine(s.getReason(), 70))
-          + (s.getFindings().isEmpty() ? "" : "  findings: " + Text.oneLine(String.join("; ", s.getFindings()), 70));
+          + findings(s);
       case ModelOutputHeld s -> label("output held") + Text.oneLine(s.getReason(), 80);
       case ApprovalRequested s -> label("needs approval") + s.getTool() + " " + Text.oneLine(s.getArguments(), 60)
           + "  (" + Text.oneLine(s.getReason(), 60) + ")  call " + s.getCallId();
@@ -75,6 +75,23 @@ public final class EventFormat {
 
   private static String label(String s) {
     return Text.pad(s, 16);
+  }
+
+  /** The findings (evidence redacted), without repeating the reason: a single finding often is the reason plus evidence. */
+  private static String findings(GuardrailChecked s) {
+    List<String> f = s.getFindings();
+    if (f.isEmpty()) {
+      return "";
+    }
+    String reason = s.getReason();
+    if (f.size() == 1 && reason != null && !reason.isBlank()) {
+      int i = f.get(0).indexOf(reason);
+      if (i >= 0) {
+        String rest = f.get(0).substring(i + reason.length()).trim();
+        return rest.isEmpty() ? "" : "  " + Text.oneLine(rest, 60);
+      }
+    }
+    return "  findings: " + Text.oneLine(String.join("; ", f), 70);
   }
 
   private static String stage(GuardrailStage stage) {

@@ -45,6 +45,21 @@ class DevCommandTest {
   }
 
   @Test
+  void devPublishesEveryAgentOfTheRepositoryAndStillRunsTheTravelAssistant() {
+    Cli.Result r = Cli.run("dev", "--agents-dir", "../agents", "--input", "Weather in Madrid?");
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    assertThat(r.out()).as(r.toString())
+        .contains("agent     billing-specialist v1  (from ../agents/)")
+        .contains("agent     support-triage v1  (from ../agents/)")
+        .contains("agent     travel-assistant v1  (from ../agents/)")
+        .contains("agent     workspace-coder v1  (from ../agents/)")
+        .contains("Run ")
+        .contains("of travel-assistant")
+        .contains("tool call       get_weather {\"city\":\"Madrid\"}")
+        .contains("Result: COMPLETED after 3 turns");
+  }
+
+  @Test
   void devOnAnUnreachableExternalKafkaFailsWithOneLine() {
     Cli.Result r = Cli.run("dev", "--bootstrap-server", "127.0.0.1:1");
     assertThat(r.exitCode()).isEqualTo(1);

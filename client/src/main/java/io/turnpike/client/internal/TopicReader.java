@@ -69,22 +69,20 @@ public final class TopicReader<V> implements AutoCloseable {
     return this;
   }
 
-  /** Starts at the first record whose timestamp is at or after {@code from}; partitions without one start at their end. */
+  /**
+   * Starts at the first record whose timestamp is at or after {@code from}; partitions without one
+   * start at the end they had before the lookup, so a record written meanwhile is not skipped.
+   */
   public TopicReader<V> fromTime(Instant from) {
+    // End offsets first: seekToEnd would be resolved lazily at the first poll, after records that
+    // arrived in between (a fast run's first event or its result), and skip them.
+    Map<TopicPartition, Long> ends = consumer.endOffsets(partitions);
     Map<TopicPartition, Long> query = new HashMap<>();
     partitions.forEach(tp -> query.put(tp, from.toEpochMilli()));
     Map<TopicPartition, OffsetAndTimestamp> found = consumer.offsetsForTimes(query);
-    List<TopicPartition> none = new ArrayList<>();
     for (TopicPartition tp : partitions) {
       OffsetAndTimestamp o = found.get(tp);
-      if (o == null) {
-        none.add(tp);
-      } else {
-        consumer.seek(tp, o.offset());
-      }
-    }
-    if (!none.isEmpty()) {
-      consumer.seekToEnd(none);
+      consumer.seek(tp, o != null ? o.offset() : ends.getOrDefault(tp, 0L));
     }
     return this;
   }

@@ -21,6 +21,7 @@ import io.turnpike.avro.TurnEvent;
 import io.turnpike.avro.Usage;
 import io.turnpike.client.TurnpikeException;
 import io.turnpike.client.agent.AgentCatalog;
+import io.turnpike.client.internal.TopicReader;
 import io.turnpike.client.testing.KafkaTestSupport;
 import io.turnpike.client.testing.KafkaTestSupport.Collector;
 import io.turnpike.devkit.EmbeddedKafka;
@@ -188,6 +189,22 @@ class TurnpikeClientTest {
     produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "x")), TurnpikeSerdes.TURN_EVENT);
     assertThatThrownBy(() -> client.followUntilSettled(runId, null, e -> { }, Duration.ofSeconds(2)))
         .isInstanceOf(RunTimeoutException.class).hasMessageContaining("did not finish within 2s");
+  }
+
+  @Test
+  void aReaderStartingAtATimeMissesNothingWrittenRightAfterItOpened() {
+    // Every partition is "past the time", so each starts at its end: the end it had when the reader
+    // opened, not the end at the first poll (which would skip this record: a fast run's result).
+    String runId = UUID.randomUUID().toString();
+    List<String> keys = new CopyOnWriteArrayList<>();
+    try (TopicReader<RunResult> reader = TopicReader.open(bootstrap, Topics.RUN_RESULTS.name(), TurnpikeSerdes.RUN_RESULT,
+        Duration.ofSeconds(15)).fromTime(Instant.now().plusSeconds(3600))) {
+      produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.COMPLETED, "fast"), TurnpikeSerdes.RUN_RESULT);
+      await().atMost(Duration.ofSeconds(20)).until(() -> {
+        reader.poll(Duration.ofMillis(200)).forEach(e -> keys.add(e.key()));
+        return keys.contains(runId);
+      });
+    }
   }
 
   @Test
