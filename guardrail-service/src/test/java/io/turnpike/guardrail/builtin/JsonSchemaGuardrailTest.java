@@ -68,6 +68,29 @@ class JsonSchemaGuardrailTest {
   }
 
   @Test
+  void remoteReferencesAreNeverFetched() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger hits = new java.util.concurrent.atomic.AtomicInteger();
+    com.sun.net.httpserver.HttpServer http = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+    http.createContext("/", exchange -> {
+      hits.incrementAndGet();
+      byte[] body = "{\"type\": \"string\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(200, body.length);
+      exchange.getResponseBody().write(body);
+      exchange.close();
+    });
+    http.start();
+    try {
+      String cfg = "{\"schema\": {\"$ref\": \"http://127.0.0.1:" + http.getAddress().getPort() + "/s.json\"}}";
+      assertThatThrownBy(() -> run(cfg, "\"text\"")).isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("not a usable JSON Schema"); // so the check trips: invalid configuration
+      assertThat(hits).hasValue(0);
+    } finally {
+      http.stop(0);
+    }
+  }
+
+  @Test
   void deepAndLargeDocuments() {
     StringBuilder items = new StringBuilder("[");
     for (int i = 0; i < 100_000; i++) {
