@@ -105,7 +105,10 @@ public final class WorkspaceStore implements AutoCloseable {
           Properties pp = new Properties();
           pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, base.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG));
           pp.put(ProducerConfig.CLIENT_ID_CONFIG, "turnpike-workspaces-producer");
-          pp.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+          // Not idempotent on purpose: chunks are content-addressed and each manifest waits for the
+          // previous one, so a duplicate or reordered chunk is harmless; an idempotent producer can get
+          // stuck on OUT_OF_ORDER_SEQUENCE retries when a burst of chunks meets a leader change.
+          pp.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
           pp.put(ProducerConfig.ACKS_CONFIG, "all");
           pp.put(ProducerConfig.LINGER_MS_CONFIG, "0");
           pp.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
