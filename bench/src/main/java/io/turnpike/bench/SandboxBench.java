@@ -53,7 +53,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   <li>snapshot and restore of a 10 MB, 1,000-file workspace (first snapshot, an incremental one
  *       after changing one file, and a restore into an empty folder by a new store).
  * </ol>
- * Usage: {@code SandboxBench [warm-commands=200] [cold-sessions=10]}. A backend that cannot run here is
+ * Usage: {@code SandboxBench [warm-commands=200] [cold-sessions=10] [snapshot-only]}. A backend that cannot run here is
  * reported as skipped.
  */
 public final class SandboxBench {
@@ -62,15 +62,19 @@ public final class SandboxBench {
   public static void main(String[] args) throws Exception {
     int warm = args.length > 0 ? Integer.parseInt(args[0]) : 200;
     int cold = args.length > 1 ? Integer.parseInt(args[1]) : 10;
+    boolean snapshotOnly = args.length > 2 && args[2].equals("snapshot-only");
     System.out.printf("SandboxBench: %d warm commands, %d cold sessions; Java %s; %d cores%n", warm, cold,
         Runtime.version(), Runtime.getRuntime().availableProcessors());
-    backendOnly(warm);
+    if (!snapshotOnly) {
+      backendOnly(warm);
+    }
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
         TopicAdmin.ensureTopics(admin, 6, (short) 1);
       }
-      snapshotAndRestore(kafka.bootstrapServers());
-      for (String backend : List.of("local", "docker")) {
+      snapshotAndRestore(kafka.bootstrapServers(), "bench-warmup", 200, false); // JIT and client warm-up
+      snapshotAndRestore(kafka.bootstrapServers(), "bench-snap", 1000, true);
+      for (String backend : snapshotOnly ? List.<String>of() : List.of("local", "docker")) {
         throughKafka(kafka.bootstrapServers(), backend, warm, cold);
       }
     }
@@ -162,10 +166,10 @@ public final class SandboxBench {
     }
   }
 
-  private static void snapshotAndRestore(String bootstrap) throws Exception {
-    Workspace ws = new Workspace(root("bench-snap").resolve("ws"), null, null);
+  private static void snapshotAndRestore(String bootstrap, String session, int count, boolean print) throws Exception {
+    Workspace ws = new Workspace(root(session).resolve("ws"), null, null);
     Random rnd = new Random(42);
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < count; i++) {
       byte[] b = new byte[10 * 1024];
       rnd.nextBytes(b);
       ws.write(ws.resolve("d" + (i % 20) + "/f" + i + ".bin"), b, false);
@@ -173,7 +177,7 @@ public final class SandboxBench {
     try (WorkspaceStore store = new WorkspaceStore(bootstrap, Map.of(), 1024 * 1024)) {
       WorkspaceStore.FileCache cache = new WorkspaceStore.FileCache();
       long t0 = System.nanoTime();
-      SnapshotManifest first = store.snapshot("bench-snap", "local", ws, null, cache, List.of(), true);
+      SnapshotManifest first = store.snapshot(session, "local", ws, null, cache, List.of(), true);
       long firstMs = (System.nanoTime() - t0) / 1_000_000;
       // wait past the one-second window in which a just-modified file is always rehashed
       Thread.sleep(1100);
@@ -181,22 +185,22 @@ public final class SandboxBench {
       rnd.nextBytes(b);
       ws.write(ws.resolve("d0/f0.bin"), b, false);
       t0 = System.nanoTime();
-      SnapshotManifest second = store.snapshot("bench-snap", "local", ws, first, cache, List.of(), false);
+      SnapshotManifest second = store.snapshot(session, "local", ws, first, cache, List.of(), false);
       long incrMs = (System.nanoTime() - t0) / 1_000_000;
       t0 = System.nanoTime();
-      SnapshotManifest none = store.snapshot("bench-snap", "local", ws, second, cache, List.of(), false);
+      SnapshotManifest none = store.snapshot(session, "local", ws, second, cache, List.of(), false);
       long unchangedMs = (System.nanoTime() - t0) / 1_000_000;
       if (none != second) {
         throw new IllegalStateException("an unchanged workspace was snapshotted again");
       }
-      System.out.printf("snapshot 1,000 files / %.1f MB: first %d ms, after changing one file %d ms, unchanged %d ms "
+      if (print) System.out.printf("snapshot 1,000 files / %.1f MB: first %d ms, after changing one file %d ms, unchanged %d ms "
           + "(manifest %s)%n", first.totalBytes() / 1e6, firstMs, incrMs, unchangedMs, second.snapshotId());
     }
     Path original = ws.root();
     try (WorkspaceStore fresh = new WorkspaceStore(bootstrap, Map.of(), 1024 * 1024)) {
       Workspace target = new Workspace(root("bench-restore").resolve("ws"), null, null);
       long t0 = System.nanoTime();
-      SnapshotManifest latest = fresh.latest("bench-snap").orElseThrow();
+      SnapshotManifest latest = fresh.latest(session).orElseThrow();
       long lookupMs = (System.nanoTime() - t0) / 1_000_000;
       fresh.restore(latest, target, new WorkspaceStore.FileCache());
       long totalMs = (System.nanoTime() - t0) / 1_000_000;
@@ -204,11 +208,11 @@ public final class SandboxBench {
       try (var s = Files.walk(target.root())) {
         files = s.filter(Files::isRegularFile).count();
       }
-      if (files != 1000 || !Arrays.equals(Files.readAllBytes(target.root().resolve("d0/f0.bin")),
+      if (files != count || !Arrays.equals(Files.readAllBytes(target.root().resolve("d0/f0.bin")),
           Files.readAllBytes(original.resolve("d0/f0.bin")))) {
         throw new IllegalStateException("restore incomplete: " + files + " files");
       }
-      System.out.printf("restore 1,000 files / %.1f MB into an empty folder by a new instance: %d ms (manifest lookup %d ms)%n",
+      if (print) System.out.printf("restore 1,000 files / %.1f MB into an empty folder by a new instance: %d ms (manifest lookup %d ms)%n",
           latest.totalBytes() / 1e6, totalMs, lookupMs);
     }
   }

@@ -97,7 +97,7 @@ public record SandboxConfig(
         Optional.ofNullable(s.get("turnpike.sandbox.bundles-dir", null)).map(Path::of),
         s.getInt("turnpike.sandbox.chunk-bytes", 1024 * 1024),
         s.getInt("turnpike.sandbox.results-kept", 64),
-        s.getInt("turnpike.sandbox.max-image-bytes", 8 * 1024 * 1024),
+        s.getInt("turnpike.sandbox.max-image-bytes", 768 * 1024),
         s.getInt("turnpike.sandbox.local.uid-base", 200_000),
         s.getDuration("turnpike.sandbox.close-timeout", Duration.ofSeconds(30)),
         s.get("turnpike.sandbox.local.bwrap", "auto"));

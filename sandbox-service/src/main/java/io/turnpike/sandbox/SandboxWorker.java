@@ -359,8 +359,20 @@ public final class SandboxWorker implements AutoCloseable {
       value = TurnpikeSerdes.SANDBOX_RESULT.serialize(Topics.SANDBOX_RESULTS.name(),
           SessionManager.error(w.cmd(), w.sessionId(), "cannot encode the result: " + e.getMessage()));
     }
-    if (send(new ProducerRecord<>(Topics.SANDBOX_RESULTS.name(), null, w.cmd().getRunId(), value, headers),
-        "result of " + result.getCallId())) {
+    boolean sent;
+    try {
+      sent = send(new ProducerRecord<>(Topics.SANDBOX_RESULTS.name(), null, w.cmd().getRunId(), value, headers),
+          "result of " + result.getCallId());
+    } catch (org.apache.kafka.common.errors.RecordTooLargeException e) {
+      log.warn("the result of {} is too large for {} ({} bytes); answering with an error", result.getCallId(),
+          Topics.SANDBOX_RESULTS.name(), value.length);
+      SandboxResult small = SessionManager.error(w.cmd(), w.sessionId(), "the result (" + value.length
+          + " bytes) is larger than the topic " + Topics.SANDBOX_RESULTS.name() + " accepts; ask for less (a smaller "
+          + "image, a line range, less output)");
+      sent = send(new ProducerRecord<>(Topics.SANDBOX_RESULTS.name(), null, w.cmd().getRunId(),
+          TurnpikeSerdes.SANDBOX_RESULT.serialize(Topics.SANDBOX_RESULTS.name(), small), headers), "result of " + result.getCallId());
+    }
+    if (sent) {
       answered.incrementAndGet();
       finished.add(new Finished(w.progress(), w.offset()));
       consumer.wakeup(); // commit now: a restart must not run an answered command again
@@ -378,6 +390,9 @@ public final class SandboxWorker implements AutoCloseable {
         return false;
       } catch (ExecutionException | RuntimeException e) {
         Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        if (cause instanceof org.apache.kafka.common.errors.RecordTooLargeException tooLarge) {
+          throw tooLarge; // retrying cannot help
+        }
         if (!running) {
           log.warn("cannot send the {} while closing: {}", what, cause.toString());
           return false;

@@ -110,10 +110,11 @@ public final class WorkspaceStore implements AutoCloseable {
           // stuck on OUT_OF_ORDER_SEQUENCE retries when a burst of chunks meets a leader change.
           pp.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "false");
           pp.put(ProducerConfig.ACKS_CONFIG, "all");
-          pp.put(ProducerConfig.LINGER_MS_CONFIG, "0");
+          pp.put(ProducerConfig.LINGER_MS_CONFIG, "2");
           pp.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
           pp.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, String.valueOf(Math.max(2 * 1024 * 1024, chunkBytes + 64 * 1024)));
-          pp.put(ProducerConfig.BATCH_SIZE_CONFIG, String.valueOf(256 * 1024));
+          pp.put(ProducerConfig.BATCH_SIZE_CONFIG, String.valueOf(1024 * 1024));
+          pp.put(ProducerConfig.BUFFER_MEMORY_CONFIG, String.valueOf(64L * 1024 * 1024));
           base.forEach((k, v) -> {
             if (!k.toString().startsWith("consumer.")) {
               pp.putIfAbsent(k, v);
@@ -338,7 +339,7 @@ public final class WorkspaceStore implements AutoCloseable {
       c.assign(List.of(tp));
       long begin = c.beginningOffsets(List.of(tp), READ_TIMEOUT).get(tp);
       long end = c.endOffsets(List.of(tp), READ_TIMEOUT).get(tp);
-      long window = 256;
+      long window = 16; // the latest manifest is usually among the last records
       long hi = end;
       while (hi > begin) {
         long lo = Math.max(begin, hi - window);
