@@ -39,12 +39,18 @@ abstract class BackendContractTest {
 
   abstract String backend();
 
-  /** Skips the class (with a visible reason) where the backend cannot run here. */
-  abstract void assumeAvailable();
+  /** Why the backend cannot run on this machine, or null when it can. */
+  abstract String unavailable();
+
+  private String skipReason;
 
   @BeforeAll
   void startService() throws Exception {
-    assumeAvailable();
+    skipReason = unavailable();
+    if (skipReason != null) {
+      System.out.println("SKIPPED " + getClass().getSimpleName() + ": " + skipReason);
+      return;
+    }
     h = new SandboxHarness();
     service = h.startService(backend(), Map.of(
         "turnpike.sandbox.output-bytes", "2048",
@@ -53,6 +59,12 @@ abstract class BackendContractTest {
         "turnpike.sandbox.pids", "64",
         "turnpike.sandbox.command-timeout", "20s",
         "turnpike.sandbox.max-sessions", "8"));
+  }
+
+  /** Each test is reported as skipped, with the reason, where the backend cannot run here. */
+  @org.junit.jupiter.api.BeforeEach
+  void assumeAvailable() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(skipReason == null, () -> "SKIPPED: " + skipReason);
   }
 
   @AfterAll
