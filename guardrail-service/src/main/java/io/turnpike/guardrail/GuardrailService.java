@@ -34,6 +34,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
@@ -466,8 +467,23 @@ public final class GuardrailService implements AutoCloseable {
       TurnpikeHeaders.put(headers, TurnpikeHeaders.TRACE_ID,
           TurnpikeHeaders.get(w.record().headers(), TurnpikeHeaders.TRACE_ID));
       TurnpikeHeaders.put(headers, TurnpikeHeaders.CALL_ID, check.getCallId());
-      if (send(new ProducerRecord<>(Topics.GUARDRAIL_RESULTS.name(), null, check.getRunId(), value, headers),
-          "verdict of check " + check.getCallId())) {
+      Sent sent = send(new ProducerRecord<>(Topics.GUARDRAIL_RESULTS.name(), null, check.getRunId(), value, headers),
+          "verdict of check " + check.getCallId());
+      if (sent == Sent.TOO_LARGE) {
+        // The verdict repeats (or grows) the content; past the topic's size limit, answer without it.
+        log.warn("verdict of check {} of run {} is too large to publish ({} bytes); answering TRIP", check.getCallId(),
+            check.getRunId(), value.length);
+        GuardrailVerdict small = GuardrailVerdict.newBuilder(verdict).setOutcome(GuardrailOutcome.TRIP)
+            .setGuardrail(GuardrailEngine.SERVICE)
+            .setReason("the verdict (" + value.length + " bytes with the content) is too large to publish")
+            .setContent(null)
+            .setFindings(verdict.getFindings().subList(0, Math.min(50, verdict.getFindings().size())))
+            .build();
+        value = TurnpikeSerdes.GUARDRAIL_VERDICT.serialize(Topics.GUARDRAIL_RESULTS.name(), small);
+        sent = send(new ProducerRecord<>(Topics.GUARDRAIL_RESULTS.name(), null, check.getRunId(), value, headers),
+            "verdict of check " + check.getCallId());
+      }
+      if (sent == Sent.SENT) {
         answered.incrementAndGet();
         finished.add(new Finished(w.progress(), w.record().offset()));
         consumer.wakeup();
@@ -480,27 +496,36 @@ public final class GuardrailService implements AutoCloseable {
     }
   }
 
-  private boolean send(ProducerRecord<String, byte[]> record, String what) {
+  private enum Sent { SENT, GAVE_UP, TOO_LARGE }
+
+  /**
+   * Sends and waits for the broker's acknowledgement, retrying while the service runs; a record too
+   * large for the topic is not retried.
+   */
+  private Sent send(ProducerRecord<String, byte[]> record, String what) {
     Duration backoff = Duration.ofMillis(200);
     while (true) {
       try {
         producer.send(record).get();
-        return true;
+        return Sent.SENT;
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        return false;
+        return Sent.GAVE_UP;
       } catch (ExecutionException | RuntimeException e) {
         Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+        if (cause instanceof RecordTooLargeException) {
+          return Sent.TOO_LARGE;
+        }
         if (!running) {
           log.warn("cannot send the {} while closing: {}", what, cause.toString());
-          return false;
+          return Sent.GAVE_UP;
         }
         log.warn("cannot send the {}, retrying in {}: {}", what, backoff, cause.toString());
         try {
           Thread.sleep(backoff);
         } catch (InterruptedException ie) {
           Thread.currentThread().interrupt();
-          return false;
+          return Sent.GAVE_UP;
         }
         backoff = backoff.multipliedBy(2).compareTo(Duration.ofSeconds(10)) > 0 ? Duration.ofSeconds(10)
             : backoff.multipliedBy(2);
@@ -523,7 +548,12 @@ public final class GuardrailService implements AutoCloseable {
         headers);
     long offset = r.offset();
     checks.execute(() -> {
-      if (send(out, "dead letter of " + r.topic() + "-" + r.partition() + "@" + offset)) {
+      Sent sent = send(out, "dead letter of " + r.topic() + "-" + r.partition() + "@" + offset);
+      if (sent == Sent.TOO_LARGE) {
+        log.error("dead letter of {}-{}@{} is too large for {}; dropped", r.topic(), r.partition(), offset,
+            Topics.DEAD_LETTERS.name());
+      }
+      if (sent != Sent.GAVE_UP) {
         deadLettered.incrementAndGet();
         finished.add(new Finished(p, offset));
         consumer.wakeup();

@@ -246,6 +246,21 @@ class GuardrailEngineTest {
   }
 
   @Test
+  void pastTheMatchCapTheWholeContentIsWithheld() throws Exception {
+    String many = "mail a@b.io now. ".repeat(12_000) + "and last@example.com";
+    GuardrailVerdict v = judge(GuardrailStage.OUTPUT, many, null, PII_REDACT);
+    assertThat(v.getOutcome()).isEqualTo(GuardrailOutcome.REDACT);
+    assertThat(v.getReason()).contains("possibly more");
+    assertThat(v.getContent()).isEqualTo("[content redacted by guardrail 'pii']");
+    GuardrailSpec words = output("words", "keywords", GuardrailAction.REDACT, "{\"words\": [\"now\"]}");
+    assertThat(judge(GuardrailStage.OUTPUT, many, null, words).getContent())
+        .isEqualTo("[content redacted by guardrail 'words']");
+    GuardrailSpec regex = output("re", "regex", GuardrailAction.REDACT, "{\"pattern\": \"mail\"}");
+    assertThat(judge(GuardrailStage.OUTPUT, many, null, regex).getContent())
+        .isEqualTo("[content redacted by guardrail 're']");
+  }
+
+  @Test
   void compiledGuardrailsAreCached() throws Exception {
     AtomicInteger created = new AtomicInteger();
     engine.close();

@@ -26,6 +26,7 @@ import java.util.Set;
  * </pre>
  */
 public final class KeywordsGuardrail implements Guardrail {
+  static final int MAX_HITS = 10_000;
   private final KeywordMatcher matcher;
   private final boolean ignoreCase;
   private final boolean wholeWord;
@@ -63,7 +64,7 @@ public final class KeywordsGuardrail implements Guardrail {
   public GuardrailResult evaluate(GuardrailContext context) {
     NormalizedText nt = normalize ? context.normalized() : NormalizedText.identity(context.content());
     String text = ignoreCase ? nt.lower() : nt.text();
-    List<KeywordMatcher.Hit> hits = matcher.find(text, wholeWord, 10_000);
+    List<KeywordMatcher.Hit> hits = matcher.find(text, wholeWord, MAX_HITS);
     if (hits.isEmpty()) {
       return GuardrailResult.pass();
     }
@@ -75,6 +76,10 @@ public final class KeywordsGuardrail implements Guardrail {
     }
     String reason = "deny-listed keyword at " + Texts.places(hits.size())
         + (distinct.size() > 1 ? " (" + distinct.size() + " different)" : "");
+    if (hits.size() >= MAX_HITS) {
+      // Not every occurrence was found: redaction must withhold the whole content.
+      return GuardrailResult.hit(reason + " and possibly more", Texts.evidence(distinct));
+    }
     return GuardrailResult.hit(reason, Texts.evidence(distinct), spans);
   }
 }

@@ -127,6 +127,11 @@ public final class PiiGuardrail implements Guardrail {
       spans.add(new GuardrailResult.Span(nt.originalStart(m.start()), nt.originalEnd(m.end()),
           Texts.fill(replacement, Map.of("type", m.type(), "kind", m.type()))));
     }
+    if (matches.size() >= options.maxMatches()) {
+      // Past the cap the rest of the text was not scanned: never hand it back as if clean.
+      return GuardrailResult.hit(Texts.countByLabel(labels) + " and possibly more (scan stopped at "
+          + options.maxMatches() + " findings)", Texts.evidence(evidence));
+    }
     return GuardrailResult.hit(Texts.countByLabel(labels), Texts.evidence(evidence), spans);
   }
 }

@@ -35,6 +35,8 @@ import java.util.regex.PatternSyntaxException;
 public final class RegexGuardrail implements Guardrail {
   record Rule(String name, Pattern pattern) {}
 
+  static final int MAX_MATCHES = 10_000;
+
   private final List<Rule> rules;
   private final boolean normalize;
   private final String replacement;
@@ -98,7 +100,7 @@ public final class RegexGuardrail implements Guardrail {
     for (Rule r : rules) {
       Matcher m = r.pattern().matcher(
           new BoundedCharSequence(text, BoundedCharSequence.regexBudget(text.length()), context.deadlineNanos()));
-      while (m.find() && spans.size() < 10_000) {
+      while (spans.size() < MAX_MATCHES && m.find()) {
         if (m.end() == m.start()) {
           continue;
         }
@@ -114,6 +116,11 @@ public final class RegexGuardrail implements Guardrail {
     if (spans.isEmpty()) {
       return GuardrailResult.pass();
     }
-    return GuardrailResult.hit("deny pattern " + Texts.countByLabel(labels), Texts.evidence(evidence), spans);
+    String reason = "deny pattern " + Texts.countByLabel(labels);
+    if (spans.size() >= MAX_MATCHES) {
+      // Not every match was found: redaction must withhold the whole content.
+      return GuardrailResult.hit(reason + " and possibly more", Texts.evidence(evidence));
+    }
+    return GuardrailResult.hit(reason, Texts.evidence(evidence), spans);
   }
 }
