@@ -86,6 +86,10 @@ class PiiGuardrailTest {
     assertThat(r.evidence()).contains("J***@E***.uk").doesNotContain("John");
     assertThat(redacted(s, r)).isEqualTo("write to [REDACTED:email] or [REDACTED:email].");
     assertThat(scan("user@localhost and a@b.c and @handle").isHit()).isFalse();
+    String split = "write to john.doe@\nexample.com today";
+    GuardrailResult r2 = scan(split);
+    assertThat(r2.reason()).as("split across lines").isEqualTo("e-mail address at 1 place");
+    assertThat(redacted(split, r2)).isEqualTo("write to [REDACTED:email] today");
     // look-alike: fullwidth at sign, Cyrillic letters
     assertThat(scan("mail jоhn＠exаmple.com").reason()).isEqualTo("e-mail address at 1 place");
   }
