@@ -242,7 +242,7 @@ class GuardrailEngineTest {
     GuardrailVerdict v = judge(GuardrailStage.OUTPUT, big, null, PII_REDACT, SECRET_REDACT, DENY_BLOCK, injection, len);
     assertThat(v.getOutcome()).isEqualTo(GuardrailOutcome.REDACT);
     assertThat(v.getContent()).endsWith("finally: [REDACTED:credit_card]");
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(15));
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(40));
   }
 
   @Test

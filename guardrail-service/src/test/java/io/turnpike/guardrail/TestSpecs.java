@@ -26,14 +26,16 @@ public final class TestSpecs {
   public static GuardrailCheck check(GuardrailStage stage, String content, String toolName, GuardrailSpec... specs) {
     return GuardrailCheck.newBuilder().setRunId("run-1").setCallId("run-1:g1").setAttempt(1).setAgent("agent")
         .setStage(stage).setGuardrails(List.of(specs)).setContent(content).setToolName(toolName)
-        .setDeadline(Instant.now().plusSeconds(10)).build();
+        .setDeadline(Instant.now().plusSeconds(120)).build();
   }
 
   public static GuardrailContext context(GuardrailSpec spec, String content) {
-    return GuardrailContext.of(spec, content, null);
+    return context(spec, content, null);
   }
 
+  /** A context with a distant deadline: timing bounds are the tests' own, generous for a busy machine. */
   public static GuardrailContext context(GuardrailSpec spec, String content, String tool) {
-    return GuardrailContext.of(spec, content, tool);
+    return new GuardrailContext(spec, spec.getStage(), content, tool, "run-1", "agent", "run-1:g1",
+        Instant.now().plusSeconds(120), GuardrailContext.memo(content));
   }
 }

@@ -72,6 +72,6 @@ class KeywordsGuardrailTest {
     long t0 = System.nanoTime();
     GuardrailResult r = run(cfg.toString(), big);
     assertThat(r.reason()).isEqualTo("deny-listed keyword at 1 place");
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
   }
 }

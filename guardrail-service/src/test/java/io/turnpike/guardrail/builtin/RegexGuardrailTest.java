@@ -63,7 +63,7 @@ class RegexGuardrailTest {
     String input = "a".repeat(5_000);
     long t0 = System.nanoTime();
     assertThatThrownBy(() -> run("{\"pattern\": \"(a+)+\\\\1b\"}", input)).isInstanceOf(WorkLimitExceeded.class);
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(10));
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
   }
 
   @Test
@@ -72,6 +72,6 @@ class RegexGuardrailTest {
     long t0 = System.nanoTime();
     GuardrailResult r = run("{\"pattern\": \"AKIA[0-9A-Z]{16}\"}", big);
     assertThat(r.isHit()).isTrue();
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
   }
 }

@@ -18,7 +18,7 @@ class BoundedCharSequenceTest {
     assertThatThrownBy(() -> evil.matcher(new BoundedCharSequence(input, BoundedCharSequence.regexBudget(input.length()),
         System.nanoTime() + Duration.ofSeconds(30).toNanos())).find())
         .isInstanceOf(WorkLimitExceeded.class).hasMessageContaining("work budget");
-    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
   }
 
   @Test

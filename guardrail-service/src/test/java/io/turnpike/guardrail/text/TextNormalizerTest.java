@@ -89,6 +89,6 @@ class TextNormalizerTest {
     NormalizedText nt = TextNormalizer.normalize(big);
     Duration took = Duration.ofNanos(System.nanoTime() - t0);
     assertThat(nt.text()).startsWith("Unicode text with a few look-alikes and 42 digits.");
-    assertThat(took).isLessThan(Duration.ofSeconds(5));
+    assertThat(took).isLessThan(Duration.ofSeconds(20));
   }
 }
