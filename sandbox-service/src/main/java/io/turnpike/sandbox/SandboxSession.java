@@ -21,7 +21,6 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
@@ -130,15 +129,8 @@ final class SandboxSession implements AutoCloseable {
       how = "created from the manifest";
       s = new SandboxSession(sessionId, config, store, backend, manifest, ws, marker, slot, how, null);
     }
-    if (latest != null) {
-      s.cacheFromDisk();
-    }
     log.info("session {} on {} backend: {}", sessionId, backend.name(), how);
     return s;
-  }
-
-  private void cacheFromDisk() {
-    // The first snapshot after opening rehashes files (a cheap, one-off cost); nothing to do here.
   }
 
   String openedHow() {
@@ -538,9 +530,5 @@ final class SandboxSession implements AutoCloseable {
     } catch (IOException e) {
       log.warn("session {}: cannot delete its local workspace: {}", sessionId, e.toString());
     }
-  }
-
-  boolean exists(String path) {
-    return Files.exists(ws.resolve(path), LinkOption.NOFOLLOW_LINKS);
   }
 }
