@@ -3,6 +3,7 @@ package io.turnpike.guardrail;
 import io.turnpike.avro.GuardrailCheck;
 import io.turnpike.avro.GuardrailOutcome;
 import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.schema.PartitionProgress;
 import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;

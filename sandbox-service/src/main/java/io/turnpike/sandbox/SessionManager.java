@@ -1,5 +1,6 @@
 package io.turnpike.sandbox;
 
+import io.turnpike.schema.PartitionProgress;
 import io.turnpike.avro.Manifest;
 import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.SandboxResult;

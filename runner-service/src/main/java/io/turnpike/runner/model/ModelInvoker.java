@@ -3,6 +3,7 @@ package io.turnpike.runner.model;
 import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
+import io.turnpike.schema.PartitionProgress;
 import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;

@@ -1,4 +1,4 @@
-package io.turnpike.runner.model;
+package io.turnpike.schema;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
