@@ -6,9 +6,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.turnpike.devkit.EmbeddedKafka;
@@ -108,6 +113,26 @@ class DevSchemaRegistryTest {
         RegistryHttp.Reply unknownSubject = http.post("/subjects/nobody-value", schemaBody(a));
         assertThat(unknownSubject.status()).isEqualTo(404);
         assertThat(unknownSubject.errorCode()).isEqualTo(40401);
+    }
+
+    @Test
+    void concurrentRegistrationsOfOneSchemaGetOneId() throws Exception {
+        String schema = record("Concurrent", "n:int");
+        try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<Integer>> ids = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                String subject = "concurrent-" + (i % 4) + "-value";
+                ids.add(pool.submit(() -> http.register(subject, schema)));
+            }
+            Set<Integer> distinct = new HashSet<>();
+            for (Future<Integer> id : ids) {
+                distinct.add(id.get(30, TimeUnit.SECONDS));
+            }
+            assertThat(distinct).hasSize(1);
+        }
+        for (int i = 0; i < 4; i++) {
+            assertThat(http.get("/subjects/concurrent-" + i + "-value/versions").json()).hasToString("[1]");
+        }
     }
 
     @Test
