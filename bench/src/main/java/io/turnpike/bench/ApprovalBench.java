@@ -49,6 +49,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: {@code ApprovalBench [runs=10000] [approveSample=200]}
  */
 public final class ApprovalBench {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://bench");
   private static final Map<String, Long> SECOND_CALL_NANOS = new ConcurrentHashMap<>();
 
   private ApprovalBench() {}
@@ -66,13 +67,13 @@ public final class ApprovalBench {
       try (KafkaProducer<String, byte[]> producer = producer(kafka.bootstrapServers())) {
         AgentDefinition agent = AgentDefinition.newBuilder().setName("careful").setVersion(1).setModel("scripted")
             .setTools(List.of(ToolSpec.newBuilder().setName("deploy").setNeedsApproval(true).build())).setMaxTurns(5).build();
-        producer.send(new ProducerRecord<>(Topics.AGENTS.name(), "careful", TurnpikeSerdes.AGENT_DEFINITION.encode(agent))).get();
+        producer.send(new ProducerRecord<>(Topics.AGENTS.name(), "careful", SERDES.agentDefinition().encode(agent))).get();
         try (RunnerService runner = RunnerService.start(Settings.of(Map.of(
-                "turnpike.bootstrap.servers", kafka.bootstrapServers(),
+                "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", kafka.bootstrapServers(),
                 "turnpike.model.base-url", model.baseUrl(),
                 "turnpike.model.api-key", "bench",
                 "turnpike.runner.state-dir", Files.createTempDirectory("approval-bench").toString())));
-             ToolWorker worker = ToolWorker.builder(kafka.bootstrapServers()).tool("deploy", inv -> "deployed").build().start();
+             ToolWorker worker = ToolWorker.builder(kafka.bootstrapServers(), "mock://bench").tool("deploy", inv -> "deployed").build().start();
              Watcher watcher = new Watcher(kafka.bootstrapServers())) {
           long heapStart = heapAfterGc();
           long t0 = System.nanoTime();
@@ -81,7 +82,7 @@ public final class ApprovalBench {
             String runId = "wait-" + i;
             RunRequest req = RunRequest.newBuilder().setRunId(runId).setAgent("careful").setInput(runId)
                 .setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
-            producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, TurnpikeSerdes.RUN_REQUEST.encode(req)));
+            producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, SERDES.runRequest().encode(req)));
             if (i + 1 == runs / 10) {
               producer.flush();
               waitFor(watcher, runs / 10);
@@ -104,7 +105,7 @@ public final class ApprovalBench {
             RunCommand cmd = RunCommand.newBuilder().setRunId(runId).setCommandId("a" + i).setType(RunCommandType.APPROVE)
                 .setCallId(runId + ":t1.1").setIssuedAt(Instant.now()).build();
             long sent = System.nanoTime();
-            producer.send(new ProducerRecord<>(Topics.RUN_COMMANDS.name(), runId, TurnpikeSerdes.RUN_COMMAND.encode(cmd))).get();
+            producer.send(new ProducerRecord<>(Topics.RUN_COMMANDS.name(), runId, SERDES.runCommand().encode(cmd))).get();
             long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
             while (!SECOND_CALL_NANOS.containsKey(runId)) {
               if (System.nanoTime() > deadline) {
@@ -175,7 +176,7 @@ public final class ApprovalBench {
         try (c) {
           while (running) {
             c.poll(Duration.ofMillis(100)).forEach(r -> {
-              RunResult res = TurnpikeSerdes.RUN_RESULT.decode(r.value());
+              RunResult res = SERDES.runResult().decode(r.value());
               if (res.getStatus() == RunStatus.INTERRUPTED) {
                 interrupted.incrementAndGet();
               }

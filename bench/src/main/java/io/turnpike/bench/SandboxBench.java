@@ -57,6 +57,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * reported as skipped.
  */
 public final class SandboxBench {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://bench");
   private static final Map<String, CompletableFuture<SandboxResult>> waiting = new ConcurrentHashMap<>();
 
   public static void main(String[] args) throws Exception {
@@ -124,7 +125,7 @@ public final class SandboxBench {
 
   private static void throughKafka(String bootstrap, String backend, int warm, int cold) throws Exception {
     try (SandboxService service = SandboxService.start(Settings.of(Map.of(
-        "turnpike.bootstrap.servers", bootstrap,
+        "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", bootstrap,
         "turnpike.sandbox.backend", backend,
         "turnpike.sandbox.group-id", "bench-" + backend,
         "turnpike.sandbox.max-sessions", "64",
@@ -253,7 +254,7 @@ public final class SandboxBench {
         try (c) {
           while (running) {
             for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(10))) {
-              SandboxResult res = TurnpikeSerdes.SANDBOX_RESULT.decode(r.value());
+              SandboxResult res = SERDES.sandboxResult().decode(r.value());
               CompletableFuture<SandboxResult> f = waiting.remove(res.getCallId());
               if (f != null) {
                 f.complete(res);
@@ -270,7 +271,7 @@ public final class SandboxBench {
       waiting.put(callId, f);
       SandboxCommand cmd = SandboxCommand.newBuilder().setRunId(session).setCallId(callId).setSessionId(session)
           .setAgent("bench").setTool(tool).setArguments(args).setDeadline(Instant.now().plusSeconds(120)).build();
-      producer.send(new ProducerRecord<>(Topics.SANDBOX_REQUESTS.name(), session, TurnpikeSerdes.SANDBOX_COMMAND.encode(cmd)));
+      producer.send(new ProducerRecord<>(Topics.SANDBOX_REQUESTS.name(), session, SERDES.sandboxCommand().encode(cmd)));
       return f.get(120, TimeUnit.SECONDS);
     }
 

@@ -66,6 +66,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200] [commitIntervalsMs=100,10,1] [pollMs=5]}
  */
 public final class TurnOverheadBench {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://bench");
   private static final String AGENT = "bench";
   private static final String GUARDED = "bench-guarded";
   private static volatile String submitAs = AGENT;
@@ -99,12 +100,12 @@ public final class TurnOverheadBench {
       Stats local = inProcess(model, seqRuns, "local");
       System.out.println(local.line("in-process (no Kafka)"));
 
-      try (ToolWorker worker = ToolWorker.builder(kafka.bootstrapServers()).tool("echo", inv -> inv.argumentsJson()).build().start();
+      try (ToolWorker worker = ToolWorker.builder(kafka.bootstrapServers(), "mock://bench").tool("echo", inv -> inv.argumentsJson()).build().start();
            ResultWatcher results = new ResultWatcher(kafka.bootstrapServers());
            KafkaProducer<String, byte[]> producer = producer(kafka.bootstrapServers())) {
         for (int ci : commitIntervals) {
           try (RunnerService runner = RunnerService.start(Settings.of(Map.of(
-              "turnpike.bootstrap.servers", kafka.bootstrapServers(),
+              "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", kafka.bootstrapServers(),
               "turnpike.model.base-url", model.baseUrl(),
               "turnpike.model.api-key", "bench",
               "turnpike.runner.application-id", "bench-runner-" + ci,
@@ -119,7 +120,7 @@ public final class TurnOverheadBench {
             HopBreakdown.print(kafka.bootstrapServers(), "kafka-" + ci + "-");
             if (guarded) {
               try (io.turnpike.guardrail.GuardrailService g = io.turnpike.guardrail.GuardrailService.start(Settings.of(Map.of(
-                  "turnpike.bootstrap.servers", kafka.bootstrapServers())))) {
+                  "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", kafka.bootstrapServers())))) {
                 submitAs = GUARDED;
                 sequential(producer, results, 10, "gwarm-" + ci);
                 Stats withGuards = sequential(producer, results, seqRuns, "guarded-" + ci);
@@ -174,7 +175,7 @@ public final class TurnOverheadBench {
 
   private static Stats inProcess(ScriptedModelServer model, int runs, String prefix) throws Exception {
     ModelInvokerConfig cfg = ModelInvokerConfig.from(Settings.of(Map.of(
-        "turnpike.bootstrap.servers", "unused:9092", "turnpike.model.base-url", model.baseUrl(), "turnpike.model.api-key", "bench")));
+        "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", "unused:9092", "turnpike.model.base-url", model.baseUrl(), "turnpike.model.api-key", "bench")));
     AgentDefinition agent = agent();
     try (OpenAiModelClient client = new OpenAiModelClient(cfg)) {
       for (int r = 0; r < runs; r++) {
@@ -248,13 +249,13 @@ public final class TurnOverheadBench {
   private static void submit(KafkaProducer<String, byte[]> producer, String runId) {
     RunRequest req = RunRequest.newBuilder().setRunId(runId).setAgent(submitAs).setInput(runId)
         .setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
-    producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, TurnpikeSerdes.RUN_REQUEST.encode(req)));
+    producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, SERDES.runRequest().encode(req)));
   }
 
   private static void publishAgent(String bootstrap) throws Exception {
     try (KafkaProducer<String, byte[]> p = producer(bootstrap)) {
-      p.send(new ProducerRecord<>(Topics.AGENTS.name(), AGENT, TurnpikeSerdes.AGENT_DEFINITION.encode(agent()))).get();
-      p.send(new ProducerRecord<>(Topics.AGENTS.name(), GUARDED, TurnpikeSerdes.AGENT_DEFINITION.encode(guardedAgent()))).get();
+      p.send(new ProducerRecord<>(Topics.AGENTS.name(), AGENT, SERDES.agentDefinition().encode(agent()))).get();
+      p.send(new ProducerRecord<>(Topics.AGENTS.name(), GUARDED, SERDES.agentDefinition().encode(guardedAgent()))).get();
     }
   }
 
@@ -321,7 +322,7 @@ public final class TurnOverheadBench {
         try (c) {
           while (running) {
             c.poll(Duration.ofMillis(50)).forEach(r -> {
-              statuses.put(r.key(), TurnpikeSerdes.RUN_RESULT.decode(r.value()).getStatus());
+              statuses.put(r.key(), SERDES.runResult().decode(r.value()).getStatus());
               waiting.computeIfAbsent(r.key(), k -> new CountDownLatch(1)).countDown();
             });
           }

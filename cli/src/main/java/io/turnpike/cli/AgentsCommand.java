@@ -51,7 +51,7 @@ final class AgentsCommand implements Callable<Integer> {
         return 0;
       }
       String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name()));
-      try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap, kafka.registry())) {
         Map<String, AgentDefinition> before = catalog.list();
         for (AgentDefinition a : agents) {
           catalog.publish(a);
@@ -108,7 +108,7 @@ final class AgentsCommand implements Callable<Integer> {
       PrintWriter out = spec.commandLine().getOut();
       String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name()));
       Map<String, AgentDefinition> all;
-      try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap, kafka.registry())) {
         all = catalog.list();
       }
       if (all.isEmpty()) {

@@ -47,7 +47,7 @@ final class ApprovalsCommand implements Callable<Integer> {
       PrintWriter out = spec.commandLine().getOut();
       String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
       Map<String, RunState> runs;
-      try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+      try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
         runs = client.runStates();
       }
       List<Row> rows = new ArrayList<>();

@@ -55,7 +55,7 @@ abstract class DecisionCommand implements Callable<Integer> {
     String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_COMMANDS.name(),
         Topics.TURN_EVENTS.name()));
     String verb = approve() ? "approve" : "reject";
-    try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
       RunState state = RunReport.requireState(client, runId);
       String call = RunReport.callId(runId, callId);
       if (TurnpikeClient.isTerminal(state.getStatus())) {

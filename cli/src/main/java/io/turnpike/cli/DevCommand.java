@@ -13,6 +13,9 @@ import io.turnpike.client.run.RunTimeoutException;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.devkit.registry.DevSchemaRegistry;
+import io.turnpike.schema.SchemaRegistration;
+import io.turnpike.schema.registry.SchemaRegistries;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.guardrail.GuardrailService;
 import io.turnpike.memory.MemoryService;
@@ -86,6 +89,14 @@ final class DevCommand implements Callable<Integer> {
           + " join their groups there like any other instance).")
   String externalBootstrap;
 
+  @Option(names = "--schema-registry", paramLabel = "URL",
+      description = "Use this Confluent-compatible schema registry instead of starting the embedded dev registry.")
+  String externalRegistry;
+
+  @Option(names = "--registry-port", paramLabel = "PORT", defaultValue = "8081",
+      description = "Port of the embedded dev schema registry (default ${DEFAULT-VALUE}; a free one if taken).")
+  int registryPort;
+
   @Option(names = "--port", paramLabel = "PORT", defaultValue = "0", description = "Embedded broker port (default: a free one).")
   int port;
 
@@ -146,6 +157,23 @@ final class DevCommand implements Callable<Integer> {
       row("kafka", bootstrap + "  (" + where + (created > 0 ? ", " + created + " topics created" : ", topics already there")
           + ")");
 
+      // 1b. Schema registry: values are Avro in the Confluent wire format, so something must hand out ids.
+      String registry;
+      if (externalRegistry != null) {
+        registry = externalRegistry;
+        row("registry", registry + "  (external)");
+      } else {
+        DevSchemaRegistry dev = start("schema registry", () -> startRegistry(bootstrap));
+        registry = dev.url();
+        row("registry", registry + "  (embedded dev registry, schemas in the _schemas topic)");
+      }
+      try {
+        int subjects = SchemaRegistration.registerAll(SchemaRegistries.forUrl(registry)).size();
+        row("", subjects + " value schemas registered, compatibility " + SchemaRegistration.COMPATIBILITY);
+      } catch (RuntimeException e) {
+        throw new CliException("cannot register the schemas at " + registry + ": " + KafkaSupport.rootMessage(e));
+      }
+
       // 2. Model: the real one when a key is set, else the bundled scripted one.
       String apiKey = env.get("OPENAI_API_KEY");
       boolean scripted = apiKey == null || apiKey.isBlank();
@@ -165,6 +193,7 @@ final class DevCommand implements Callable<Integer> {
       // 3. The four services, configured like separate processes would be.
       Map<String, String> conf = new HashMap<>();
       conf.put("turnpike.bootstrap.servers", bootstrap);
+      conf.put("turnpike.schema.registry.url", registry);
       conf.put("turnpike.model.base-url", baseUrl);
       conf.put("turnpike.model.api-key", apiKey);
       conf.put("turnpike.runner.state-dir", stateDir().toString());
@@ -186,11 +215,11 @@ final class DevCommand implements Callable<Integer> {
       }
 
       // 4. The example tool worker (user code, in a real deployment its own process).
-      ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, root.clock()));
+      ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, registry, root.clock()));
       row("tools", String.join(", ", tools.tools()) + "  (example tool worker, group " + tools.groupId() + ")");
 
       // 5. Agents.
-      try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap, registry)) {
         for (Loaded a : agents) {
           catalog.publish(a.def());
           row("agent", a.def().getName() + " v" + a.def().getVersion() + "  (from " + a.source() + ")");
@@ -199,12 +228,13 @@ final class DevCommand implements Callable<Integer> {
 
       int exit = 0;
       if (!noRun) {
-        exit = runExample(bootstrap, scripted, runTimeout);
+        exit = runExample(bootstrap, registry, scripted, runTimeout);
       }
       if (keepRunning) {
         println("");
         println("Everything keeps running; press Ctrl-C to stop. In another terminal:");
         println("  export TURNPIKE_BOOTSTRAP_SERVERS=" + bootstrap);
+        println("  export TURNPIKE_SCHEMA_REGISTRY_URL=" + registry);
         println("  ./turnpike run " + agent + " \"What time is it in Tokyo?\" --follow");
         println("  ./turnpike agents list");
         new CountDownLatch(1).await();
@@ -220,8 +250,20 @@ final class DevCommand implements Callable<Integer> {
     }
   }
 
-  private int runExample(String bootstrap, boolean scripted, Duration runTimeout) {
-    try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+  /** The usual registry port when it is free (so other terminals need no setting), else any free port. */
+  private DevSchemaRegistry startRegistry(String bootstrap) {
+    try {
+      return DevSchemaRegistry.start(bootstrap, registryPort);
+    } catch (RuntimeException e) {
+      if (registryPort == 0) {
+        throw e;
+      }
+      return DevSchemaRegistry.start(bootstrap, 0);
+    }
+  }
+
+  private int runExample(String bootstrap, String registry, boolean scripted, Duration runTimeout) {
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap, registry)) {
       String runId = client.submit(agent, null, input, Map.of("source", "turnpike dev"));
       println("");
       println("Run " + runId + " of " + agent + ": " + Text.quoted(input, 90));

@@ -6,7 +6,7 @@ import java.util.Collection;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** {@code --bootstrap-server}, shared by every command that talks to Kafka. */
+/** {@code --bootstrap-server} and {@code --schema-registry}, shared by every command that talks to Kafka. */
 public final class KafkaOptions {
   /** How long a command waits for an unreachable broker before it gives up. */
   public static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
@@ -14,6 +14,10 @@ public final class KafkaOptions {
   @Option(names = {"-b", "--bootstrap-server"}, paramLabel = "HOST:PORT",
       description = "Kafka bootstrap servers (default: $TURNPIKE_BOOTSTRAP_SERVERS, else localhost:9092).")
   String bootstrapServer;
+
+  @Option(names = {"--schema-registry"}, paramLabel = "URL",
+      description = "Confluent-compatible schema registry (default: $TURNPIKE_SCHEMA_REGISTRY_URL, else http://localhost:8081).")
+  String schemaRegistry;
 
   @Spec(Spec.Target.MIXEE)
   picocli.CommandLine.Model.CommandSpec mixee;
@@ -24,6 +28,14 @@ public final class KafkaOptions {
     }
     String fromEnv = TurnpikeCli.env(mixee).get("TURNPIKE_BOOTSTRAP_SERVERS");
     return fromEnv == null || fromEnv.isBlank() ? "localhost:9092" : fromEnv;
+  }
+
+  public String registry() {
+    if (schemaRegistry != null && !schemaRegistry.isBlank()) {
+      return schemaRegistry;
+    }
+    String fromEnv = TurnpikeCli.env(mixee).get("TURNPIKE_SCHEMA_REGISTRY_URL");
+    return fromEnv == null || fromEnv.isBlank() ? "http://localhost:8081" : fromEnv;
   }
 
   /** Fails within {@link #CONNECT_TIMEOUT} with a clear message if the broker or the topics are missing. */

@@ -55,7 +55,7 @@ final class RunCommand implements Callable<Integer> {
     Duration wait = duration(timeout, "--timeout");
     String bootstrap = kafka.requireKafka(List.of(Topics.AGENTS.name(), Topics.RUN_REQUESTS.name(),
         Topics.RUN_RESULTS.name(), Topics.TURN_EVENTS.name()));
-    try (AgentCatalog catalog = new AgentCatalog(bootstrap); TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+    try (AgentCatalog catalog = new AgentCatalog(bootstrap, kafka.registry()); TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
       Map<String, AgentDefinition> agents = catalog.list();
       AgentDefinition def = agents.get(agent);
       if (def == null) {

@@ -46,7 +46,7 @@ final class RunsCommand implements Callable<Integer> {
       PrintWriter out = spec.commandLine().getOut();
       String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
       Optional<RunState> state;
-      try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+      try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
         state = client.runState(runId);
       }
       if (state.isEmpty()) {
@@ -76,7 +76,7 @@ final class RunsCommand implements Callable<Integer> {
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
       String bootstrap = kafka.requireKafka(List.of(Topics.RUN_COMMANDS.name()));
-      try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+      try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
         String commandId = client.cancel(runId, reason);
         out.println("cancel requested for run " + runId + " (command " + commandId + ")");
       }

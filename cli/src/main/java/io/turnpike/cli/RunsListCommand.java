@@ -43,7 +43,7 @@ final class RunsListCommand implements Callable<Integer> {
     }
     String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
     List<RunState> all;
-    try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
       all = client.runStates().values().stream()
           .filter(s -> statuses == null || statuses.isEmpty() || statuses.contains(s.getStatus()))
           .filter(s -> agent == null || agent.equals(s.getAgent().getName()))

@@ -46,7 +46,7 @@ final class RunsMessageCommand implements Callable<Integer> {
     }
     String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_COMMANDS.name(),
         Topics.TURN_EVENTS.name()));
-    try (TurnpikeClient client = new TurnpikeClient(bootstrap)) {
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
       RunState state = RunReport.requireState(client, runId);
       RunStatus status = state.getStatus();
       if (TurnpikeClient.isTerminal(status) && status != RunStatus.COMPLETED) {

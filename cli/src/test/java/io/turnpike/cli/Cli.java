@@ -17,6 +17,9 @@ final class Cli {
 
   private Cli() {}
 
+  /** The CLI runs in the JVM of the services it talks to, so an in-memory registry scope is shared. */
+  static final String REGISTRY = "mock://cli-tests";
+
   /** No OPENAI_API_KEY and no TURNPIKE_BOOTSTRAP_SERVERS, whatever the machine has. */
   static Map<String, String> cleanEnv() {
     Map<String, String> env = new HashMap<>(System.getenv());
@@ -24,6 +27,7 @@ final class Cli {
     env.remove("OPENAI_BASE_URL");
     env.remove("TURNPIKE_BOOTSTRAP_SERVERS");
     env.keySet().removeIf(k -> k.startsWith("TURNPIKE_"));
+    env.put("TURNPIKE_SCHEMA_REGISTRY_URL", REGISTRY);
     return env;
   }
 
@@ -47,7 +51,9 @@ final class Cli {
     return new Running(out, err, exit);
   }
 
-  static Result run(Map<String, String> env, String... args) {
+  static Result run(Map<String, String> given, String... args) {
+    Map<String, String> env = new HashMap<>(given);
+    env.putIfAbsent("TURNPIKE_SCHEMA_REGISTRY_URL", REGISTRY);
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
     int code = TurnpikeCli.run(new TurnpikeCli(env, Clock.systemUTC()), new PrintWriter(out, true),

@@ -33,6 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class CliCommandsTest {
+  static final String REGISTRY = Cli.REGISTRY;
   static EmbeddedKafka kafka;
   static String bootstrap;
   static ScriptedModelServer model;
@@ -55,11 +56,11 @@ class CliCommandsTest {
     model = ScriptedModelServer.start(req -> req.toolNames().contains("never_answered")
         ? ScriptedReply.toolCall("never_answered", "{}") : travel.reply(req));
     runner = RunnerService.start(Settings.of(Map.of(
-        "turnpike.bootstrap.servers", bootstrap,
+        "turnpike.schema.registry.url", REGISTRY, "turnpike.bootstrap.servers", bootstrap,
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "offline",
         "turnpike.runner.state-dir", tmp.resolve("runner-state").toString())));
-    tools = ExampleTools.startWorker(bootstrap, Clock.systemUTC());
+    tools = ExampleTools.startWorker(bootstrap, REGISTRY, Clock.systemUTC());
   }
 
   @AfterAll

@@ -31,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code approve} / {@code reject} decide it, {@code runs message} continues a completed run.
  */
 class SteeringCommandsTest {
+  static final String REGISTRY = Cli.REGISTRY;
   static EmbeddedKafka kafka;
   static String bootstrap;
   static ScriptedModelServer model;
@@ -98,11 +99,11 @@ class SteeringCommandsTest {
     assertThat(Cli.run("topics", "create", "-b", bootstrap).exitCode()).isZero();
     model = ScriptedModelServer.start(SteeringCommandsTest::script);
     runner = RunnerService.start(Settings.of(Map.of(
-        "turnpike.bootstrap.servers", bootstrap,
+        "turnpike.schema.registry.url", REGISTRY, "turnpike.bootstrap.servers", bootstrap,
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "offline",
         "turnpike.runner.state-dir", tmp.resolve("runner-state").toString())));
-    tools = ToolWorker.builder(bootstrap)
+    tools = ToolWorker.builder(bootstrap, REGISTRY)
         .tool("run_command", inv -> "ran: " + inv.requireString("command"))
         .build()
         .start();

@@ -40,6 +40,7 @@ import java.util.Objects;
  */
 public record GuardrailConfig(
     String bootstrapServers,
+    String schemaRegistryUrl,
     String groupId,
     int concurrency,
     FailPolicy unknownType,
@@ -75,6 +76,7 @@ public record GuardrailConfig(
 
   public GuardrailConfig {
     Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+    Objects.requireNonNull(schemaRegistryUrl, "schemaRegistryUrl");
     Objects.requireNonNull(groupId, "groupId");
     Objects.requireNonNull(unknownType, "unknownType");
     Objects.requireNonNull(onError, "onError");
@@ -105,6 +107,7 @@ public record GuardrailConfig(
         Boolean.parseBoolean(s.get(MODEL_WARM_UP, String.valueOf(apiKey != null))));
     return new GuardrailConfig(
         s.bootstrapServers(),
+        s.schemaRegistryUrl(),
         s.get(GROUP_ID, DEFAULT_GROUP_ID),
         s.getInt(CONCURRENCY, DEFAULT_CONCURRENCY),
         FailPolicy.parse(s.get(UNKNOWN_TYPE, "closed"), UNKNOWN_TYPE),
@@ -116,49 +119,49 @@ public record GuardrailConfig(
   }
 
   /** Defaults everywhere except Kafka; model guardrails go to OpenAI with no key. */
-  public static GuardrailConfig of(String bootstrapServers) {
-    return new GuardrailConfig(bootstrapServers, DEFAULT_GROUP_ID, DEFAULT_CONCURRENCY, FailPolicy.CLOSED,
+  public static GuardrailConfig of(String bootstrapServers, String schemaRegistryUrl) {
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, DEFAULT_GROUP_ID, DEFAULT_CONCURRENCY, FailPolicy.CLOSED,
         FailPolicy.CLOSED, DEFAULT_MAX_CONTENT_CHARS, DEFAULT_DEADLINE_MARGIN, DEFAULT_CLOSE_TIMEOUT,
         LlmSettings.of(LlmSettings.DEFAULT_BASE_URL, null));
   }
 
   public GuardrailConfig withGroupId(String value) {
-    return new GuardrailConfig(bootstrapServers, value, concurrency, unknownType, onError, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, value, concurrency, unknownType, onError, maxContentChars,
         deadlineMargin, closeTimeout, model);
   }
 
   public GuardrailConfig withConcurrency(int value) {
-    return new GuardrailConfig(bootstrapServers, groupId, value, unknownType, onError, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, value, unknownType, onError, maxContentChars,
         deadlineMargin, closeTimeout, model);
   }
 
   public GuardrailConfig withUnknownType(FailPolicy value) {
-    return new GuardrailConfig(bootstrapServers, groupId, concurrency, value, onError, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, concurrency, value, onError, maxContentChars,
         deadlineMargin, closeTimeout, model);
   }
 
   public GuardrailConfig withOnError(FailPolicy value) {
-    return new GuardrailConfig(bootstrapServers, groupId, concurrency, unknownType, value, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, concurrency, unknownType, value, maxContentChars,
         deadlineMargin, closeTimeout, model);
   }
 
   public GuardrailConfig withMaxContentChars(int value) {
-    return new GuardrailConfig(bootstrapServers, groupId, concurrency, unknownType, onError, value,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, concurrency, unknownType, onError, value,
         deadlineMargin, closeTimeout, model);
   }
 
   public GuardrailConfig withDeadlineMargin(Duration value) {
-    return new GuardrailConfig(bootstrapServers, groupId, concurrency, unknownType, onError, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, concurrency, unknownType, onError, maxContentChars,
         value, closeTimeout, model);
   }
 
   public GuardrailConfig withCloseTimeout(Duration value) {
-    return new GuardrailConfig(bootstrapServers, groupId, concurrency, unknownType, onError, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, concurrency, unknownType, onError, maxContentChars,
         deadlineMargin, value, model);
   }
 
   public GuardrailConfig withModel(LlmSettings value) {
-    return new GuardrailConfig(bootstrapServers, groupId, concurrency, unknownType, onError, maxContentChars,
+    return new GuardrailConfig(bootstrapServers, schemaRegistryUrl, groupId, concurrency, unknownType, onError, maxContentChars,
         deadlineMargin, closeTimeout, value);
   }
 }

@@ -73,6 +73,7 @@ public final class GuardrailService implements AutoCloseable {
   private static final long COMMIT_INTERVAL_MS = 200;
 
   private final GuardrailConfig config;
+  private final TurnpikeSerdes serdes;
   private final GuardrailEngine engine;
   private final boolean ownsEngine;
   private final KafkaConsumer<String, byte[]> consumer;
@@ -108,6 +109,7 @@ public final class GuardrailService implements AutoCloseable {
   public GuardrailService(GuardrailConfig config, GuardrailEngine engine, boolean ownsEngine,
       Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides) {
     this.config = config;
+    this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.engine = engine;
     this.ownsEngine = ownsEngine;
     this.permits = new Semaphore(config.concurrency());
@@ -260,7 +262,7 @@ public final class GuardrailService implements AutoCloseable {
       if (r.value() == null) {
         throw new IllegalArgumentException("the record has no value");
       }
-      check = TurnpikeSerdes.GUARDRAIL_CHECK.deserialize(r.topic(), r.value());
+      check = serdes.guardrailCheck().deserialize(r.topic(), r.value());
     } catch (Exception e) {
       deadLetter(r, e, p);
       return;
@@ -462,7 +464,7 @@ public final class GuardrailService implements AutoCloseable {
         log.info("check {} of run {} ({}): {} by '{}': {}", check.getCallId(), check.getRunId(), check.getStage(),
             verdict.getOutcome(), verdict.getGuardrail(), verdict.getReason());
       }
-      byte[] value = TurnpikeSerdes.GUARDRAIL_VERDICT.serialize(Topics.GUARDRAIL_RESULTS.name(), verdict);
+      byte[] value = serdes.guardrailVerdict().serialize(Topics.GUARDRAIL_RESULTS.name(), verdict);
       Headers headers = new RecordHeaders();
       TurnpikeHeaders.put(headers, TurnpikeHeaders.TYPE, RESULT_TYPE);
       TurnpikeHeaders.put(headers, TurnpikeHeaders.TRACE_ID,
@@ -480,7 +482,7 @@ public final class GuardrailService implements AutoCloseable {
             .setContent(null)
             .setFindings(verdict.getFindings().subList(0, Math.min(50, verdict.getFindings().size())))
             .build();
-        value = TurnpikeSerdes.GUARDRAIL_VERDICT.serialize(Topics.GUARDRAIL_RESULTS.name(), small);
+        value = serdes.guardrailVerdict().serialize(Topics.GUARDRAIL_RESULTS.name(), small);
         sent = send(new ProducerRecord<>(Topics.GUARDRAIL_RESULTS.name(), null, check.getRunId(), value, headers),
             "verdict of check " + check.getCallId());
       }

@@ -47,6 +47,7 @@ import org.junit.jupiter.api.Test;
 
 /** The service loop against a real in-process Kafka broker (and the scripted model server for model guardrails). */
 class GuardrailServiceTest {
+  static final String REGISTRY = "mock://guardrail-tests";
   static final int PARTITIONS = 3;
   static EmbeddedKafka kafka;
   static KafkaProducer<String, byte[]> producer;
@@ -73,7 +74,7 @@ class GuardrailServiceTest {
   }
 
   private static Settings settings(String group, Map<String, String> more) {
-    Map<String, String> m = new HashMap<>(Map.of("turnpike.bootstrap.servers", kafka.bootstrapServers(),
+    Map<String, String> m = new HashMap<>(Map.of("turnpike.bootstrap.servers", kafka.bootstrapServers(), "turnpike.schema.registry.url", REGISTRY,
         GuardrailConfig.GROUP_ID, group, "turnpike.kafka.session-timeout", "6s",
         // no model configured at all: nothing in the environment may leak in
         GuardrailConfig.MODEL_BASE_URL, "http://127.0.0.1:9/v1"));
@@ -87,7 +88,7 @@ class GuardrailServiceTest {
     TurnpikeHeaders.put(h, TurnpikeHeaders.TRACE_ID, traceId);
     TurnpikeHeaders.put(h, TurnpikeHeaders.CALL_ID, check.getCallId());
     producer.send(new ProducerRecord<>(Topics.GUARDRAIL_REQUESTS.name(), null, check.getRunId(),
-        TurnpikeSerdes.GUARDRAIL_CHECK.encode(check), h)).get();
+        TurnpikeSerdes.forUrl(REGISTRY).guardrailCheck().encode(check), h)).get();
   }
 
   private static GuardrailCheck check(String runId, String callId, GuardrailStage stage, String content, String tool,
@@ -137,7 +138,7 @@ class GuardrailServiceTest {
   }
 
   private static GuardrailVerdict decode(ConsumerRecord<String, byte[]> r) {
-    return TurnpikeSerdes.GUARDRAIL_VERDICT.deserialize(r.topic(), r.value());
+    return TurnpikeSerdes.forUrl(REGISTRY).guardrailVerdict().deserialize(r.topic(), r.value());
   }
 
   @Test

@@ -32,6 +32,7 @@ import java.util.Optional;
  */
 public record SandboxConfig(
     String bootstrapServers,
+    String schemaRegistryUrl,
     String groupId,
     String defaultBackend,
     int maxSessions,
@@ -81,6 +82,7 @@ public record SandboxConfig(
     }
     return new SandboxConfig(
         s.bootstrapServers(),
+        s.schemaRegistryUrl(),
         s.get("turnpike.sandbox.group-id", "turnpike-sandbox"),
         backend,
         maxSessions,

@@ -66,6 +66,7 @@ public final class SandboxWorker implements AutoCloseable {
   private static final long COMMIT_INTERVAL_MS = 200;
 
   private final SandboxConfig config;
+  private final TurnpikeSerdes serdes;
   private final KafkaConsumer<String, byte[]> consumer;
   private final KafkaProducer<String, byte[]> producer;
   private final WorkspaceStore store;
@@ -95,6 +96,7 @@ public final class SandboxWorker implements AutoCloseable {
 
   public SandboxWorker(SandboxConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides) {
     this.config = config;
+    this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.maxQueued = Math.max(100, config.maxSessions() * 8);
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
@@ -211,7 +213,7 @@ public final class SandboxWorker implements AutoCloseable {
       if (r.value() == null) {
         throw new IllegalArgumentException("the record has no value");
       }
-      cmd = TurnpikeSerdes.SANDBOX_COMMAND.deserialize(r.topic(), r.value());
+      cmd = serdes.sandboxCommand().deserialize(r.topic(), r.value());
     } catch (Exception e) {
       deadLetter(r, e, p);
       return;
@@ -354,10 +356,10 @@ public final class SandboxWorker implements AutoCloseable {
     TurnpikeHeaders.put(headers, TurnpikeHeaders.CALL_ID, result.getCallId());
     byte[] value;
     try {
-      value = TurnpikeSerdes.SANDBOX_RESULT.serialize(Topics.SANDBOX_RESULTS.name(), result);
+      value = serdes.sandboxResult().serialize(Topics.SANDBOX_RESULTS.name(), result);
     } catch (RuntimeException e) {
       log.error("cannot encode the result of {}", result.getCallId(), e);
-      value = TurnpikeSerdes.SANDBOX_RESULT.serialize(Topics.SANDBOX_RESULTS.name(),
+      value = serdes.sandboxResult().serialize(Topics.SANDBOX_RESULTS.name(),
           SessionManager.error(w.cmd(), w.sessionId(), "cannot encode the result: " + e.getMessage()));
     }
     boolean sent;
@@ -371,7 +373,7 @@ public final class SandboxWorker implements AutoCloseable {
           + " bytes) is larger than the topic " + Topics.SANDBOX_RESULTS.name() + " accepts; ask for less (a smaller "
           + "image, a line range, less output)");
       sent = send(new ProducerRecord<>(Topics.SANDBOX_RESULTS.name(), null, w.cmd().getRunId(),
-          TurnpikeSerdes.SANDBOX_RESULT.serialize(Topics.SANDBOX_RESULTS.name(), small), headers), "result of " + result.getCallId());
+          serdes.sandboxResult().serialize(Topics.SANDBOX_RESULTS.name(), small), headers), "result of " + result.getCallId());
     }
     if (sent) {
       answered.incrementAndGet();

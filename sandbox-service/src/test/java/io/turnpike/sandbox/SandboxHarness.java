@@ -41,6 +41,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  */
 final class SandboxHarness implements AutoCloseable {
   final EmbeddedKafka kafka;
+  private final io.turnpike.devkit.registry.DevSchemaRegistry registry;
+  private final String registryUrl;
   private final KafkaProducer<String, byte[]> producer;
   private final Thread collector;
   private volatile boolean running = true;
@@ -55,6 +57,9 @@ final class SandboxHarness implements AutoCloseable {
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
       TopicAdmin.ensureTopics(admin, 3, (short) 1);
     }
+    // an HTTP registry: the resume-elsewhere test runs a sandbox service in a child process
+    registry = io.turnpike.devkit.registry.DevSchemaRegistry.start(kafka.bootstrapServers());
+    registryUrl = registry.url();
     Properties pp = new Properties();
     pp.put("bootstrap.servers", kafka.bootstrapServers());
     pp.put("linger.ms", "0");
@@ -70,7 +75,7 @@ final class SandboxHarness implements AutoCloseable {
       try (consumer) {
         while (running) {
           for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(20))) {
-            SandboxResult res = TurnpikeSerdes.SANDBOX_RESULT.decode(r.value());
+            SandboxResult res = serdes().sandboxResult().decode(r.value());
             results.computeIfAbsent(res.getCallId(), k -> new CopyOnWriteArrayList<>()).add(res);
             order.add(res);
           }
@@ -83,10 +88,19 @@ final class SandboxHarness implements AutoCloseable {
     return kafka.bootstrapServers();
   }
 
+  String registryUrl() {
+    return registryUrl;
+  }
+
+  io.turnpike.schema.TurnpikeSerdes serdes() {
+    return io.turnpike.schema.TurnpikeSerdes.forUrl(registryUrl);
+  }
+
   /** Settings of a service on this broker, with its own workspace root and short timeouts. */
   Map<String, String> settings(String backend, Map<String, String> extra) throws Exception {
     Map<String, String> s = new HashMap<>();
     s.put("turnpike.bootstrap.servers", bootstrap());
+    s.put("turnpike.schema.registry.url", registryUrl());
     s.put("turnpike.sandbox.backend", backend);
     Path root = Files.createTempDirectory("sandbox-root");
     // the per-session users of the local backend must be able to traverse it
@@ -120,7 +134,7 @@ final class SandboxHarness implements AutoCloseable {
     TurnpikeHeaders.put(h, TurnpikeHeaders.TRACE_ID, UUID.randomUUID().toString());
     TurnpikeHeaders.put(h, TurnpikeHeaders.CALL_ID, callId);
     producer.send(new ProducerRecord<>(Topics.SANDBOX_REQUESTS.name(), null, session,
-        TurnpikeSerdes.SANDBOX_COMMAND.encode(cmd), h));
+        serdes().sandboxCommand().encode(cmd), h));
     producer.flush();
     return callId;
   }
@@ -161,6 +175,7 @@ final class SandboxHarness implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     producer.close();
+    registry.close();
     kafka.close();
   }
 }

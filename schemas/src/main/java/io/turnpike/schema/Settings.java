@@ -115,4 +115,9 @@ public final class Settings {
   public String bootstrapServers() {
     return get("turnpike.bootstrap.servers", "localhost:9092");
   }
+
+  /** Where the Confluent-compatible schema registry lives ({@code TURNPIKE_SCHEMA_REGISTRY_URL}). */
+  public String schemaRegistryUrl() {
+    return get("turnpike.schema.registry.url", "http://localhost:8081");
+  }
 }

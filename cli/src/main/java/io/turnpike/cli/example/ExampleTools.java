@@ -51,9 +51,9 @@ public final class ExampleTools {
   }
 
   /** Starts a tool worker serving {@code get_weather} and {@code get_local_time}. */
-  public static ToolWorker startWorker(String bootstrapServers, Clock clock) {
+  public static ToolWorker startWorker(String bootstrapServers, String schemaRegistryUrl, Clock clock) {
     ExampleTools tools = new ExampleTools(clock);
-    return ToolWorker.builder(bootstrapServers)
+    return ToolWorker.builder(bootstrapServers, schemaRegistryUrl)
         .tool("get_weather", tools::getWeather)
         .tool("get_local_time", tools::getLocalTime)
         .concurrency(8)

@@ -22,16 +22,18 @@ import org.apache.kafka.clients.producer.RecordMetadata;
  */
 public final class AgentCatalog implements AutoCloseable {
   private final String bootstrap;
+  private final TurnpikeSerdes serdes;
   private final Duration timeout;
   private KafkaProducer<String, byte[]> producer;
 
-  public AgentCatalog(String bootstrapServers) {
-    this(bootstrapServers, Duration.ofSeconds(30));
+  public AgentCatalog(String bootstrapServers, String schemaRegistryUrl) {
+    this(bootstrapServers, schemaRegistryUrl, Duration.ofSeconds(30));
   }
 
   /** {@code timeout} bounds each publish and each read. */
-  public AgentCatalog(String bootstrapServers, Duration timeout) {
+  public AgentCatalog(String bootstrapServers, String schemaRegistryUrl, Duration timeout) {
     this.bootstrap = bootstrapServers;
+    this.serdes = TurnpikeSerdes.forUrl(schemaRegistryUrl);
     this.timeout = timeout;
   }
 
@@ -39,7 +41,7 @@ public final class AgentCatalog implements AutoCloseable {
   public RecordMetadata publish(AgentDefinition definition) {
     String topic = Topics.AGENTS.name();
     ProducerRecord<String, byte[]> rec = new ProducerRecord<>(topic, definition.getName(),
-        TurnpikeSerdes.AGENT_DEFINITION.serialize(topic, definition));
+        serdes.agentDefinition().serialize(topic, definition));
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TYPE, "AgentDefinition");
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TRACE_ID, TraceIds.newTraceId());
     return KafkaSupport.await(producer().send(rec), timeout,
@@ -48,13 +50,13 @@ public final class AgentCatalog implements AutoCloseable {
 
   /** The current definition of every agent, by name (sorted). */
   public Map<String, AgentDefinition> list() {
-    return new TreeMap<>(TopicReader.latestByKey(bootstrap, Topics.AGENTS.name(), TurnpikeSerdes.AGENT_DEFINITION,
+    return new TreeMap<>(TopicReader.latestByKey(bootstrap, Topics.AGENTS.name(), serdes.agentDefinition(),
         k -> true, timeout));
   }
 
   /** The current definition of one agent. */
   public Optional<AgentDefinition> get(String name) {
-    return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.AGENTS.name(), TurnpikeSerdes.AGENT_DEFINITION,
+    return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.AGENTS.name(), serdes.agentDefinition(),
         name::equals, timeout).get(name));
   }
 

@@ -39,7 +39,7 @@ import org.apache.kafka.common.serialization.Serializer;
  * group-less consumer, so waits may run in parallel.
  *
  * <pre>{@code
- * try (TurnpikeClient client = new TurnpikeClient("localhost:9092")) {
+ * try (TurnpikeClient client = new TurnpikeClient("localhost:9092", "http://localhost:8081")) {
  *   String runId = client.submit("travel-assistant", null, "Weather in Lisbon?", Map.of());
  *   client.follow(runId, e -> System.out.println(e.getStep()), Duration.ofMinutes(5));
  *   RunResult result = client.awaitResult(runId, Duration.ofMinutes(5));
@@ -51,18 +51,26 @@ public final class TurnpikeClient implements AutoCloseable {
   static final Duration SKEW = Duration.ofMinutes(5);
 
   private final String bootstrap;
+  private final TurnpikeSerdes serdes;
   private final Duration sendTimeout;
   private final Map<String, Instant> submittedAt = new ConcurrentHashMap<>();
   private KafkaProducer<String, byte[]> producer;
 
-  public TurnpikeClient(String bootstrapServers) {
-    this(bootstrapServers, Duration.ofSeconds(30));
+  /** A client of the cluster at {@code bootstrapServers} whose schemas live at {@code schemaRegistryUrl}. */
+  public TurnpikeClient(String bootstrapServers, String schemaRegistryUrl) {
+    this(bootstrapServers, schemaRegistryUrl, Duration.ofSeconds(30));
   }
 
   /** {@code sendTimeout} bounds each produce (submit, cancel, ...). */
-  public TurnpikeClient(String bootstrapServers, Duration sendTimeout) {
+  public TurnpikeClient(String bootstrapServers, String schemaRegistryUrl, Duration sendTimeout) {
     this.bootstrap = Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+    this.serdes = TurnpikeSerdes.forUrl(schemaRegistryUrl);
     this.sendTimeout = sendTimeout;
+  }
+
+  /** The serdes this client encodes and decodes with (bound to its schema registry). */
+  public TurnpikeSerdes serdes() {
+    return serdes;
   }
 
   public String bootstrapServers() {
@@ -106,7 +114,7 @@ public final class TurnpikeClient implements AutoCloseable {
       submittedAt.clear();
     }
     submittedAt.put(runId, Instant.now());
-    send(Topics.RUN_REQUESTS.name(), runId, request, TurnpikeSerdes.RUN_REQUEST, "RunRequest", null,
+    send(Topics.RUN_REQUESTS.name(), runId, request, serdes.runRequest(), "RunRequest", null,
         "submitting run " + runId + " of " + request.getAgent());
     return runId;
   }
@@ -120,7 +128,7 @@ public final class TurnpikeClient implements AutoCloseable {
    */
   public RunResult awaitResult(String runId, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
-    try (TopicReader<RunResult> reader = openAt(Topics.RUN_RESULTS.name(), TurnpikeSerdes.RUN_RESULT, runId)) {
+    try (TopicReader<RunResult> reader = openAt(Topics.RUN_RESULTS.name(), serdes.runResult(), runId)) {
       Map<TopicPartition, Long> end = reader.endOffsets();
       RunResult latest = null;
       while (System.nanoTime() < deadline) {
@@ -159,7 +167,7 @@ public final class TurnpikeClient implements AutoCloseable {
   public TurnEvent follow(String runId, Consumer<TurnEvent> onEvent, Duration timeout, BooleanSupplier stopWhen) {
     long deadline = System.nanoTime() + timeout.toNanos();
     long lastSeq = Long.MIN_VALUE;
-    try (TopicReader<TurnEvent> reader = openAt(Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, runId)) {
+    try (TopicReader<TurnEvent> reader = openAt(Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId)) {
       while (System.nanoTime() < deadline) {
         if (stopWhen.getAsBoolean()) {
           return null;
@@ -201,8 +209,8 @@ public final class TurnpikeClient implements AutoCloseable {
     boolean seenNew = false;
     TurnEvent last = null;
     TopicReader<TurnEvent> reader = since == null
-        ? openAt(Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, runId)
-        : TopicReader.open(bootstrap, Topics.TURN_EVENTS.name(), TurnpikeSerdes.TURN_EVENT, Duration.ofSeconds(15));
+        ? openAt(Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId)
+        : TopicReader.open(bootstrap, Topics.TURN_EVENTS.name(), serdes.turnEvent(), Duration.ofSeconds(15));
     try (reader) {
       if (since != null) {
         reader.fromTime(since.getUpdatedAt().minus(SKEW));
@@ -238,7 +246,7 @@ public final class TurnpikeClient implements AutoCloseable {
 
   /** The run's latest snapshot from the compacted {@code turnpike.run-state} (reads it from the beginning). */
   public Optional<RunState> runState(String runId) {
-    return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), TurnpikeSerdes.RUN_STATE,
+    return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), serdes.runState(),
         runId::equals, Duration.ofSeconds(60)).get(runId));
   }
 
@@ -247,7 +255,7 @@ public final class TurnpikeClient implements AutoCloseable {
    * read from the beginning of the topic), by runId.
    */
   public Map<String, RunState> runStates() {
-    return TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), TurnpikeSerdes.RUN_STATE, k -> true,
+    return TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), serdes.runState(), k -> true,
         Duration.ofSeconds(60));
   }
 
@@ -286,7 +294,7 @@ public final class TurnpikeClient implements AutoCloseable {
         .setAlways(always)
         .setIssuedAt(Instant.now())
         .build();
-    send(Topics.RUN_COMMANDS.name(), runId, cmd, TurnpikeSerdes.RUN_COMMAND, "RunCommand", null,
+    send(Topics.RUN_COMMANDS.name(), runId, cmd, serdes.runCommand(), "RunCommand", null,
         "sending " + type + " for run " + runId);
     return cmd.getCommandId();
   }

@@ -71,6 +71,7 @@ public final class ToolWorker implements AutoCloseable {
   public record Stats(long answered, long failed, long duplicates, long expired, long ignored, long deadLettered) {}
 
   private final String bootstrap;
+  private final TurnpikeSerdes serdes;
   private final Map<String, ToolHandler> handlers;
   private final int concurrency;
   private final String groupId;
@@ -105,6 +106,7 @@ public final class ToolWorker implements AutoCloseable {
 
   private ToolWorker(Builder b) {
     this.bootstrap = b.bootstrap;
+    this.serdes = TurnpikeSerdes.forUrl(b.schemaRegistryUrl);
     this.handlers = Collections.unmodifiableMap(new TreeMap<>(b.handlers));
     this.concurrency = b.concurrency;
     this.groupId = b.groupId != null ? b.groupId : defaultGroupId(handlers.keySet());
@@ -121,13 +123,13 @@ public final class ToolWorker implements AutoCloseable {
     });
   }
 
-  public static Builder builder(String bootstrapServers) {
-    return new Builder(bootstrapServers);
+  public static Builder builder(String bootstrapServers, String schemaRegistryUrl) {
+    return new Builder(bootstrapServers, schemaRegistryUrl);
   }
 
   /** Builds and starts a worker for one tool, with the default group and concurrency. */
-  public static ToolWorker serve(String bootstrapServers, String name, ToolHandler handler) {
-    return builder(bootstrapServers).tool(name, handler).build().start();
+  public static ToolWorker serve(String bootstrapServers, String schemaRegistryUrl, String name, ToolHandler handler) {
+    return builder(bootstrapServers, schemaRegistryUrl).tool(name, handler).build().start();
   }
 
   /** {@code "turnpike-tools-" + the sorted tool names joined by "+"}. */
@@ -224,7 +226,7 @@ public final class ToolWorker implements AutoCloseable {
     }
     ToolCall call;
     try {
-      call = TurnpikeSerdes.TOOL_CALL.deserialize(r.topic(), r.value());
+      call = serdes.toolCall().deserialize(r.topic(), r.value());
     } catch (RuntimeException e) {
       deadLetter(r, e, po);
       return;
@@ -313,7 +315,7 @@ public final class ToolWorker implements AutoCloseable {
   /** Produces the answer; the record counts as finished once the broker acknowledged it. */
   private void send(Work w, ToolResult res) {
     ProducerRecord<String, byte[]> rec = new ProducerRecord<>(Topics.TOOL_RESULTS.name(), res.getRunId(),
-        TurnpikeSerdes.TOOL_RESULT.serialize(Topics.TOOL_RESULTS.name(), res));
+        serdes.toolResult().serialize(Topics.TOOL_RESULTS.name(), res));
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TYPE, "ToolResult");
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TRACE_ID, w.traceId());
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.CALL_ID, res.getCallId());
@@ -557,6 +559,7 @@ public final class ToolWorker implements AutoCloseable {
   /** Configures a {@link ToolWorker}. */
   public static final class Builder {
     private final String bootstrap;
+    private final String schemaRegistryUrl;
     private final Map<String, ToolHandler> handlers = new LinkedHashMap<>();
     private int concurrency = 16;
     private String groupId;
@@ -565,8 +568,9 @@ public final class ToolWorker implements AutoCloseable {
     private Duration shutdownGrace = Duration.ofSeconds(10);
     private final Map<String, Object> consumerOverrides = new HashMap<>();
 
-    private Builder(String bootstrap) {
+    private Builder(String bootstrap, String schemaRegistryUrl) {
       this.bootstrap = Objects.requireNonNull(bootstrap, "bootstrapServers");
+      this.schemaRegistryUrl = Objects.requireNonNull(schemaRegistryUrl, "schemaRegistryUrl");
     }
 
     /** Serves tool {@code name} with {@code handler}. */

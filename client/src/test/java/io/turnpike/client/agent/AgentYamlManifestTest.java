@@ -17,6 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The manifest: its fields, and the agent bundle (source files and skill folders inlined at load time). */
 class AgentYamlManifestTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://agent-yaml");
   static final String HEAD = "name: coder\nversion: 1\nmodel: m\ncapabilities: [filesystem, shell, skills]\n";
 
   @TempDir
@@ -119,8 +120,8 @@ class AgentYamlManifestTest {
     assertThat(hello.getFiles()).hasSize(1);
 
     // Self-contained: it survives the Kafka serde with every byte of content.
-    byte[] wire = TurnpikeSerdes.AGENT_DEFINITION.serialize("turnpike.agents", d);
-    assertThat(TurnpikeSerdes.AGENT_DEFINITION.deserialize("turnpike.agents", wire)).isEqualTo(d);
+    byte[] wire = SERDES.agentDefinition().serialize("turnpike.agents", d);
+    assertThat(SERDES.agentDefinition().deserialize("turnpike.agents", wire)).isEqualTo(d);
   }
 
   @Test

@@ -45,6 +45,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 class TurnpikeClientTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl(KafkaTestSupport.REGISTRY);
   static EmbeddedKafka kafka;
   static String bootstrap;
   static KafkaProducer<String, byte[]> producer;
@@ -56,7 +57,7 @@ class TurnpikeClientTest {
     bootstrap = kafka.bootstrapServers();
     KafkaTestSupport.createTopics(bootstrap);
     producer = KafkaTestSupport.producer(bootstrap);
-    client = new TurnpikeClient(bootstrap);
+    client = new TurnpikeClient(bootstrap, KafkaTestSupport.REGISTRY);
   }
 
   @AfterAll
@@ -74,7 +75,7 @@ class TurnpikeClientTest {
       assertThat(UUID.fromString(runId)).isNotNull();
       ConsumerRecord<String, byte[]> r = await().atMost(Duration.ofSeconds(20))
           .until(() -> requests.matching(x -> runId.equals(x.key())), l -> !l.isEmpty()).get(0);
-      RunRequest req = TurnpikeSerdes.RUN_REQUEST.deserialize(r.topic(), r.value());
+      RunRequest req = SERDES.runRequest().deserialize(r.topic(), r.value());
       assertThat(req.getRunId()).isEqualTo(runId);
       assertThat(req.getAgent()).isEqualTo("travel-assistant");
       assertThat(req.getAgentVersion()).isEqualTo(2);
@@ -91,16 +92,16 @@ class TurnpikeClientTest {
     String runId = client.submit("travel-assistant", "hi");
     CompletableFuture<RunResult> waiting = CompletableFuture.supplyAsync(() -> client.awaitResult(runId, Duration.ofSeconds(30)));
     produce(Topics.RUN_RESULTS.name(), "someone-else", result("someone-else", RunStatus.COMPLETED, "not yours"),
-        TurnpikeSerdes.RUN_RESULT);
-    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.RUNNING, null), TurnpikeSerdes.RUN_RESULT);
-    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.COMPLETED, "It is sunny."), TurnpikeSerdes.RUN_RESULT);
+        SERDES.runResult());
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.RUNNING, null), SERDES.runResult());
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.COMPLETED, "It is sunny."), SERDES.runResult());
     RunResult r = waiting.get();
     assertThat(r.getRunId()).isEqualTo(runId);
     assertThat(r.getStatus()).isEqualTo(RunStatus.COMPLETED);
     assertThat(r.getFinalOutput()).isEqualTo("It is sunny.");
 
     // A fresh client (knows nothing of the submission) reads from the beginning and finds it too.
-    try (TurnpikeClient other = new TurnpikeClient(bootstrap)) {
+    try (TurnpikeClient other = new TurnpikeClient(bootstrap, KafkaTestSupport.REGISTRY)) {
       assertThat(other.awaitResult(runId, Duration.ofSeconds(20)).getFinalOutput()).isEqualTo("It is sunny.");
     }
   }
@@ -108,9 +109,9 @@ class TurnpikeClientTest {
   @Test
   void awaitResultReturnsAnInterruptedRunWhenThatIsItsNewestResult() {
     String runId = UUID.randomUUID().toString();
-    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.INTERRUPTED, null), TurnpikeSerdes.RUN_RESULT);
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.INTERRUPTED, null), SERDES.runResult());
     assertThat(client.awaitResult(runId, Duration.ofSeconds(20)).getStatus()).isEqualTo(RunStatus.INTERRUPTED);
-    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.FAILED, null), TurnpikeSerdes.RUN_RESULT);
+    produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.FAILED, null), SERDES.runResult());
     assertThat(client.awaitResult(runId, Duration.ofSeconds(20)).getStatus()).isEqualTo(RunStatus.FAILED);
   }
 
@@ -129,13 +130,13 @@ class TurnpikeClientTest {
     String runId = client.submit("travel-assistant", "follow me");
     List<TurnEvent> seen = new CopyOnWriteArrayList<>();
     CompletableFuture<TurnEvent> last = CompletableFuture.supplyAsync(() -> client.follow(runId, seen::add, Duration.ofSeconds(30)));
-    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "follow me")), TurnpikeSerdes.TURN_EVENT);
-    produce(Topics.TURN_EVENTS.name(), "other", event("other", 1, new RunStarted(1, "x")), TurnpikeSerdes.TURN_EVENT);
-    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 2, new ModelCallRequested("c1", 1, "gpt")), TurnpikeSerdes.TURN_EVENT);
-    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 2, new ModelCallRequested("c1", 1, "gpt")), TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "follow me")), SERDES.turnEvent());
+    produce(Topics.TURN_EVENTS.name(), "other", event("other", 1, new RunStarted(1, "x")), SERDES.turnEvent());
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 2, new ModelCallRequested("c1", 1, "gpt")), SERDES.turnEvent());
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 2, new ModelCallRequested("c1", 1, "gpt")), SERDES.turnEvent());
     produce(Topics.TURN_EVENTS.name(), runId, event(runId, 3, new RunFinished(RunStatus.COMPLETED, "done", null)),
-        TurnpikeSerdes.TURN_EVENT);
-    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 4, new RunStarted(1, "after the end")), TurnpikeSerdes.TURN_EVENT);
+        SERDES.turnEvent());
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 4, new RunStarted(1, "after the end")), SERDES.turnEvent());
 
     TurnEvent end = last.get();
     assertThat(end.getStep()).isInstanceOf(RunFinished.class);
@@ -147,9 +148,9 @@ class TurnpikeClientTest {
   void followUntilSettledStopsWhenTheRunWaitsForAHumanAndGoesOnFromASnapshot() throws Exception {
     String runId = UUID.randomUUID().toString();
     String topic = Topics.TURN_EVENTS.name();
-    produce(topic, runId, event(runId, 1, new RunStarted(1, "clean up")), TurnpikeSerdes.TURN_EVENT);
-    produce(topic, runId, event(runId, 2, new ApprovalRequested(runId + ":t1.1", "shell", "{}", "rule")), TurnpikeSerdes.TURN_EVENT);
-    produce(topic, runId, event(runId, 3, new ApprovalRequested(runId + ":t1.2", "shell", "{}", "rule")), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 1, new RunStarted(1, "clean up")), SERDES.turnEvent());
+    produce(topic, runId, event(runId, 2, new ApprovalRequested(runId + ":t1.1", "shell", "{}", "rule")), SERDES.turnEvent());
+    produce(topic, runId, event(runId, 3, new ApprovalRequested(runId + ":t1.2", "shell", "{}", "rule")), SERDES.turnEvent());
     List<TurnEvent> seen = new CopyOnWriteArrayList<>();
     FollowOutcome first = client.followUntilSettled(runId, null, seen::add, Duration.ofSeconds(30));
     assertThat(first.kind()).isEqualTo(FollowOutcome.Kind.INTERRUPTED);
@@ -163,7 +164,7 @@ class TurnpikeClientTest {
     List<TurnEvent> later = new CopyOnWriteArrayList<>();
     CompletableFuture<FollowOutcome> second = CompletableFuture.supplyAsync(
         () -> client.followUntilSettled(runId, snapshot, later::add, Duration.ofSeconds(30)));
-    produce(topic, runId, event(runId, 4, new ApprovalResolved(runId + ":t1.1", true, false, null)), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 4, new ApprovalResolved(runId + ":t1.1", true, false, null)), SERDES.turnEvent());
     FollowOutcome stillWaiting = second.get();
     assertThat(stillWaiting.kind()).isEqualTo(FollowOutcome.Kind.INTERRUPTED);
     assertThat(stillWaiting.waitingFor()).containsExactly(runId + ":t1.2");
@@ -174,9 +175,9 @@ class TurnpikeClientTest {
     List<TurnEvent> rest = new CopyOnWriteArrayList<>();
     CompletableFuture<FollowOutcome> third = CompletableFuture.supplyAsync(
         () -> client.followUntilSettled(runId, snapshot2, rest::add, Duration.ofSeconds(30)));
-    produce(topic, runId, event(runId, 5, new ApprovalResolved(runId + ":t1.2", false, false, "no")), TurnpikeSerdes.TURN_EVENT);
-    produce(topic, runId, event(runId, 6, new ModelCallRequested(runId + ":m2", 1, "gpt")), TurnpikeSerdes.TURN_EVENT);
-    produce(topic, runId, event(runId, 7, new RunFinished(RunStatus.COMPLETED, "done", null)), TurnpikeSerdes.TURN_EVENT);
+    produce(topic, runId, event(runId, 5, new ApprovalResolved(runId + ":t1.2", false, false, "no")), SERDES.turnEvent());
+    produce(topic, runId, event(runId, 6, new ModelCallRequested(runId + ":m2", 1, "gpt")), SERDES.turnEvent());
+    produce(topic, runId, event(runId, 7, new RunFinished(RunStatus.COMPLETED, "done", null)), SERDES.turnEvent());
     FollowOutcome done = third.get();
     assertThat(done.kind()).isEqualTo(FollowOutcome.Kind.FINISHED);
     assertThat(done.waitingFor()).isEmpty();
@@ -186,7 +187,7 @@ class TurnpikeClientTest {
   @Test
   void followUntilSettledTimesOutWhileTheRunIsBusy() {
     String runId = UUID.randomUUID().toString();
-    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "x")), TurnpikeSerdes.TURN_EVENT);
+    produce(Topics.TURN_EVENTS.name(), runId, event(runId, 1, new RunStarted(1, "x")), SERDES.turnEvent());
     assertThatThrownBy(() -> client.followUntilSettled(runId, null, e -> { }, Duration.ofSeconds(2)))
         .isInstanceOf(RunTimeoutException.class).hasMessageContaining("did not finish within 2s");
   }
@@ -197,9 +198,9 @@ class TurnpikeClientTest {
     // opened, not the end at the first poll (which would skip this record: a fast run's result).
     String runId = UUID.randomUUID().toString();
     List<String> keys = new CopyOnWriteArrayList<>();
-    try (TopicReader<RunResult> reader = TopicReader.open(bootstrap, Topics.RUN_RESULTS.name(), TurnpikeSerdes.RUN_RESULT,
+    try (TopicReader<RunResult> reader = TopicReader.open(bootstrap, Topics.RUN_RESULTS.name(), SERDES.runResult(),
         Duration.ofSeconds(15)).fromTime(Instant.now().plusSeconds(3600))) {
-      produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.COMPLETED, "fast"), TurnpikeSerdes.RUN_RESULT);
+      produce(Topics.RUN_RESULTS.name(), runId, result(runId, RunStatus.COMPLETED, "fast"), SERDES.runResult());
       await().atMost(Duration.ofSeconds(20)).until(() -> {
         reader.poll(Duration.ofMillis(200)).forEach(e -> keys.add(e.key()));
         return keys.contains(runId);
@@ -211,9 +212,9 @@ class TurnpikeClientTest {
   void runStatesListsTheLatestSnapshotOfEveryRun() {
     String a = UUID.randomUUID().toString();
     String b = UUID.randomUUID().toString();
-    produce(Topics.RUN_STATE.name(), a, state(a, RunStatus.RUNNING, 1), TurnpikeSerdes.RUN_STATE);
-    produce(Topics.RUN_STATE.name(), b, state(b, RunStatus.INTERRUPTED, 4), TurnpikeSerdes.RUN_STATE);
-    produce(Topics.RUN_STATE.name(), a, state(a, RunStatus.COMPLETED, 3), TurnpikeSerdes.RUN_STATE);
+    produce(Topics.RUN_STATE.name(), a, state(a, RunStatus.RUNNING, 1), SERDES.runState());
+    produce(Topics.RUN_STATE.name(), b, state(b, RunStatus.INTERRUPTED, 4), SERDES.runState());
+    produce(Topics.RUN_STATE.name(), a, state(a, RunStatus.COMPLETED, 3), SERDES.runState());
     Map<String, RunState> all = client.runStates();
     assertThat(all.get(a).getStatus()).isEqualTo(RunStatus.COMPLETED);
     assertThat(all.get(b).getVersion()).isEqualTo(4);
@@ -228,7 +229,7 @@ class TurnpikeClientTest {
       client.sendMessage(runId, "and also Porto");
       List<RunCommand> cmds = await().atMost(Duration.ofSeconds(20))
           .until(() -> commands.matching(x -> runId.equals(x.key())), l -> l.size() == 3).stream()
-          .map(r -> TurnpikeSerdes.RUN_COMMAND.deserialize(r.topic(), r.value())).toList();
+          .map(r -> SERDES.runCommand().deserialize(r.topic(), r.value())).toList();
       assertThat(cmds).extracting(RunCommand::getType)
           .containsExactly(RunCommandType.APPROVE, RunCommandType.REJECT, RunCommandType.USER_MESSAGE);
       assertThat(cmds.get(0).getCallId()).isEqualTo(runId + ":t1.1");
@@ -244,9 +245,9 @@ class TurnpikeClientTest {
   void runStateIsTheLatestSnapshotOfTheRun() {
     String runId = UUID.randomUUID().toString();
     assertThat(client.runState(runId)).isEmpty();
-    produce(Topics.RUN_STATE.name(), runId, state(runId, RunStatus.RUNNING, 1), TurnpikeSerdes.RUN_STATE);
-    produce(Topics.RUN_STATE.name(), "another", state("another", RunStatus.FAILED, 9), TurnpikeSerdes.RUN_STATE);
-    produce(Topics.RUN_STATE.name(), runId, state(runId, RunStatus.COMPLETED, 5), TurnpikeSerdes.RUN_STATE);
+    produce(Topics.RUN_STATE.name(), runId, state(runId, RunStatus.RUNNING, 1), SERDES.runState());
+    produce(Topics.RUN_STATE.name(), "another", state("another", RunStatus.FAILED, 9), SERDES.runState());
+    produce(Topics.RUN_STATE.name(), runId, state(runId, RunStatus.COMPLETED, 5), SERDES.runState());
     RunState s = client.runState(runId).orElseThrow();
     assertThat(s.getStatus()).isEqualTo(RunStatus.COMPLETED);
     assertThat(s.getVersion()).isEqualTo(5);
@@ -259,7 +260,7 @@ class TurnpikeClientTest {
       String commandId = client.cancel(runId, "changed my mind");
       ConsumerRecord<String, byte[]> r = await().atMost(Duration.ofSeconds(20))
           .until(() -> commands.matching(x -> runId.equals(x.key())), l -> !l.isEmpty()).get(0);
-      RunCommand cmd = TurnpikeSerdes.RUN_COMMAND.deserialize(r.topic(), r.value());
+      RunCommand cmd = SERDES.runCommand().deserialize(r.topic(), r.value());
       assertThat(cmd.getType()).isEqualTo(RunCommandType.CANCEL);
       assertThat(cmd.getCommandId()).isEqualTo(commandId);
       assertThat(cmd.getMessage()).isEqualTo("changed my mind");
@@ -269,7 +270,7 @@ class TurnpikeClientTest {
 
   @Test
   void agentCatalogKeepsTheLatestDefinitionPerAgent() {
-    try (AgentCatalog catalog = new AgentCatalog(bootstrap)) {
+    try (AgentCatalog catalog = new AgentCatalog(bootstrap, KafkaTestSupport.REGISTRY)) {
       catalog.publish(agent("cat-a", 1));
       catalog.publish(agent("cat-b", 1));
       catalog.publish(agent("cat-a", 2));
@@ -284,7 +285,7 @@ class TurnpikeClientTest {
   @Test
   void anUnreachableBrokerFailsFastWithAReadableMessage() {
     long t0 = System.nanoTime();
-    try (TurnpikeClient nowhere = new TurnpikeClient("127.0.0.1:1")) {
+    try (TurnpikeClient nowhere = new TurnpikeClient("127.0.0.1:1", KafkaTestSupport.REGISTRY)) {
       assertThatThrownBy(() -> nowhere.checkConnection(Duration.ofSeconds(2)))
           .isInstanceOf(TurnpikeException.class)
           .hasMessageStartingWith("cannot reach Kafka at 127.0.0.1:1 within 2s");

@@ -25,6 +25,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
 public final class KafkaTestSupport {
   private KafkaTestSupport() {}
 
+  /** The client's tests run in one JVM with the code they test, so an in-memory registry scope is shared. */
+  public static final String REGISTRY = "mock://client-tests";
+
   public static void createTopics(String bootstrap) {
     try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
       TopicAdmin.ensureTopics(admin, 3, (short) 1);

@@ -33,6 +33,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 class ToolWorkerTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl(KafkaTestSupport.REGISTRY);
   static EmbeddedKafka kafka;
   static String bootstrap;
   static KafkaProducer<String, byte[]> producer;
@@ -70,7 +71,7 @@ class ToolWorkerTest {
   @Test
   void answersACallWithHeadersCopiedFromTheRequest() {
     String tool = unique("get_weather");
-    worker = ToolWorker.serve(bootstrap, tool,
+    worker = ToolWorker.serve(bootstrap, KafkaTestSupport.REGISTRY, tool,
         inv -> "{\"city\":\"" + inv.requireString("city") + "\",\"temp_c\":21,\"run\":\"" + inv.runId() + "\"}");
     assertThat(worker.groupId()).isEqualTo("turnpike-tools-" + tool);
 
@@ -92,7 +93,7 @@ class ToolWorkerTest {
   @Test
   void aThrowingHandlerAnswersAnErrorTheModelCanRead() {
     String tool = unique("flaky");
-    worker = ToolWorker.serve(bootstrap, tool, inv -> {
+    worker = ToolWorker.serve(bootstrap, KafkaTestSupport.REGISTRY, tool, inv -> {
       throw new IllegalStateException("weather service down for " + inv.args().path("city").asText());
     });
     ToolCall call = call("run-2", tool, "{\"city\":\"Oslo\"}", Instant.now().plusSeconds(60));
@@ -113,7 +114,7 @@ class ToolWorkerTest {
   void callsForOtherToolsAreIgnoredAndExpiredCallsSkipped() {
     String tool = unique("mine");
     AtomicInteger runs = new AtomicInteger();
-    worker = ToolWorker.serve(bootstrap, tool, inv -> "ran " + runs.incrementAndGet());
+    worker = ToolWorker.serve(bootstrap, KafkaTestSupport.REGISTRY, tool, inv -> "ran " + runs.incrementAndGet());
     // Same key, so same partition: the first two are handled before the third.
     ToolCall other = call("run-3", unique("someone_elses"), "{}", Instant.now().plusSeconds(60));
     ToolCall expired = call("run-3", tool, "{}", Instant.now().minusSeconds(1));
@@ -134,7 +135,7 @@ class ToolWorkerTest {
   void aDuplicateCallIsAnsweredAgainWithTheSameOutputWithoutRunningTwice() {
     String tool = unique("dice");
     AtomicInteger runs = new AtomicInteger();
-    worker = ToolWorker.serve(bootstrap, tool, inv -> {
+    worker = ToolWorker.serve(bootstrap, KafkaTestSupport.REGISTRY, tool, inv -> {
       runs.incrementAndGet();
       return UUID.randomUUID().toString();
     });
@@ -159,7 +160,7 @@ class ToolWorkerTest {
     AtomicInteger running = new AtomicInteger();
     AtomicInteger maxRunning = new AtomicInteger();
     CountDownLatch release = new CountDownLatch(1);
-    worker = ToolWorker.builder(bootstrap).tool(tool, inv -> {
+    worker = ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).tool(tool, inv -> {
       maxRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
       try {
         release.await(30, TimeUnit.SECONDS);
@@ -190,7 +191,7 @@ class ToolWorkerTest {
     String tool = unique("once");
     AtomicInteger runs = new AtomicInteger();
     String group = "turnpike-tools-test-" + UUID.randomUUID();
-    worker = ToolWorker.builder(bootstrap).groupId(group).tool(tool, inv -> "run " + runs.incrementAndGet()).build().start();
+    worker = ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).groupId(group).tool(tool, inv -> "run " + runs.incrementAndGet()).build().start();
     ToolCall a = call("run-6", tool, "{}", Instant.now().plusSeconds(60));
     ToolCall b = call("run-6", tool, "{}", Instant.now().plusSeconds(60));
     produce(a, null);
@@ -220,7 +221,7 @@ class ToolWorkerTest {
 
     // A new instance of the same group starts after the committed offsets: nothing runs again.
     AtomicInteger runsAfterRestart = new AtomicInteger();
-    worker = ToolWorker.builder(bootstrap).groupId(group).tool(tool, inv -> "again " + runsAfterRestart.incrementAndGet())
+    worker = ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).groupId(group).tool(tool, inv -> "again " + runsAfterRestart.incrementAndGet())
         .build().start();
     ToolCall c = call("run-6", tool, "{}", Instant.now().plusSeconds(60));
     produce(c, null);
@@ -232,7 +233,7 @@ class ToolWorkerTest {
   @Test
   void undecodableRecordsGoToDeadLettersAndTheWorkerGoesOn() {
     String tool = unique("sturdy");
-    worker = ToolWorker.serve(bootstrap, tool, inv -> "fine");
+    worker = ToolWorker.serve(bootstrap, KafkaTestSupport.REGISTRY, tool, inv -> "fine");
     try (Collector dead = new Collector(bootstrap, Topics.DEAD_LETTERS.name())) {
       byte[] garbage = "definitely not avro".getBytes();
       ProducerRecord<String, byte[]> bad = new ProducerRecord<>(Topics.TOOL_REQUESTS.name(), "run-7", garbage);
@@ -257,11 +258,11 @@ class ToolWorkerTest {
 
   @Test
   void builderRejectsBadInput() {
-    assertThatThrownBy(() -> ToolWorker.builder(bootstrap).tool("bad name", inv -> "")).hasMessageContaining("invalid tool name");
-    assertThatThrownBy(() -> ToolWorker.builder(bootstrap).tool("a", inv -> "").tool("a", inv -> ""))
+    assertThatThrownBy(() -> ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).tool("bad name", inv -> "")).hasMessageContaining("invalid tool name");
+    assertThatThrownBy(() -> ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).tool("a", inv -> "").tool("a", inv -> ""))
         .hasMessageContaining("already served");
-    assertThatThrownBy(() -> ToolWorker.builder(bootstrap).build()).hasMessageContaining("at least one tool");
-    assertThatThrownBy(() -> ToolWorker.builder(bootstrap).concurrency(0)).hasMessageContaining("at least 1");
+    assertThatThrownBy(() -> ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).build()).hasMessageContaining("at least one tool");
+    assertThatThrownBy(() -> ToolWorker.builder(bootstrap, KafkaTestSupport.REGISTRY).concurrency(0)).hasMessageContaining("at least 1");
     assertThat(ToolWorker.defaultGroupId(List.of("b", "a"))).isEqualTo("turnpike-tools-a+b");
   }
 
@@ -277,7 +278,7 @@ class ToolWorkerTest {
   }
 
   private static ToolResult decode(ConsumerRecord<String, byte[]> r) {
-    return TurnpikeSerdes.TOOL_RESULT.deserialize(r.topic(), r.value());
+    return SERDES.toolResult().deserialize(r.topic(), r.value());
   }
 
   private static ToolCall call(String runId, String tool, String args, Instant deadline) {
@@ -294,7 +295,7 @@ class ToolWorkerTest {
 
   private static void produce(ToolCall call, String traceId) {
     ProducerRecord<String, byte[]> r = new ProducerRecord<>(Topics.TOOL_REQUESTS.name(), call.getRunId(),
-        TurnpikeSerdes.TOOL_CALL.serialize(Topics.TOOL_REQUESTS.name(), call));
+        SERDES.toolCall().serialize(Topics.TOOL_REQUESTS.name(), call));
     TurnpikeHeaders.put(r.headers(), TurnpikeHeaders.TYPE, "ToolCall");
     TurnpikeHeaders.put(r.headers(), TurnpikeHeaders.TRACE_ID, traceId);
     KafkaTestSupport.send(producer, r);

@@ -77,6 +77,7 @@ public final class ModelInvoker implements AutoCloseable {
   private boolean finishedSinceCommit;
 
   private final ModelInvokerConfig config;
+  private final TurnpikeSerdes serdes;
   private final ModelClient client;
   private final KafkaConsumer<String, byte[]> consumer;
   private final KafkaProducer<String, byte[]> producer;
@@ -118,6 +119,7 @@ public final class ModelInvoker implements AutoCloseable {
   public ModelInvoker(ModelInvokerConfig config, ModelClient client, Map<String, ?> consumerOverrides,
       Map<String, ?> producerOverrides) {
     this.config = config;
+    this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.client = client;
     this.clock = Clock.systemUTC();
     this.permits = new Semaphore(config.concurrency());
@@ -252,7 +254,7 @@ public final class ModelInvoker implements AutoCloseable {
       if (r.value() == null) {
         throw new IllegalArgumentException("the record has no value");
       }
-      call = TurnpikeSerdes.MODEL_CALL.deserialize(r.topic(), r.value());
+      call = serdes.modelCall().deserialize(r.topic(), r.value());
     } catch (Exception e) {
       deadLetter(r, e, p);
       return;
@@ -450,10 +452,10 @@ public final class ModelInvoker implements AutoCloseable {
       result.setCallId(call.getCallId());
       byte[] value;
       try {
-        value = TurnpikeSerdes.MODEL_RESULT.serialize(Topics.MODEL_RESULTS.name(), result);
+        value = serdes.modelResult().serialize(Topics.MODEL_RESULTS.name(), result);
       } catch (RuntimeException e) {
         log.error("cannot encode the result of call {}", call.getCallId(), e);
-        value = TurnpikeSerdes.MODEL_RESULT.serialize(Topics.MODEL_RESULTS.name(), OpenAiModelClient.failed(call,
+        value = serdes.modelResult().serialize(Topics.MODEL_RESULTS.name(), OpenAiModelClient.failed(call,
             ErrorInfo.newBuilder().setCode(ModelErrors.ERROR).setMessage("cannot encode the model's result: "
                 + e.getMessage()).setRetryable(false).build()));
       }

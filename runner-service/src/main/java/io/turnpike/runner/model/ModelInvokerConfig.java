@@ -36,6 +36,7 @@ import java.util.Optional;
  */
 public record ModelInvokerConfig(
     String bootstrapServers,
+    String schemaRegistryUrl,
     String baseUrl,
     String apiKey,
     Api api,
@@ -80,6 +81,7 @@ public record ModelInvokerConfig(
 
   public ModelInvokerConfig {
     Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+    Objects.requireNonNull(schemaRegistryUrl, "schemaRegistryUrl");
     Objects.requireNonNull(baseUrl, "baseUrl");
     Objects.requireNonNull(api, "api");
     Objects.requireNonNull(timeout, "timeout");
@@ -104,6 +106,7 @@ public record ModelInvokerConfig(
     String apiKey = settings.get(API_KEY, settings.get("OPENAI_API_KEY", null));
     return new ModelInvokerConfig(
         settings.bootstrapServers(),
+        settings.schemaRegistryUrl(),
         baseUrl,
         apiKey,
         Api.parse(settings.get(API, "responses")),
@@ -116,43 +119,43 @@ public record ModelInvokerConfig(
   }
 
   /** Defaults everywhere except the endpoint; handy for tests and embedded use. */
-  public static ModelInvokerConfig of(String bootstrapServers, String baseUrl, String apiKey) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, Api.RESPONSES, DEFAULT_TIMEOUT,
+  public static ModelInvokerConfig of(String bootstrapServers, String schemaRegistryUrl, String baseUrl, String apiKey) {
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, Api.RESPONSES, DEFAULT_TIMEOUT,
         DEFAULT_MAX_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_GROUP_ID, Optional.empty(), DEFAULT_CLOSE_TIMEOUT);
   }
 
   public ModelInvokerConfig withApi(Api value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, value, timeout, maxRetries, concurrency,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, value, timeout, maxRetries, concurrency,
         groupId, modelOverride, closeTimeout);
   }
 
   public ModelInvokerConfig withTimeout(Duration value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, api, value, maxRetries, concurrency,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, value, maxRetries, concurrency,
         groupId, modelOverride, closeTimeout);
   }
 
   public ModelInvokerConfig withMaxRetries(int value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, api, timeout, value, concurrency,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, value, concurrency,
         groupId, modelOverride, closeTimeout);
   }
 
   public ModelInvokerConfig withConcurrency(int value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, api, timeout, maxRetries, value,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, value,
         groupId, modelOverride, closeTimeout);
   }
 
   public ModelInvokerConfig withGroupId(String value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
         value, modelOverride, closeTimeout);
   }
 
   public ModelInvokerConfig withModelOverride(String value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
         groupId, Optional.ofNullable(value), closeTimeout);
   }
 
   public ModelInvokerConfig withCloseTimeout(Duration value) {
-    return new ModelInvokerConfig(bootstrapServers, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
         groupId, modelOverride, value);
   }
 

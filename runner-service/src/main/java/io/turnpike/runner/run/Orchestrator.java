@@ -1,6 +1,8 @@
 package io.turnpike.runner.run;
 
 import io.turnpike.avro.RunState;
+import io.turnpike.schema.SchemaRegistration;
+import io.turnpike.schema.TurnpikeSerdes;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.Properties;
@@ -52,7 +54,13 @@ public final class Orchestrator implements AutoCloseable {
 
   /** Starts the orchestrator and waits until it is RUNNING (or fails clearly after {@code timeout}). */
   public static Orchestrator start(OrchestratorConfig config, Duration timeout) {
-    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval()), streamsProperties(config));
+    TurnpikeSerdes serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
+    // Registry calls happen here, not on the stream thread: every subject the processor writes to is
+    // registered (BACKWARD) before the first record, and the ids are cached from then on.
+    SchemaRegistration.registerAll(serdes.registry());
+    serdes.all().forEach(s -> s.schemaId(null));
+    serdes.runState().schemaId(config.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog");
+    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval(), serdes), streamsProperties(config));
     CountDownLatch running = new CountDownLatch(1);
     streams.setStateListener((now, before) -> {
       if (now == KafkaStreams.State.RUNNING) {

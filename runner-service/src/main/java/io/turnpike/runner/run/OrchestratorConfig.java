@@ -16,6 +16,7 @@ import java.time.Duration;
  * @param replicationFactor replication of internal topics (-1: the broker's default)
  * @param sessionTimeout    how long a silent (crashed) instance keeps its runs before they move
  * @param pollInterval      longest a stream thread blocks waiting for records; a due commit waits for it
+ * @param schemaRegistryUrl Confluent-compatible schema registry ({@code turnpike.schema.registry.url})
  */
 public record OrchestratorConfig(
     String bootstrapServers,
@@ -26,7 +27,8 @@ public record OrchestratorConfig(
     Duration timerInterval,
     int replicationFactor,
     Duration sessionTimeout,
-    Duration pollInterval) {
+    Duration pollInterval,
+    String schemaRegistryUrl) {
 
   public static OrchestratorConfig from(Settings s) {
     return new OrchestratorConfig(
@@ -38,6 +40,7 @@ public record OrchestratorConfig(
         s.getDuration("turnpike.runner.timer-interval", Duration.ofSeconds(1)),
         s.getInt("turnpike.runner.replication-factor", -1),
         s.getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)),
-        s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)));
+        s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)),
+        s.schemaRegistryUrl());
   }
 }

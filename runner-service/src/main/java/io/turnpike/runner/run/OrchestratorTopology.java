@@ -53,8 +53,9 @@ public final class OrchestratorTopology {
 
   /**
    * @param timerInterval how often pending-call deadlines are checked (wall clock)
+   * @param serdes        the wire-format serdes, bound to the schema registry
    */
-  public static Topology build(Duration timerInterval) {
+  public static Topology build(Duration timerInterval, TurnpikeSerdes serdes) {
     Topology topology = new Topology();
     StringDeserializer keys = new StringDeserializer();
     ByteArrayDeserializer values = new ByteArrayDeserializer();
@@ -64,10 +65,10 @@ public final class OrchestratorTopology {
     topology.addSource("tool-results-in", keys, values, Topics.TOOL_RESULTS.name());
     topology.addSource("sandbox-results-in", keys, values, Topics.SANDBOX_RESULTS.name());
     topology.addSource("guardrail-results-in", keys, values, Topics.GUARDRAIL_RESULTS.name());
-    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval),
+    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval, serdes),
         "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in", "sandbox-results-in", "guardrail-results-in");
     topology.addStateStore(Stores.keyValueStoreBuilder(
-        Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), TurnpikeSerdes.RUN_STATE), PROCESSOR);
+        Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), serdes.runState()), PROCESSOR);
     topology.addStateStore(Stores.keyValueStoreBuilder(
         Stores.persistentKeyValueStore(TIMER_STORE), Serdes.String(), Serdes.String()), PROCESSOR);
 

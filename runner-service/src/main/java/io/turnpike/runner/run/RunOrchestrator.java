@@ -13,6 +13,7 @@ import io.turnpike.avro.ToolResult;
 import io.turnpike.avro.Usage;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
+import io.turnpike.schema.RunRequestJson;
 import io.turnpike.schema.TurnpikeSerdes;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -47,13 +48,15 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private static final int MAX_TIMERS_PER_PUNCTUATION = 10_000;
 
   private final Duration timerInterval;
+  private final TurnpikeSerdes serdes;
   private ProcessorContext<String, byte[]> context;
   private KeyValueStore<String, RunState> runs;
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
 
-  RunOrchestrator(Duration timerInterval) {
+  RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes) {
     this.timerInterval = timerInterval;
+    this.serdes = serdes;
   }
 
   @Override
@@ -111,7 +114,9 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
 
   private RunEvent decode(String topic, Record<String, byte[]> record, String runId, RunState state) throws BadRecord {
     if (topic.equals(Topics.RUN_REQUESTS.name())) {
-      RunRequest req = decodeOrFail(() -> TurnpikeSerdes.RUN_REQUEST.decode(record.value()), topic, true);
+      RunRequest req = RunRequestJson.isJson(record.headers())
+          ? decodeOrFail(() -> RunRequestJson.parse(record.value(), runId, Instant.ofEpochMilli(record.timestamp())), topic, true)
+          : decodeOrFail(() -> serdes.runRequest().decode(record.value()), topic, true);
       if (!runId.equals(req.getRunId())) {
         throw new BadRecord("key '" + runId + "' does not match runId '" + req.getRunId() + "'", null, true, req.getAgent());
       }
@@ -126,22 +131,22 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       return new RunEvent.Started(req, agent, trace != null ? trace : traceIdFor(runId));
     }
     if (topic.equals(Topics.RUN_COMMANDS.name())) {
-      RunCommand cmd = decodeOrFail(() -> TurnpikeSerdes.RUN_COMMAND.decode(record.value()), topic, false);
+      RunCommand cmd = decodeOrFail(() -> serdes.runCommand().decode(record.value()), topic, false);
       return new RunEvent.CommandReceived(cmd);
     }
     if (topic.equals(Topics.MODEL_RESULTS.name())) {
-      ModelResult res = decodeOrFail(() -> TurnpikeSerdes.MODEL_RESULT.decode(record.value()), topic, false);
+      ModelResult res = decodeOrFail(() -> serdes.modelResult().decode(record.value()), topic, false);
       return new RunEvent.ModelAnswered(res, handoffAgents(state, res.getOutput()));
     }
     if (topic.equals(Topics.SANDBOX_RESULTS.name())) {
-      return new RunEvent.SandboxAnswered(decodeOrFail(() -> TurnpikeSerdes.SANDBOX_RESULT.decode(record.value()), topic, false));
+      return new RunEvent.SandboxAnswered(decodeOrFail(() -> serdes.sandboxResult().decode(record.value()), topic, false));
     }
     if (topic.equals(Topics.GUARDRAIL_RESULTS.name())) {
-      GuardrailVerdict verdict = decodeOrFail(() -> TurnpikeSerdes.GUARDRAIL_VERDICT.decode(record.value()), topic, false);
+      GuardrailVerdict verdict = decodeOrFail(() -> serdes.guardrailVerdict().decode(record.value()), topic, false);
       return new RunEvent.GuardrailAnswered(verdict, state == null ? Map.of() : handoffAgents(state, state.getHeld()));
     }
     if (topic.equals(Topics.TOOL_RESULTS.name())) {
-      ToolResult res = decodeOrFail(() -> TurnpikeSerdes.TOOL_RESULT.decode(record.value()), topic, false);
+      ToolResult res = decodeOrFail(() -> serdes.toolResult().decode(record.value()), topic, false);
       return new RunEvent.ToolAnswered(res);
     }
     throw new BadRecord("orchestrator does not consume " + topic, null, false, null);
@@ -155,7 +160,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     AgentDefinition agent;
     try {
-      agent = TurnpikeSerdes.AGENT_DEFINITION.decode(bytes);
+      agent = serdes.agentDefinition().decode(bytes);
     } catch (RuntimeException e) {
       throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, true, req.getAgent());
     }
@@ -173,7 +178,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       byte[] bytes = agents.get(name);
       if (bytes != null) {
         try {
-          found.put(name, TurnpikeSerdes.AGENT_DEFINITION.decode(bytes));
+          found.put(name, serdes.agentDefinition().decode(bytes));
         } catch (RuntimeException e) {
           LOG.warn("agent {} has an undecodable definition; the handoff will fail: {}", name, e.toString());
         }
@@ -221,20 +226,20 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     for (Effect effect : t.effects()) {
       switch (effect) {
         case Effect.SendModelCall m -> forward(OrchestratorTopology.SINK_MODEL_REQUESTS, runId,
-            TurnpikeSerdes.MODEL_CALL.encode(m.call()), ts, headers("ModelCall", trace, m.call().getCallId()));
+            serdes.modelCall().encode(m.call()), ts, headers("ModelCall", trace, m.call().getCallId()));
         case Effect.SendToolCall c -> forward(OrchestratorTopology.SINK_TOOL_REQUESTS, runId,
-            TurnpikeSerdes.TOOL_CALL.encode(c.call()), ts, headers("ToolCall", trace, c.call().getCallId()));
+            serdes.toolCall().encode(c.call()), ts, headers("ToolCall", trace, c.call().getCallId()));
         case Effect.SendSandboxCommand c -> forward(OrchestratorTopology.SINK_SANDBOX_REQUESTS, runId,
-            TurnpikeSerdes.SANDBOX_COMMAND.encode(c.command()), ts, headers("SandboxCommand", trace, c.command().getCallId()));
+            serdes.sandboxCommand().encode(c.command()), ts, headers("SandboxCommand", trace, c.command().getCallId()));
         case Effect.SendGuardrailCheck c -> forward(OrchestratorTopology.SINK_GUARDRAIL_REQUESTS, runId,
-            TurnpikeSerdes.GUARDRAIL_CHECK.encode(c.check()), ts, headers("GuardrailCheck", trace, c.check().getCallId()));
+            serdes.guardrailCheck().encode(c.check()), ts, headers("GuardrailCheck", trace, c.check().getCallId()));
         case Effect.Publish p -> forward(OrchestratorTopology.SINK_TURN_EVENTS, runId,
-            TurnpikeSerdes.TURN_EVENT.encode(p.event()), ts, headers(p.event().getStep().getClass().getSimpleName(), trace, null));
+            serdes.turnEvent().encode(p.event()), ts, headers(p.event().getStep().getClass().getSimpleName(), trace, null));
         case Effect.Finish f -> forward(OrchestratorTopology.SINK_RUN_RESULTS, runId,
-            TurnpikeSerdes.RUN_RESULT.encode(f.result()), ts, headers("RunResult", trace, null));
+            serdes.runResult().encode(f.result()), ts, headers("RunResult", trace, null));
       }
     }
-    forward(OrchestratorTopology.SINK_RUN_STATE, runId, TurnpikeSerdes.RUN_STATE.encode(after), ts,
+    forward(OrchestratorTopology.SINK_RUN_STATE, runId, serdes.runState().encode(after), ts,
         headers("RunState", trace, null));
   }
 
@@ -248,7 +253,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
         .setUsage(new Usage(0L, 0L, 0L, 0))
         .setFinishedAt(now)
         .build();
-    forward(OrchestratorTopology.SINK_RUN_RESULTS, runId, TurnpikeSerdes.RUN_RESULT.encode(result), now.toEpochMilli(),
+    forward(OrchestratorTopology.SINK_RUN_RESULTS, runId, serdes.runResult().encode(result), now.toEpochMilli(),
         headers("RunResult", traceIdFor(runId), null));
   }
 

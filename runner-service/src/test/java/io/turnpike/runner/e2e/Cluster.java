@@ -3,6 +3,7 @@ package io.turnpike.runner.e2e;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.RunRequest;
 import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.devkit.registry.DevSchemaRegistry;
 import io.turnpike.schema.TopicAdmin;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
@@ -19,15 +20,22 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
-/** A real in-process broker with Turnpike's topics, and a producer for test input. */
+/** A real in-process broker with Turnpike's topics, the dev schema registry, and a producer for test input. */
 final class Cluster implements AutoCloseable {
   static final int PARTITIONS = 3;
 
   final EmbeddedKafka kafka;
+  final DevSchemaRegistry registry;
+  final String registryUrl;
+  final TurnpikeSerdes serdes;
   final KafkaProducer<String, byte[]> producer;
 
   Cluster() {
     kafka = EmbeddedKafka.start();
+    // the real HTTP registry, not an in-JVM one: child-process runners must see the same ids
+    registry = DevSchemaRegistry.start(kafka.bootstrapServers());
+    registryUrl = registry.url();
+    serdes = TurnpikeSerdes.forUrl(registryUrl);
     try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
       TopicAdmin.ensureTopics(admin, PARTITIONS, (short) 1);
     }
@@ -42,14 +50,22 @@ final class Cluster implements AutoCloseable {
     return kafka.bootstrapServers();
   }
 
+  String registryUrl() {
+    return registryUrl;
+  }
+
+  TurnpikeSerdes serdes() {
+    return serdes;
+  }
+
   void publishAgent(AgentDefinition agent) {
-    send(Topics.AGENTS.name(), agent.getName(), TurnpikeSerdes.AGENT_DEFINITION.encode(agent), "AgentDefinition");
+    send(Topics.AGENTS.name(), agent.getName(), serdes.agentDefinition().encode(agent), "AgentDefinition");
   }
 
   void submit(String runId, String agent, String input) {
     RunRequest req = RunRequest.newBuilder().setRunId(runId).setAgent(agent).setInput(input)
         .setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
-    send(Topics.RUN_REQUESTS.name(), runId, TurnpikeSerdes.RUN_REQUEST.encode(req), "RunRequest");
+    send(Topics.RUN_REQUESTS.name(), runId, serdes.runRequest().encode(req), "RunRequest");
   }
 
   void send(String topic, String key, byte[] value, String type) {
@@ -65,6 +81,7 @@ final class Cluster implements AutoCloseable {
   @Override
   public void close() {
     producer.close();
+    registry.close();
     kafka.close();
   }
 }

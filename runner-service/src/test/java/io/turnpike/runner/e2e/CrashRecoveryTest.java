@@ -35,6 +35,7 @@ class CrashRecoveryTest {
          TopicTail events = new TopicTail(cluster.bootstrap(), Topics.TURN_EVENTS.name())) {
       cluster.publishAgent(TravelScript.agent(TravelScript.AGENT, 6, 120_000));
       Map<String, String> settings = Map.of(
+          "turnpike.schema.registry.url", cluster.registryUrl(),
           "turnpike.bootstrap.servers", cluster.bootstrap(),
           "turnpike.model.base-url", model.baseUrl(),
           "turnpike.model.api-key", "test-key",
@@ -44,7 +45,7 @@ class CrashRecoveryTest {
 
       CountDownLatch release = new CountDownLatch(1);
       AtomicInteger weatherCalls = new AtomicInteger();
-      try (ToolWorker worker = ToolWorker.builder(cluster.bootstrap())
+      try (ToolWorker worker = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl())
           .tool("get_weather", inv -> {
             weatherCalls.incrementAndGet();
             // Hold the answer until the runner is dead.
@@ -59,7 +60,7 @@ class CrashRecoveryTest {
         RunnerProcess first = RunnerProcess.start(settings);
         cluster.submit("run-crash", TravelScript.AGENT, "Trip to Lisbon soon");
         await().atMost(Duration.ofSeconds(60)).until(() -> weatherCalls.get() >= 1 && events.forKey("run-crash").stream()
-            .anyMatch(r -> TurnpikeSerdes.TURN_EVENT.decode(r.value()).getStep() instanceof ToolCallRequested));
+            .anyMatch(r -> cluster.serdes().turnEvent().decode(r.value()).getStep() instanceof ToolCallRequested));
 
         first.kill();
         release.countDown();
@@ -68,7 +69,7 @@ class CrashRecoveryTest {
         elsewhere.put("turnpike.runner.state-dir", Files.createTempDirectory("state-b").toString());
         try (RunnerProcess second = RunnerProcess.start(elsewhere)) {
           await().atMost(Duration.ofSeconds(120)).until(() -> !results.forKey("run-crash").isEmpty());
-          RunResult result = TurnpikeSerdes.RUN_RESULT.decode(results.forKey("run-crash").get(0).value());
+          RunResult result = cluster.serdes().runResult().decode(results.forKey("run-crash").get(0).value());
           assertThat(result.getStatus()).isEqualTo(RunStatus.COMPLETED);
           assertThat(result.getFinalOutput()).isEqualTo("Answer: sunny in Lisbon | 14:05 in Lisbon");
 

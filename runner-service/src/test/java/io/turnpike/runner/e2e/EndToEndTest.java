@@ -45,12 +45,13 @@ class EndToEndTest {
     model = ScriptedModelServer.start(TravelScript.script());
     Path state = Files.createTempDirectory("runner-state");
     runner = RunnerService.start(Settings.of(Map.of(
+        "turnpike.schema.registry.url", cluster.registryUrl(),
         "turnpike.bootstrap.servers", cluster.bootstrap(),
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "test-key",
         "turnpike.runner.application-id", "e2e-runner",
         "turnpike.runner.state-dir", state.toString())));
-    tools = ToolWorker.builder(cluster.bootstrap())
+    tools = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl())
         .tool("get_weather", inv -> "sunny in " + inv.args().get("city").asText())
         .tool("get_time", inv -> "14:05 in " + inv.args().get("city").asText())
         .build().start();
@@ -75,7 +76,7 @@ class EndToEndTest {
 
   private static RunResult awaitResult(String runId) {
     await().atMost(Duration.ofSeconds(60)).until(() -> !results.forKey(runId).isEmpty());
-    return TurnpikeSerdes.RUN_RESULT.decode(results.forKey(runId).get(0).value());
+    return cluster.serdes().runResult().decode(results.forKey(runId).get(0).value());
   }
 
   @Test
@@ -89,9 +90,9 @@ class EndToEndTest {
 
     // turn-events holds every step, in order
     await().atMost(Duration.ofSeconds(10)).until(() -> events.forKey("run-oslo").stream()
-        .map(r -> TurnpikeSerdes.TURN_EVENT.decode(r.value()))
+        .map(r -> cluster.serdes().turnEvent().decode(r.value()))
         .anyMatch(e -> e.getStep() instanceof io.turnpike.avro.RunFinished));
-    List<TurnEvent> steps = events.forKey("run-oslo").stream().map(r -> TurnpikeSerdes.TURN_EVENT.decode(r.value())).toList();
+    List<TurnEvent> steps = events.forKey("run-oslo").stream().map(r -> cluster.serdes().turnEvent().decode(r.value())).toList();
     assertThat(steps).extracting(TurnEvent::getSeq).containsExactly(
         java.util.stream.LongStream.rangeClosed(1, steps.size()).boxed().toArray(Long[]::new));
     assertThat(steps).extracting(e -> e.getStep().getClass().getSimpleName()).containsExactly(
@@ -154,7 +155,7 @@ class EndToEndTest {
     await().atMost(Duration.ofSeconds(90)).until(() ->
         results.matching(r -> r.key().startsWith("run-many-")).size() >= n);
     assertThat(results.matching(r -> r.key().startsWith("run-many-"))).hasSize(n).allSatisfy(r -> {
-      RunResult res = TurnpikeSerdes.RUN_RESULT.decode(r.value());
+      RunResult res = cluster.serdes().runResult().decode(r.value());
       assertThat(res.getStatus()).isEqualTo(RunStatus.COMPLETED);
       int i = Integer.parseInt(r.key().substring("run-many-".length()));
       assertThat(res.getFinalOutput()).isEqualTo("Answer: sunny in City" + i + " | 14:05 in City" + i);
@@ -163,6 +164,6 @@ class EndToEndTest {
 
   private static RunState lastState(String runId) {
     List<ConsumerRecord<String, byte[]>> recs = states.forKey(runId);
-    return recs.isEmpty() ? null : TurnpikeSerdes.RUN_STATE.decode(recs.get(recs.size() - 1).value());
+    return recs.isEmpty() ? null : cluster.serdes().runState().decode(recs.get(recs.size() - 1).value());
   }
 }

@@ -98,6 +98,7 @@ class GuardrailsEndToEndTest {
         "{\"prompt\":\"" + JUDGE + "\",\"timeout\":\"1s\",\"failPolicy\":\"closed\"}")));
     model = ScriptedModelServer.start(GuardrailsEndToEndTest::script);
     Settings settings = Settings.of(Map.of(
+        "turnpike.schema.registry.url", cluster.registryUrl(),
         "turnpike.bootstrap.servers", cluster.bootstrap(),
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "k",
@@ -105,7 +106,7 @@ class GuardrailsEndToEndTest {
         "turnpike.runner.state-dir", Files.createTempDirectory("guard-state").toString()));
     runner = RunnerService.start(settings);
     guardrails = GuardrailService.start(settings);
-    tools = ToolWorker.builder(cluster.bootstrap()).tool("run_command", inv -> "ran " + inv.args().get("cmd").asText()).build().start();
+    tools = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl()).tool("run_command", inv -> "ran " + inv.args().get("cmd").asText()).build().start();
     results = new TopicTail(cluster.bootstrap(), Topics.RUN_RESULTS.name());
     events = new TopicTail(cluster.bootstrap(), Topics.TURN_EVENTS.name());
     states = new TopicTail(cluster.bootstrap(), Topics.RUN_STATE.name());
@@ -126,9 +127,9 @@ class GuardrailsEndToEndTest {
 
   static RunResult awaitFinal(String runId) {
     await().atMost(Duration.ofSeconds(60)).until(() -> results.forKey(runId).stream()
-        .map(r -> TurnpikeSerdes.RUN_RESULT.decode(r.value()))
+        .map(r -> cluster.serdes().runResult().decode(r.value()))
         .anyMatch(r -> r.getStatus() != RunStatus.INTERRUPTED));
-    return results.forKey(runId).stream().map(r -> TurnpikeSerdes.RUN_RESULT.decode(r.value()))
+    return results.forKey(runId).stream().map(r -> cluster.serdes().runResult().decode(r.value()))
         .filter(r -> r.getStatus() != RunStatus.INTERRUPTED).findFirst().orElseThrow();
   }
 

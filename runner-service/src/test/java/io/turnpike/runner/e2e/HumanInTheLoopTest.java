@@ -91,7 +91,7 @@ class HumanInTheLoopTest {
     model = ScriptedModelServer.start(HumanInTheLoopTest::script);
     stateDir = Files.createTempDirectory("hitl-state").toString();
     runner = startRunner(stateDir);
-    tools = ToolWorker.builder(cluster.bootstrap())
+    tools = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl())
         .tool("run_command", inv -> "ran " + inv.args().get("cmd").asText())
         .build().start();
     results = new TopicTail(cluster.bootstrap(), Topics.RUN_RESULTS.name());
@@ -101,6 +101,7 @@ class HumanInTheLoopTest {
 
   static RunnerService startRunner(String dir) {
     return RunnerService.start(Settings.of(Map.of(
+        "turnpike.schema.registry.url", cluster.registryUrl(),
         "turnpike.bootstrap.servers", cluster.bootstrap(),
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "k",
@@ -122,7 +123,7 @@ class HumanInTheLoopTest {
   }
 
   static List<RunResult> resultsOf(String runId) {
-    return results.forKey(runId).stream().map(r -> TurnpikeSerdes.RUN_RESULT.decode(r.value())).toList();
+    return results.forKey(runId).stream().map(r -> cluster.serdes().runResult().decode(r.value())).toList();
   }
 
   static RunResult awaitStatus(String runId, RunStatus status) {
@@ -132,13 +133,13 @@ class HumanInTheLoopTest {
 
   static RunState lastState(String runId) {
     List<ConsumerRecord<String, byte[]>> recs = states.forKey(runId);
-    return recs.isEmpty() ? null : TurnpikeSerdes.RUN_STATE.decode(recs.get(recs.size() - 1).value());
+    return recs.isEmpty() ? null : cluster.serdes().runState().decode(recs.get(recs.size() - 1).value());
   }
 
   static void command(String runId, RunCommandType type, String callId, boolean always, String message) {
     RunCommand cmd = RunCommand.newBuilder().setRunId(runId).setCommandId(UUID.randomUUID().toString()).setType(type)
         .setCallId(callId).setAlways(always).setMessage(message).setIssuedAt(Instant.now()).build();
-    cluster.send(Topics.RUN_COMMANDS.name(), runId, TurnpikeSerdes.RUN_COMMAND.encode(cmd), "RunCommand");
+    cluster.send(Topics.RUN_COMMANDS.name(), runId, cluster.serdes().runCommand().encode(cmd), "RunCommand");
   }
 
   @Test
@@ -193,7 +194,7 @@ class HumanInTheLoopTest {
     assertThat(cancelled.getError()).isEqualTo("changed my mind");
     // the model's late answer arrives and is ignored; nothing else is published for the run
     await().atMost(Duration.ofSeconds(20)).until(() -> events.forKey("hitl-cancel").stream()
-        .map(r -> TurnpikeSerdes.TURN_EVENT.decode(r.value()))
+        .map(r -> cluster.serdes().turnEvent().decode(r.value()))
         .anyMatch(e -> e.getStep() instanceof io.turnpike.avro.ResultIgnored));
     assertThat(resultsOf("hitl-cancel")).hasSize(1);
   }
@@ -211,7 +212,7 @@ class HumanInTheLoopTest {
       assertThat(h.getFromAgent()).isEqualTo("triage");
       assertThat(h.getToAgent()).isEqualTo("specialist");
     });
-    List<TurnEvent> steps = events.forKey("hitl-handoff").stream().map(r -> TurnpikeSerdes.TURN_EVENT.decode(r.value())).toList();
+    List<TurnEvent> steps = events.forKey("hitl-handoff").stream().map(r -> cluster.serdes().turnEvent().decode(r.value())).toList();
     assertThat(steps).anySatisfy(e -> assertThat(e.getStep()).isInstanceOf(io.turnpike.avro.HandoffOccurred.class));
   }
 

@@ -79,6 +79,7 @@ class SandboxEndToEndTest {
         .setApprovalRules(List.of(new ApprovalRule("shell", "rm "))).build());
     model = ScriptedModelServer.start(SandboxEndToEndTest::script);
     Settings settings = Settings.of(Map.of(
+        "turnpike.schema.registry.url", cluster.registryUrl(),
         "turnpike.bootstrap.servers", cluster.bootstrap(),
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "k",
@@ -105,8 +106,8 @@ class SandboxEndToEndTest {
 
   static RunResult awaitStatus(String runId, RunStatus status) {
     await().atMost(Duration.ofSeconds(90)).until(() -> results.forKey(runId).stream()
-        .map(r -> TurnpikeSerdes.RUN_RESULT.decode(r.value())).anyMatch(r -> r.getStatus() == status));
-    return results.forKey(runId).stream().map(r -> TurnpikeSerdes.RUN_RESULT.decode(r.value()))
+        .map(r -> cluster.serdes().runResult().decode(r.value())).anyMatch(r -> r.getStatus() == status));
+    return results.forKey(runId).stream().map(r -> cluster.serdes().runResult().decode(r.value()))
         .filter(r -> r.getStatus() == status).findFirst().orElseThrow();
   }
 
@@ -133,7 +134,7 @@ class SandboxEndToEndTest {
     });
     RunCommand approve = RunCommand.newBuilder().setRunId("sbx-2").setCommandId("c1").setType(RunCommandType.APPROVE)
         .setCallId(interrupted.getInterruptions().get(0).getCallId()).setIssuedAt(Instant.now()).build();
-    cluster.send(Topics.RUN_COMMANDS.name(), "sbx-2", TurnpikeSerdes.RUN_COMMAND.encode(approve), "RunCommand");
+    cluster.send(Topics.RUN_COMMANDS.name(), "sbx-2", cluster.serdes().runCommand().encode(approve), "RunCommand");
     assertThat(awaitStatus("sbx-2", RunStatus.COMPLETED).getFinalOutput()).contains("removed");
   }
 }

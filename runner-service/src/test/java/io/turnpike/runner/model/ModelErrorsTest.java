@@ -57,7 +57,7 @@ class ModelErrorsTest {
 
   @Test
   void attemptTimeoutNeverOutlivesTheDeadlineByMoreThanASecond() {
-    ModelInvokerConfig config = ModelInvokerConfig.of("unused:9092", "http://127.0.0.1:9/v1", null);
+    ModelInvokerConfig config = ModelInvokerConfig.of("unused:9092", "mock://model-tests", "http://127.0.0.1:9/v1", null);
     try (OpenAiModelClient client = new OpenAiModelClient(config)) {
       var soon = TestCalls.call("r", "c", java.util.List.of(TestCalls.user("hi")))
           .setDeadline(Instant.now().plusSeconds(5)).build();

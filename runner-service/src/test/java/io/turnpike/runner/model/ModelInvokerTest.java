@@ -50,6 +50,7 @@ import org.junit.jupiter.api.Test;
  * empty) and the scripted OpenAI-compatible server.
  */
 class ModelInvokerTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://topology-test");
   static final int PARTITIONS = 3;
   static EmbeddedKafka kafka;
   static Admin admin;
@@ -112,7 +113,7 @@ class ModelInvokerTest {
     RecordHeaders h = new RecordHeaders();
     TurnpikeHeaders.put(h, TurnpikeHeaders.TYPE, "ModelCall");
     TurnpikeHeaders.put(h, TurnpikeHeaders.TRACE_ID, traceId);
-    return new ProducerRecord<>(Topics.MODEL_REQUESTS.name(), null, c.getRunId(), TurnpikeSerdes.MODEL_CALL.encode(c), h);
+    return new ProducerRecord<>(Topics.MODEL_REQUESTS.name(), null, c.getRunId(), SERDES.modelCall().encode(c), h);
   }
 
   @Test
@@ -122,7 +123,7 @@ class ModelInvokerTest {
         .text("answer to " + req.lastUserText())
         .withDelay(Duration.ofMillis(ThreadLocalRandom.current().nextInt(150))));
     String group = "model-invoker-test-" + UUID.randomUUID();
-    ModelInvokerConfig config = ModelInvokerConfig.of(kafka.bootstrapServers(), server.baseUrl(), "sk-e2e")
+    ModelInvokerConfig config = ModelInvokerConfig.of(kafka.bootstrapServers(), "mock://topology-test", server.baseUrl(), "sk-e2e")
         .withGroupId(group)
         .withConcurrency(8)
         .withTimeout(Duration.ofSeconds(10));
@@ -177,7 +178,7 @@ class ModelInvokerTest {
 
       Map<String, ConsumerRecord<String, byte[]>> byCallId = new HashMap<>();
       for (ConsumerRecord<String, byte[]> r : results.records) {
-        ModelResult result = TurnpikeSerdes.MODEL_RESULT.decode(r.value());
+        ModelResult result = SERDES.modelResult().decode(r.value());
         assertThat(byCallId.put(result.getCallId(), r)).as("one result per call").isNull();
         int i = Integer.parseInt(result.getCallId().substring("call-".length()));
         assertThat(r.key()).isEqualTo("run-" + i);
@@ -222,7 +223,7 @@ class ModelInvokerTest {
   void modelErrorsAreAnsweredAsErrorResults() throws Exception {
     ScriptedModelServer server = ScriptedModelServer.start(req -> ScriptedReply.httpError(400, "no such model"));
     String group = "model-invoker-test-" + UUID.randomUUID();
-    ModelInvokerConfig config = ModelInvokerConfig.of(kafka.bootstrapServers(), server.baseUrl(), "sk-e2e")
+    ModelInvokerConfig config = ModelInvokerConfig.of(kafka.bootstrapServers(), "mock://topology-test", server.baseUrl(), "sk-e2e")
         .withGroupId(group);
     try (server; KafkaProducer<String, byte[]> producer = producer();
         TopicReader results = new TopicReader(Topics.MODEL_RESULTS.name());
@@ -235,7 +236,7 @@ class ModelInvokerTest {
           .anySatisfy(r -> assertThat(TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.CALL_ID)).isEqualTo("call-err")));
       ModelResult result = results.records.stream()
           .filter(r -> "call-err".equals(TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.CALL_ID)))
-          .map(r -> TurnpikeSerdes.MODEL_RESULT.decode(r.value()))
+          .map(r -> SERDES.modelResult().decode(r.value()))
           .findFirst().orElseThrow();
       assertThat(result.getOutput()).isEmpty();
       assertThat(result.getError().getCode()).isEqualTo("model_http_400");
@@ -250,7 +251,7 @@ class ModelInvokerTest {
     // slot blocked the poll loop, the consumer would drop out of its group and be assigned again.
     ScriptedModelServer server = ScriptedModelServer.start(req -> ScriptedReply
         .text("slow answer to " + req.lastUserText()).withDelay(Duration.ofSeconds(1)));
-    ModelInvokerConfig config = ModelInvokerConfig.of(kafka.bootstrapServers(), server.baseUrl(), "sk-e2e")
+    ModelInvokerConfig config = ModelInvokerConfig.of(kafka.bootstrapServers(), "mock://topology-test", server.baseUrl(), "sk-e2e")
         .withGroupId("model-invoker-test-" + UUID.randomUUID())
         .withConcurrency(1);
     OpenAiModelClient real = new OpenAiModelClient(config, true);

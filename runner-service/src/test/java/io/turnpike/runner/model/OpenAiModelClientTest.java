@@ -30,13 +30,14 @@ import org.junit.jupiter.api.Test;
 
 /** The real openai-java client against the devkit's scripted OpenAI-compatible HTTP server. */
 class OpenAiModelClientTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://topology-test");
   static final String API_KEY = "sk-test-secret-4711-do-not-leak";
 
   ScriptedModelServer server;
   OpenAiModelClient client;
 
   OpenAiModelClient client(UnaryOperator<ModelInvokerConfig> tweak) {
-    ModelInvokerConfig config = tweak.apply(ModelInvokerConfig.of("unused:9092", server.baseUrl(), API_KEY)
+    ModelInvokerConfig config = tweak.apply(ModelInvokerConfig.of("unused:9092", "mock://model-tests", server.baseUrl(), API_KEY)
         .withTimeout(Duration.ofSeconds(10)));
     client = new OpenAiModelClient(config, true);
     return client;
@@ -253,7 +254,7 @@ class OpenAiModelClientTest {
     assertThat(server.modelRequests().getFirst().header("Authorization")).isEqualTo("Bearer " + API_KEY);
     assertThat(r.getError().getCode()).isEqualTo("model_http_401");
     assertThat(r.getError().getMessage()).contains("invalid key").contains("***").doesNotContain(API_KEY);
-    String encoded = new String(TurnpikeSerdes.MODEL_RESULT.encode(r), StandardCharsets.ISO_8859_1);
+    String encoded = new String(SERDES.modelResult().encode(r), StandardCharsets.ISO_8859_1);
     assertThat(encoded).doesNotContain(API_KEY);
     assertThat(r.toString()).doesNotContain(API_KEY);
   }

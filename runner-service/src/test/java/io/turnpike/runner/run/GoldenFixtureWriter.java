@@ -23,7 +23,16 @@ public final class GoldenFixtureWriter {
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args.length > 0 ? args[0] : "runner-service/src/test/resources/fixtures/run-state");
     int version = RunStateMachine.SCHEMA_VERSION;
-    Files.write(dir.resolve("v" + version + "-waiting-for-tool.bin"), TurnpikeSerdes.RUN_STATE.encode(waitingForTool()));
+    Files.write(dir.resolve("v" + version + "-waiting-for-tool.bin"), legacyEncoding(waitingForTool()));
     Files.writeString(dir.resolve("v" + version + "-RunState.avsc"), RunState.getClassSchema().toString());
+  }
+
+  /** Golden fixtures stay in Avro's single-object encoding: self-describing by fingerprint, no registry needed. */
+  private static byte[] legacyEncoding(RunState state) throws java.io.IOException {
+    java.nio.ByteBuffer buf = new org.apache.avro.message.BinaryMessageEncoder<RunState>(
+        org.apache.avro.specific.SpecificData.get(), RunState.getClassSchema()).encode(state);
+    byte[] out = new byte[buf.remaining()];
+    buf.get(out);
+    return out;
   }
 }

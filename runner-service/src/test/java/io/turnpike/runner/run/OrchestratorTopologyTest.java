@@ -31,6 +31,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 class OrchestratorTopologyTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://topology-test");
   private TopologyTestDriver driver;
   private TestInputTopic<String, byte[]> agents;
   private TestInputTopic<String, byte[]> requests;
@@ -50,7 +51,7 @@ class OrchestratorTopologyTest {
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "orchestrator-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:9092");
     props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-    driver = new TopologyTestDriver(OrchestratorTopology.build(Duration.ofSeconds(1)), props, Fixtures.T0);
+    driver = new TopologyTestDriver(OrchestratorTopology.build(Duration.ofSeconds(1), SERDES), props, Fixtures.T0);
     StringSerializer ks = new StringSerializer();
     ByteArraySerializer vs = new ByteArraySerializer();
     agents = driver.createInputTopic(Topics.AGENTS.name(), ks, vs);
@@ -66,7 +67,7 @@ class OrchestratorTopologyTest {
     runResults = driver.createOutputTopic(Topics.RUN_RESULTS.name(), kd, vd);
     runState = driver.createOutputTopic(Topics.RUN_STATE.name(), kd, vd);
     deadLetters = driver.createOutputTopic(Topics.DEAD_LETTERS.name(), kd, vd);
-    agents.pipeInput("weather", TurnpikeSerdes.AGENT_DEFINITION.encode(Fixtures.agent(5, "get_weather")));
+    agents.pipeInput("weather", SERDES.agentDefinition().encode(Fixtures.agent(5, "get_weather")));
   }
 
   @AfterEach
@@ -75,7 +76,7 @@ class OrchestratorTopologyTest {
   }
 
   private void submit(String runId) {
-    requests.pipeInput(new TestRecord<>(runId, TurnpikeSerdes.RUN_REQUEST.encode(Fixtures.request(runId, "Weather in Oslo?")),
+    requests.pipeInput(new TestRecord<>(runId, SERDES.runRequest().encode(Fixtures.request(runId, "Weather in Oslo?")),
         new RecordHeaders().add(TurnpikeHeaders.TRACE_ID, "abc123".getBytes()), Fixtures.T0));
   }
 
@@ -87,33 +88,33 @@ class OrchestratorTopologyTest {
   void aRunWithOneToolTurnCompletes() {
     submit("r1");
     TestRecord<String, byte[]> modelReq = modelRequests.readRecord();
-    ModelCall call = TurnpikeSerdes.MODEL_CALL.decode(modelReq.value());
+    ModelCall call = SERDES.modelCall().decode(modelReq.value());
     assertThat(call.getCallId()).isEqualTo("r1:m1");
     assertThat(TurnpikeHeaders.get(modelReq.headers(), TurnpikeHeaders.TRACE_ID)).isEqualTo("abc123");
     assertThat(TurnpikeHeaders.get(modelReq.headers(), TurnpikeHeaders.CALL_ID)).isEqualTo("r1:m1");
     assertThat(TurnpikeHeaders.get(modelReq.headers(), TurnpikeHeaders.TYPE)).isEqualTo("ModelCall");
 
-    modelResults.pipeInput("r1", TurnpikeSerdes.MODEL_RESULT.encode(Fixtures.toolCalls("r1", "r1:m1", "get_weather", "{\"city\":\"Oslo\"}")));
-    ToolCall tool = TurnpikeSerdes.TOOL_CALL.decode(toolRequests.readValue());
+    modelResults.pipeInput("r1", SERDES.modelResult().encode(Fixtures.toolCalls("r1", "r1:m1", "get_weather", "{\"city\":\"Oslo\"}")));
+    ToolCall tool = SERDES.toolCall().decode(toolRequests.readValue());
     assertThat(tool.getName()).isEqualTo("get_weather");
 
-    toolResults.pipeInput("r1", TurnpikeSerdes.TOOL_RESULT.encode(Fixtures.toolResult("r1", tool.getCallId(), "get_weather", "sunny")));
-    List<ModelCall> calls = modelRequests.readValuesToList().stream().map(TurnpikeSerdes.MODEL_CALL::decode).toList();
+    toolResults.pipeInput("r1", SERDES.toolResult().encode(Fixtures.toolResult("r1", tool.getCallId(), "get_weather", "sunny")));
+    List<ModelCall> calls = modelRequests.readValuesToList().stream().map(SERDES.modelCall()::decode).toList();
     assertThat(calls).extracting(ModelCall::getCallId).containsExactly("r1:m2");
 
-    modelResults.pipeInput("r1", TurnpikeSerdes.MODEL_RESULT.encode(Fixtures.text("r1", "r1:m2", "Sunny in Oslo.")));
-    RunResult result = TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue());
+    modelResults.pipeInput("r1", SERDES.modelResult().encode(Fixtures.text("r1", "r1:m2", "Sunny in Oslo.")));
+    RunResult result = SERDES.runResult().decode(runResults.readValue());
     assertThat(result.getStatus()).isEqualTo(RunStatus.COMPLETED);
     assertThat(result.getFinalOutput()).isEqualTo("Sunny in Oslo.");
     assertThat(runResults.isEmpty()).isTrue();
 
-    List<TurnEvent> events = turnEvents.readValuesToList().stream().map(TurnpikeSerdes.TURN_EVENT::decode).toList();
+    List<TurnEvent> events = turnEvents.readValuesToList().stream().map(SERDES.turnEvent()::decode).toList();
     assertThat(events).extracting(TurnEvent::getSeq).containsExactly(1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L);
     assertThat(events).extracting(e -> e.getStep().getClass().getSimpleName()).containsExactly(
         "RunStarted", "ModelCallRequested", "ModelResponded", "ToolCallRequested", "ToolCallCompleted",
         "ModelCallRequested", "ModelResponded", "RunFinished");
 
-    List<RunState> states = runState.readValuesToList().stream().map(TurnpikeSerdes.RUN_STATE::decode).toList();
+    List<RunState> states = runState.readValuesToList().stream().map(SERDES.runState()::decode).toList();
     assertThat(states).extracting(RunState::getVersion).containsExactly(2L, 4L, 6L, 8L);
     assertThat(states.get(3).getStatus()).isEqualTo(RunStatus.COMPLETED);
     assertThat(latestState("r1").getVersion()).isEqualTo(8L);
@@ -124,7 +125,7 @@ class OrchestratorTopologyTest {
   void duplicateResultsEmitNoSecondCommand() {
     submit("r2");
     modelRequests.readValue();
-    byte[] answer = TurnpikeSerdes.MODEL_RESULT.encode(Fixtures.toolCalls("r2", "r2:m1", "get_weather", "{}"));
+    byte[] answer = SERDES.modelResult().encode(Fixtures.toolCalls("r2", "r2:m1", "get_weather", "{}"));
     modelResults.pipeInput("r2", answer);
     modelResults.pipeInput("r2", answer);
     assertThat(toolRequests.readValuesToList()).hasSize(1);
@@ -141,7 +142,7 @@ class OrchestratorTopologyTest {
     assertThat(TurnpikeHeaders.get(dlq.headers(), TurnpikeHeaders.DLQ_TOPIC)).isEqualTo(Topics.RUN_REQUESTS.name());
     assertThat(TurnpikeHeaders.get(dlq.headers(), TurnpikeHeaders.DLQ_REASON)).contains("undecodable");
     assertThat(TurnpikeHeaders.get(dlq.headers(), TurnpikeHeaders.DLQ_OFFSET)).isEqualTo("0");
-    RunResult failed = TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue());
+    RunResult failed = SERDES.runResult().decode(runResults.readValue());
     assertThat(failed.getStatus()).isEqualTo(RunStatus.FAILED);
     assertThat(failed.getError()).contains("undecodable");
     // and the stream keeps going
@@ -149,12 +150,41 @@ class OrchestratorTopologyTest {
     assertThat(modelRequests.readValuesToList()).hasSize(1);
   }
 
+  private void submitJson(String runId, String json) {
+    requests.pipeInput(new TestRecord<>(runId, json.getBytes(java.nio.charset.StandardCharsets.UTF_8),
+        new RecordHeaders().add("content-type", "application/json; charset=utf-8".getBytes()), Fixtures.T0));
+  }
+
+  @Test
+  void aJsonRunRequestStartsARunLikeAnAvroOne() {
+    String agent = Fixtures.request("x", "y").getAgent();
+    submitJson("rj1", "{\"agent\": \"" + agent + "\", \"input\": \"Weather in Oslo?\", \"metadata\": {\"ticket\": 7}}");
+    ModelCall call = SERDES.modelCall().decode(modelRequests.readValue());
+    assertThat(call.getCallId()).isEqualTo("rj1:m1");
+    assertThat(latestState("rj1").getStatus()).isEqualTo(RunStatus.RUNNING);
+    assertThat(deadLetters.isEmpty()).isTrue();
+  }
+
+  @Test
+  void anInvalidJsonRunRequestIsDeadLetteredWithTheReasonAndTheRunFails() {
+    submitJson("rj2", "{\"input\": \"no agent named\"}");
+    TestRecord<String, byte[]> dlq = deadLetters.readRecord();
+    assertThat(TurnpikeHeaders.get(dlq.headers(), TurnpikeHeaders.DLQ_REASON)).contains("missing required field 'agent'");
+    assertThat(SERDES.runResult().decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.FAILED);
+
+    submitJson("rj3", "{not json");
+    assertThat(TurnpikeHeaders.get(deadLetters.readRecord().headers(), TurnpikeHeaders.DLQ_REASON)).contains("not valid JSON");
+    // and the stream keeps going
+    submit("rj4");
+    assertThat(modelRequests.readValuesToList()).hasSize(1);
+  }
+
   @Test
   void unknownAgentIsDeadLetteredWithAFailedResult() {
-    requests.pipeInput("r5", TurnpikeSerdes.RUN_REQUEST.encode(
+    requests.pipeInput("r5", SERDES.runRequest().encode(
         io.turnpike.avro.RunRequest.newBuilder(Fixtures.request("r5", "hi")).setAgent("ghost").build()));
     assertThat(TurnpikeHeaders.get(deadLetters.readRecord().headers(), TurnpikeHeaders.DLQ_REASON)).contains("unknown agent 'ghost'");
-    RunResult failed = TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue());
+    RunResult failed = SERDES.runResult().decode(runResults.readValue());
     assertThat(failed.getAgent()).isEqualTo("ghost");
     assertThat(failed.getStatus()).isEqualTo(RunStatus.FAILED);
     assertThat(latestState("r5")).isNull();
@@ -162,9 +192,9 @@ class OrchestratorTopologyTest {
 
   @Test
   void unavailableAgentVersionFailsClearly() {
-    requests.pipeInput("r6", TurnpikeSerdes.RUN_REQUEST.encode(
+    requests.pipeInput("r6", SERDES.runRequest().encode(
         io.turnpike.avro.RunRequest.newBuilder(Fixtures.request("r6", "hi")).setAgentVersion(1).build()));
-    assertThat(TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue()).getError())
+    assertThat(SERDES.runResult().decode(runResults.readValue()).getError())
         .contains("version 1 is not available (current version is 3)");
   }
 
@@ -172,7 +202,7 @@ class OrchestratorTopologyTest {
   void keylessAndGarbageResultsAreDeadLetteredWithoutHurtingTheRun() {
     submit("r7");
     modelRequests.readValue();
-    requests.pipeInput((String) null, TurnpikeSerdes.RUN_REQUEST.encode(Fixtures.request("x", "hi")));
+    requests.pipeInput((String) null, SERDES.runRequest().encode(Fixtures.request("x", "hi")));
     modelResults.pipeInput("r7", new byte[] {1, 2, 3});
     assertThat(deadLetters.readRecordsToList()).extracting(r -> TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.DLQ_REASON))
         .satisfiesExactly(
@@ -180,8 +210,8 @@ class OrchestratorTopologyTest {
             r -> assertThat(r).contains("undecodable record on turnpike.model.results"));
     assertThat(runResults.isEmpty()).isTrue();
     assertThat(latestState("r7").getStatus()).isEqualTo(RunStatus.RUNNING);
-    modelResults.pipeInput("r7", TurnpikeSerdes.MODEL_RESULT.encode(Fixtures.text("r7", "r7:m1", "done")));
-    assertThat(TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.COMPLETED);
+    modelResults.pipeInput("r7", SERDES.modelResult().encode(Fixtures.text("r7", "r7:m1", "done")));
+    assertThat(SERDES.runResult().decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.COMPLETED);
   }
 
   @Test
@@ -191,11 +221,11 @@ class OrchestratorTopologyTest {
     driver.advanceWallClockTime(Duration.ofSeconds(29));
     assertThat(modelRequests.isEmpty()).isTrue();
     driver.advanceWallClockTime(Duration.ofSeconds(2));
-    ModelCall retry = TurnpikeSerdes.MODEL_CALL.decode(modelRequests.readValue());
+    ModelCall retry = SERDES.modelCall().decode(modelRequests.readValue());
     assertThat(retry.getCallId()).isEqualTo("r8:m1");
     assertThat(retry.getAttempt()).isEqualTo(2);
     driver.advanceWallClockTime(Duration.ofSeconds(31));
-    RunResult failed = TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue());
+    RunResult failed = SERDES.runResult().decode(runResults.readValue());
     assertThat(failed.getStatus()).isEqualTo(RunStatus.FAILED);
     assertThat(failed.getError()).contains("no answer after 2 attempt(s)");
     assertThat(driver.getKeyValueStore(OrchestratorTopology.TIMER_STORE).approximateNumEntries()).isZero();
@@ -204,7 +234,7 @@ class OrchestratorTopologyTest {
   @Test
   void answeredCallsLeaveNoTimers() {
     submit("r9");
-    modelResults.pipeInput("r9", TurnpikeSerdes.MODEL_RESULT.encode(Fixtures.text("r9", "r9:m1", "ok")));
+    modelResults.pipeInput("r9", SERDES.modelResult().encode(Fixtures.text("r9", "r9:m1", "ok")));
     driver.advanceWallClockTime(Duration.ofMinutes(5));
     assertThat(modelRequests.readValuesToList()).hasSize(1);
     assertThat(runResults.readValuesToList()).hasSize(1);
@@ -214,9 +244,9 @@ class OrchestratorTopologyTest {
   @Test
   void cancelCommandEndsTheRun() {
     submit("r10");
-    commands.pipeInput("r10", TurnpikeSerdes.RUN_COMMAND.encode(Fixtures.command("r10", io.turnpike.avro.RunCommandType.CANCEL)));
-    assertThat(TurnpikeSerdes.RUN_RESULT.decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.CANCELLED);
-    commands.pipeInput("r10", TurnpikeSerdes.RUN_COMMAND.encode(Fixtures.command("r10", io.turnpike.avro.RunCommandType.APPROVE)));
+    commands.pipeInput("r10", SERDES.runCommand().encode(Fixtures.command("r10", io.turnpike.avro.RunCommandType.CANCEL)));
+    assertThat(SERDES.runResult().decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.CANCELLED);
+    commands.pipeInput("r10", SERDES.runCommand().encode(Fixtures.command("r10", io.turnpike.avro.RunCommandType.APPROVE)));
     assertThat(TurnpikeHeaders.get(deadLetters.readRecord().headers(), TurnpikeHeaders.DLQ_REASON)).contains("nothing to approve");
   }
 
@@ -224,7 +254,7 @@ class OrchestratorTopologyTest {
   void nowComesFromTheWallClock() {
     driver.advanceWallClockTime(Duration.ofSeconds(100));
     submit("r11");
-    ModelCall call = TurnpikeSerdes.MODEL_CALL.decode(modelRequests.readValue());
+    ModelCall call = SERDES.modelCall().decode(modelRequests.readValue());
     assertThat(call.getDeadline()).isEqualTo(Fixtures.T0.plusSeconds(130));
     assertThat(latestState("r11").getCreatedAt()).isEqualTo(Instant.parse("2026-11-25T12:01:40Z"));
   }

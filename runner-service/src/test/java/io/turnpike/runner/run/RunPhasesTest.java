@@ -28,6 +28,7 @@ import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ToolCall;
 import io.turnpike.avro.ToolSpec;
 import io.turnpike.schema.AvroSerde;
+import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.schema.Capabilities;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
@@ -40,6 +41,7 @@ import org.junit.jupiter.api.Test;
 
 /** Sandbox routing, guardrails, approvals, handoffs, follow-up messages and old RunState versions. */
 class RunPhasesTest {
+  static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://topology-test");
   private static final String RUN = "run-1";
 
   static Transition on(RunState s, RunEvent e) {
@@ -80,7 +82,7 @@ class RunPhasesTest {
   }
 
   static String serialized(RunState s) {
-    return new String(io.turnpike.schema.TurnpikeSerdes.RUN_STATE.encode(s), StandardCharsets.UTF_8);
+    return new String(SERDES.runState().encode(s), StandardCharsets.UTF_8);
   }
 
   @Nested
@@ -412,7 +414,7 @@ class RunPhasesTest {
         writer = new Schema.Parser().parse(schema);
         bytes = data.readAllBytes();
       }
-      AvroSerde<RunState> serde = AvroSerde.of(RunState.class).withWriterSchema(writer);
+      AvroSerde<RunState> serde = AvroSerde.legacy(RunState.class).withWriterSchema(writer);
       RunState old = serde.decode(bytes);
       assertThat(old.getSchemaVersion()).isEqualTo(version);
       assertThat(old.getPending()).singleElement().satisfies(p -> assertThat(p.getCallId()).isEqualTo("golden-1:t1.1"));
