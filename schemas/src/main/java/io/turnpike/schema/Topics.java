@@ -14,6 +14,7 @@ import io.turnpike.avro.RunState;
 import io.turnpike.avro.ToolCall;
 import io.turnpike.avro.ToolResult;
 import io.turnpike.avro.TurnEvent;
+import io.turnpike.avro.WorkspaceRecord;
 import java.util.List;
 import java.util.Map;
 
@@ -42,8 +43,8 @@ public final class Topics {
   public static final TopicSpec SANDBOX_RESULTS = new TopicSpec("turnpike.sandbox.results", "runId", SandboxResult.getClassSchema(), false, Map.of());
   public static final TopicSpec GUARDRAIL_REQUESTS = new TopicSpec("turnpike.guardrail.requests", "runId", GuardrailCheck.getClassSchema(), false, Map.of());
   public static final TopicSpec GUARDRAIL_RESULTS = new TopicSpec("turnpike.guardrail.results", "runId", GuardrailVerdict.getClassSchema(), false, Map.of());
-  /** Content-addressed workspace snapshot chunks and per-session snapshot manifests (values are raw bytes). */
-  public static final TopicSpec WORKSPACES = new TopicSpec("turnpike.workspaces", "chunk:<sha256> or session:<sessionId>", null, true,
+  /** Content-addressed workspace snapshot chunks and per-session snapshot manifests, one union type. */
+  public static final TopicSpec WORKSPACES = new TopicSpec("turnpike.workspaces", "chunk:<sha256> or session:<sessionId>", WorkspaceRecord.getClassSchema(), true,
       Map.of("max.message.bytes", String.valueOf(2 * 1024 * 1024)));
   public static final TopicSpec DEAD_LETTERS = new TopicSpec("turnpike.dead-letters", "original key", null, false, LONG_RETENTION);
 

@@ -14,6 +14,7 @@ import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ToolCall;
 import io.turnpike.avro.ToolResult;
 import io.turnpike.avro.TurnEvent;
+import io.turnpike.avro.WorkspaceRecord;
 import io.turnpike.schema.registry.SchemaRegistries;
 import io.turnpike.schema.registry.SchemaRegistry;
 import java.util.List;
@@ -38,7 +39,8 @@ public record TurnpikeSerdes(
     AvroSerde<SandboxCommand> sandboxCommand,
     AvroSerde<SandboxResult> sandboxResult,
     AvroSerde<GuardrailCheck> guardrailCheck,
-    AvroSerde<GuardrailVerdict> guardrailVerdict) {
+    AvroSerde<GuardrailVerdict> guardrailVerdict,
+    AvroSerde<WorkspaceRecord> workspaceRecord) {
 
   private static final java.util.Map<SchemaRegistry, TurnpikeSerdes> SHARED = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -57,7 +59,8 @@ public record TurnpikeSerdes(
         AvroSerde.of(SandboxCommand.class, r, Topics.SANDBOX_REQUESTS.name()),
         AvroSerde.of(SandboxResult.class, r, Topics.SANDBOX_RESULTS.name()),
         AvroSerde.of(GuardrailCheck.class, r, Topics.GUARDRAIL_REQUESTS.name()),
-        AvroSerde.of(GuardrailVerdict.class, r, Topics.GUARDRAIL_RESULTS.name())));
+        AvroSerde.of(GuardrailVerdict.class, r, Topics.GUARDRAIL_RESULTS.name()),
+        AvroSerde.of(WorkspaceRecord.class, r, Topics.WORKSPACES.name())));
   }
 
   /** The shared serdes for the registry at {@code url} ({@code http(s)://...} or {@code mock://scope}). */
@@ -67,6 +70,6 @@ public record TurnpikeSerdes(
 
   public List<AvroSerde<?>> all() {
     return List.of(agentDefinition, runRequest, runCommand, runState, turnEvent, runResult, modelCall, modelResult,
-        toolCall, toolResult, sandboxCommand, sandboxResult, guardrailCheck, guardrailVerdict);
+        toolCall, toolResult, sandboxCommand, sandboxResult, guardrailCheck, guardrailVerdict, workspaceRecord);
   }
 }
