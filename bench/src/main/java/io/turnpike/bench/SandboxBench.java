@@ -181,7 +181,7 @@ public final class SandboxBench {
     // files modified within a second of a snapshot are rehashed at the next one ("racy" files): let
     // the workspace age first, as a real one has between commands
     Thread.sleep(1100);
-    try (WorkspaceStore store = new WorkspaceStore(bootstrap, Map.of(), 1024 * 1024)) {
+    try (WorkspaceStore store = new WorkspaceStore(bootstrap, "mock://bench", Map.of(), 1024 * 1024)) {
       WorkspaceStore.FileCache cache = new WorkspaceStore.FileCache();
       long t0 = System.nanoTime();
       SnapshotManifest first = store.snapshot(session, "local", ws, null, cache, List.of(), true);
@@ -202,7 +202,7 @@ public final class SandboxBench {
           + "(manifest %s)%n", first.totalBytes() / 1e6, firstMs, incrMs, unchangedMs, second.snapshotId());
     }
     Path original = ws.root();
-    try (WorkspaceStore fresh = new WorkspaceStore(bootstrap, Map.of(), 1024 * 1024)) {
+    try (WorkspaceStore fresh = new WorkspaceStore(bootstrap, "mock://bench", Map.of(), 1024 * 1024)) {
       Workspace target = new Workspace(root("bench-restore").resolve("ws"), null, null);
       long t0 = System.nanoTime();
       SnapshotManifest latest = fresh.latest(session).orElseThrow();

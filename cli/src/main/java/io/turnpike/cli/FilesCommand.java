@@ -49,7 +49,7 @@ final class FilesCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     PrintWriter out = spec.commandLine().getOut();
     String bootstrap = kafka.requireKafka(List.of(Topics.WORKSPACES.name()));
-    try (WorkspaceStore store = new WorkspaceStore(bootstrap, Map.of(), 1024 * 1024)) {
+    try (WorkspaceStore store = new WorkspaceStore(bootstrap, kafka.registry(), Map.of(), 1024 * 1024)) {
       SnapshotManifest m = store.latest(runId).orElseThrow(() -> new CliException("run " + runId
           + " has no workspace snapshot in " + Topics.WORKSPACES.name()
           + " (unknown id, no sandbox command changed its workspace yet, or another session id)"));
@@ -106,6 +106,8 @@ final class FilesCommand implements Callable<Integer> {
       }
       out.flush();
       return 0;
+    } catch (WorkspaceStore.UnreadableRecordException e) {
+      throw new CliException("cannot read the workspace of run " + runId + ": " + e.getMessage());
     }
   }
 

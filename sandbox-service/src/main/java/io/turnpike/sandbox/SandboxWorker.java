@@ -123,7 +123,7 @@ public final class SandboxWorker implements AutoCloseable {
         storeProps.put(k, v);
       }
     });
-    this.store = new WorkspaceStore(config.bootstrapServers(), storeProps, config.chunkBytes());
+    this.store = new WorkspaceStore(config.bootstrapServers(), config.schemaRegistryUrl(), storeProps, config.chunkBytes());
     this.sessions = new SessionManager(config, store, this::answer, consumer::wakeup);
   }
 

@@ -59,7 +59,7 @@ class ResumeElsewhereTest {
       }
 
       // the snapshot is on Kafka, readable without any service
-      try (WorkspaceStore store = new WorkspaceStore(h.bootstrap(), Map.of(), 1024 * 1024)) {
+      try (WorkspaceStore store = new WorkspaceStore(h.bootstrap(), h.registryUrl(), Map.of(), 1024 * 1024)) {
         SnapshotManifest m = store.latest(run).orElseThrow();
         assertThat(m.snapshotId()).isEqualTo(counter.getSnapshotId());
         assertThat(m.fileCount()).isEqualTo(204); // seed, notes/a.txt, 200 files, blob, counter

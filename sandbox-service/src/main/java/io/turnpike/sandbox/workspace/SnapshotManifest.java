@@ -1,8 +1,13 @@
 package io.turnpike.sandbox.workspace;
 
-import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
-import com.fasterxml.jackson.annotation.JsonInclude;
+import io.turnpike.avro.WorkspaceChunkRef;
+import io.turnpike.avro.WorkspaceEntry;
+import io.turnpike.avro.WorkspaceEntryType;
+import io.turnpike.avro.WorkspaceManifest;
+import io.turnpike.avro.WorkspaceRecordedResult;
+import java.time.Instant;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -10,18 +15,13 @@ import java.util.Objects;
  * content of files as references to content-addressed chunks ({@code chunk:<sha256>} records on
  * {@code turnpike.workspaces}, with the partition and offset where they were written), and the
  * results of the session's latest mutating commands (so a redelivered command is answered, not run
- * again). Stored as JSON under the key {@code session:<sessionId>}; compaction keeps the latest.
+ * again). Stored as the {@link WorkspaceManifest} branch of a {@code WorkspaceRecord} under the key
+ * {@code session:<sessionId>}; compaction keeps the latest.
  */
-@JsonIgnoreProperties(ignoreUnknown = true)
-@JsonInclude(JsonInclude.Include.NON_NULL)
-public record SnapshotManifest(int format, String sessionId, long seq, String snapshotId, String createdAt,
+public record SnapshotManifest(String sessionId, long seq, String snapshotId, Instant createdAt,
     String backend, List<Entry> entries, List<RecordedResult> results) {
 
-  public static final int FORMAT = 1;
-
   /** A file ({@code type} file), directory (dir) or symbolic link (link, with its {@code target}). */
-  @JsonIgnoreProperties(ignoreUnknown = true)
-  @JsonInclude(JsonInclude.Include.NON_NULL)
   public record Entry(String path, String type, long size, boolean executable, String target, List<ChunkRef> chunks) {
     public boolean isFile() {
       return "file".equals(type);
@@ -43,12 +43,9 @@ public record SnapshotManifest(int format, String sessionId, long seq, String sn
   }
 
   /** One chunk: its SHA-256, length, and where it was written. */
-  @JsonIgnoreProperties(ignoreUnknown = true)
   public record ChunkRef(String sha256, int size, int partition, long offset) {}
 
   /** The answer given to one command of the session. */
-  @JsonIgnoreProperties(ignoreUnknown = true)
-  @JsonInclude(JsonInclude.Include.NON_NULL)
   public record RecordedResult(String callId, String tool, String output, boolean isError, Integer exitCode,
       String snapshotId, long durationMs) {}
 
@@ -58,5 +55,34 @@ public record SnapshotManifest(int format, String sessionId, long seq, String sn
 
   public long fileCount() {
     return entries.stream().filter(Entry::isFile).count();
+  }
+
+  public WorkspaceManifest toAvro() {
+    return WorkspaceManifest.newBuilder().setSessionId(sessionId).setSeq(seq).setSnapshotId(snapshotId)
+        .setCreatedAt(createdAt).setBackend(backend)
+        .setEntries(entries.stream().map(e -> WorkspaceEntry.newBuilder().setPath(e.path())
+            .setType(WorkspaceEntryType.valueOf(e.type().toUpperCase(Locale.ROOT))).setSize(e.size())
+            .setExecutable(e.executable()).setTarget(e.target())
+            .setChunks(e.chunks() == null ? List.of() : e.chunks().stream().map(c -> WorkspaceChunkRef.newBuilder()
+                .setSha256(c.sha256()).setSize(c.size()).setPartition(c.partition()).setOffset(c.offset()).build()).toList())
+            .build()).toList())
+        .setResults(results.stream().map(r -> WorkspaceRecordedResult.newBuilder().setCallId(r.callId()).setTool(r.tool())
+            .setOutput(r.output()).setIsError(r.isError()).setExitCode(r.exitCode()).setSnapshotId(r.snapshotId())
+            .setDurationMs(r.durationMs()).build()).toList())
+        .build();
+  }
+
+  public static SnapshotManifest fromAvro(WorkspaceManifest m) {
+    List<Entry> entries = m.getEntries().stream().map(e -> {
+      String type = e.getType().name().toLowerCase(Locale.ROOT);
+      // non-files carry no chunk list, as when the snapshot was taken
+      List<ChunkRef> chunks = e.getType() != WorkspaceEntryType.FILE ? null : e.getChunks().stream()
+          .map(c -> new ChunkRef(c.getSha256(), c.getSize(), c.getPartition(), c.getOffset())).toList();
+      return new Entry(e.getPath(), type, e.getSize(), e.getExecutable(), e.getTarget(), chunks);
+    }).toList();
+    List<RecordedResult> results = m.getResults().stream().map(r -> new RecordedResult(r.getCallId(), r.getTool(),
+        r.getOutput(), r.getIsError(), r.getExitCode(), r.getSnapshotId(), r.getDurationMs())).toList();
+    return new SnapshotManifest(m.getSessionId(), m.getSeq(), m.getSnapshotId(), m.getCreatedAt(), m.getBackend(),
+        entries, results);
   }
 }

@@ -1,11 +1,17 @@
 package io.turnpike.sandbox.workspace;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.turnpike.avro.WorkspaceChunk;
+import io.turnpike.avro.WorkspaceManifest;
+import io.turnpike.avro.WorkspaceRecord;
+import io.turnpike.schema.AvroSerde;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
+import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.schema.registry.SchemaRegistryException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
@@ -18,6 +24,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -44,6 +51,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.SerializationException;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -52,7 +60,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
 
 /**
- * Workspace snapshots on the compacted topic {@code turnpike.workspaces}.
+ * Workspace snapshots on the compacted topic {@code turnpike.workspaces}. Every value is a
+ * {@link WorkspaceRecord} in the Confluent wire format (subject {@code turnpike.workspaces-value}), whose
+ * {@code entry} is a {@link WorkspaceChunk} or a {@link WorkspaceManifest}.
  * <ul>
  *   <li>File contents are cut into chunks of at most {@code chunkBytes}, each written once under the
  *       key {@code chunk:<sha256>} (content-addressed: a chunk already written, by this session or
@@ -76,6 +86,7 @@ public final class WorkspaceStore implements AutoCloseable {
 
   private final Properties base;
   private final int chunkBytes;
+  private final AvroSerde<WorkspaceRecord> serde;
   private volatile KafkaProducer<String, byte[]> producer;
   private KafkaConsumer<String, byte[]> reader;
   private final Object readLock = new Object();
@@ -90,11 +101,19 @@ public final class WorkspaceStore implements AutoCloseable {
     record Cached(long size, long mtimeMs, Object fileKey, long statMs, List<SnapshotManifest.ChunkRef> chunks) {}
   }
 
-  public WorkspaceStore(String bootstrapServers, Map<String, ?> overrides, int chunkBytes) {
+  /** A record on the topic that is not a readable {@link WorkspaceRecord} of the kind its key says. */
+  public static final class UnreadableRecordException extends IllegalStateException {
+    UnreadableRecordException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  public WorkspaceStore(String bootstrapServers, String schemaRegistryUrl, Map<String, ?> overrides, int chunkBytes) {
     this.base = new Properties();
     base.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
     base.putAll(overrides);
     this.chunkBytes = chunkBytes;
+    this.serde = TurnpikeSerdes.forUrl(schemaRegistryUrl).workspaceRecord();
   }
 
   private KafkaProducer<String, byte[]> producer() {
@@ -255,12 +274,14 @@ public final class WorkspaceStore implements AutoCloseable {
         .map(r -> r.snapshotId() == null ? new SnapshotManifest.RecordedResult(r.callId(), r.tool(), r.output(), r.isError(),
             r.exitCode(), snapshotId, r.durationMs()) : r)
         .toList();
-    SnapshotManifest m = new SnapshotManifest(SnapshotManifest.FORMAT, sessionId, seq, snapshotId, Instant.now().toString(),
+    // millisecond precision, as the Avro timestamp keeps it: the manifest returned equals the one read back
+    SnapshotManifest m = new SnapshotManifest(sessionId, seq, snapshotId, Instant.now().truncatedTo(ChronoUnit.MILLIS),
         backend, resolved, recorded);
     String key = sessionKey(sessionId);
     RecordHeaders h = new RecordHeaders();
     TurnpikeHeaders.put(h, TurnpikeHeaders.TYPE, "WorkspaceManifest");
-    await(producer().send(new ProducerRecord<>(TOPIC, partitionOf(key), key, JSON.writeValueAsBytes(m), h)), "manifest " + snapshotId);
+    byte[] value = encode(m.toAvro(), "manifest " + snapshotId);
+    await(producer().send(new ProducerRecord<>(TOPIC, partitionOf(key), key, value, h)), "manifest " + snapshotId);
     return m;
   }
 
@@ -296,7 +317,8 @@ public final class WorkspaceStore implements AutoCloseable {
             String key = "chunk:" + sha;
             RecordHeaders h = new RecordHeaders();
             TurnpikeHeaders.put(h, TurnpikeHeaders.TYPE, "WorkspaceChunk");
-            sending.put(sha, producer().send(new ProducerRecord<>(TOPIC, partitionOf(key), key, chunk, h)));
+            byte[] value = encode(new WorkspaceChunk(ByteBuffer.wrap(chunk)), "chunk " + sha);
+            sending.put(sha, producer().send(new ProducerRecord<>(TOPIC, partitionOf(key), key, value, h)));
           }
           refs.add(new SnapshotManifest.ChunkRef(sha, n, -1, -1));
         }
@@ -306,6 +328,42 @@ public final class WorkspaceStore implements AutoCloseable {
       }
     }
     return refs;
+  }
+
+  private byte[] encode(Object entry, String what) throws IOException {
+    try {
+      return serde.serialize(TOPIC, new WorkspaceRecord(entry));
+    } catch (SerializationException | SchemaRegistryException e) {
+      throw new IOException("cannot encode the " + what + " for " + TOPIC + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The record's entry, which must be of {@code kind}; anything else is a clear error naming the record. */
+  private <T> T decode(ConsumerRecord<String, byte[]> r, Class<T> kind) {
+    String where = "the record " + r.key() + " at " + r.topic() + "-" + r.partition() + "@" + r.offset();
+    WorkspaceRecord rec;
+    try {
+      rec = serde.deserialize(TOPIC, r.value());
+    } catch (RuntimeException e) {
+      // most likely written before the topic held Avro (raw chunk bytes, JSON manifests): there is no
+      // migration, so say so rather than fail somewhere deeper
+      throw new UnreadableRecordException(where + " is not a readable WorkspaceRecord (written by an older Turnpike?): "
+          + e.getMessage(), e);
+    }
+    if (!kind.isInstance(rec.getEntry())) {
+      throw new UnreadableRecordException(where + " holds a " + rec.getEntry().getClass().getSimpleName() + ", not a "
+          + kind.getSimpleName(), null);
+    }
+    return kind.cast(rec.getEntry());
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    if (b.hasArray() && b.arrayOffset() == 0 && b.position() == 0 && b.remaining() == b.array().length) {
+      return b.array();
+    }
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
   }
 
   private static RecordMetadata await(Future<RecordMetadata> f, String what) throws IOException {
@@ -344,35 +402,29 @@ public final class WorkspaceStore implements AutoCloseable {
       while (hi > begin) {
         long lo = Math.max(begin, hi - window);
         c.seek(tp, lo);
-        byte[] found = null;
-        boolean any = false;
+        ConsumerRecord<String, byte[]> found = null;
         long deadline = System.nanoTime() + READ_TIMEOUT.toNanos();
         while (c.position(tp) < hi) {
           for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(100))) {
             if (r.offset() < hi && key.equals(r.key())) {
-              found = r.value();
-              any = true;
+              found = r;
             }
           }
           if (System.nanoTime() > deadline) {
             throw new IllegalStateException("timed out reading " + tp);
           }
         }
-        if (any) {
-          if (found == null) {
+        if (found != null) {
+          if (found.value() == null) {
             return Optional.empty(); // deleted
           }
-          try {
-            SnapshotManifest m = JSON.readValue(found, SnapshotManifest.class);
-            for (SnapshotManifest.Entry e : m.entries()) {
-              if (e.chunks() != null) {
-                e.chunks().forEach(ch -> knownChunks.putIfAbsent(ch.sha256(), new long[] {ch.partition(), ch.offset()}));
-              }
+          SnapshotManifest m = SnapshotManifest.fromAvro(decode(found, WorkspaceManifest.class));
+          for (SnapshotManifest.Entry e : m.entries()) {
+            if (e.chunks() != null) {
+              e.chunks().forEach(ch -> knownChunks.putIfAbsent(ch.sha256(), new long[] {ch.partition(), ch.offset()}));
             }
-            return Optional.of(m);
-          } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the workspace manifest of " + sessionId, e);
           }
+          return Optional.of(m);
         }
         hi = lo;
         window *= 4;
@@ -403,10 +455,11 @@ public final class WorkspaceStore implements AutoCloseable {
             if (k != null && k.startsWith("chunk:") && r.value() != null) {
               String sha = k.substring(6);
               if (wanted.remove(sha) != null) {
-                if (!sha.equals(sha256(r.value()))) {
+                byte[] data = bytes(decode(r, WorkspaceChunk.class).getData());
+                if (!sha.equals(sha256(data))) {
                   throw new IllegalStateException("chunk " + sha + " at " + tp + "@" + r.offset() + " is corrupt");
                 }
-                out.put(sha, r.value());
+                out.put(sha, data);
                 knownChunks.putIfAbsent(sha, new long[] {r.partition(), r.offset()});
               }
             }
