@@ -129,7 +129,7 @@ class WireFormatEndToEndTest {
     assertThat(awaitFinal("wire-1").getStatus()).isEqualTo(RunStatus.COMPLETED);
     // a command for the finished run: run-commands gets a record whatever the orchestrator makes of it
     RunCommand cancel = RunCommand.newBuilder().setRunId("wire-1").setCommandId("c1").setType(RunCommandType.CANCEL)
-        .setReason("audit").setIssuedAt(Instant.now()).build();
+        .setMessage("audit").setIssuedAt(Instant.now()).build();
     cluster.send(Topics.RUN_COMMANDS.name(), "wire-1", cluster.serdes().runCommand().encode(cancel), "RunCommand");
 
     List<String> topics = new ArrayList<>();
