@@ -23,6 +23,7 @@ import io.turnpike.runner.RunnerService;
 import io.turnpike.sandbox.SandboxService;
 import io.turnpike.schema.Settings;
 import io.turnpike.schema.TopicAdmin;
+import io.turnpike.telemetry.Telemetry;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -198,24 +199,32 @@ final class DevCommand implements Callable<Integer> {
       conf.put("turnpike.model.api-key", apiKey);
       conf.put("turnpike.runner.state-dir", stateDir().toString());
       Settings settings = new Settings(Map.of(), env, new Properties()).with(conf);
-      start("guardrail service", () -> GuardrailService.start(settings));
+      // One Telemetry for every service of this JVM: one /metrics, one readiness covering them all.
+      Telemetry telemetry = start("telemetry", () -> Telemetry.create("turnpike-dev", settings));
+      if (telemetry.httpPort() >= 0) {
+        row("telemetry", "http://localhost:" + telemetry.httpPort() + "/metrics  (and /health/live, /health/ready)");
+      }
+      if (!telemetry.traceExport().equals("none")) {
+        row("", "traces exported: " + telemetry.traceExport());
+      }
+      start("guardrail service", () -> GuardrailService.start(settings, telemetry));
       // The sandbox may be unavailable here (no container runtime, say): the agents that need it are still
       // published, and their sandbox calls wait for a sandbox service like any other unanswered call.
       String sandbox = null;
       try {
-        start("sandbox service", () -> SandboxService.start(settings));
+        start("sandbox service", () -> SandboxService.start(settings, telemetry));
       } catch (CliException e) {
         sandbox = e.getMessage();
       }
-      start("memory service", () -> MemoryService.start(settings));
-      start("runner service", () -> RunnerService.start(settings));
+      start("memory service", () -> MemoryService.start(settings, telemetry));
+      start("runner service", () -> RunnerService.start(settings, telemetry));
       row("services", sandbox == null ? "runner, sandbox, guardrail, memory" : "runner, guardrail, memory");
       if (sandbox != null) {
         row("", "no sandbox: " + sandbox + " (agents with capabilities are published but their sandbox calls wait)");
       }
 
       // 4. The example tool worker (user code, in a real deployment its own process).
-      ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, registry, root.clock()));
+      ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, registry, root.clock(), telemetry));
       row("tools", String.join(", ", tools.tools()) + "  (example tool worker, group " + tools.groupId() + ")");
 
       // 5. Agents.

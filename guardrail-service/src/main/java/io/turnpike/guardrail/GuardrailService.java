@@ -1,5 +1,7 @@
 package io.turnpike.guardrail;
 
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
 import io.turnpike.avro.GuardrailCheck;
 import io.turnpike.avro.GuardrailOutcome;
 import io.turnpike.avro.GuardrailVerdict;
@@ -8,6 +10,9 @@ import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.KafkaTracing;
+import io.turnpike.telemetry.Telemetry;
+import io.turnpike.telemetry.TurnpikeSpans;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -99,6 +104,10 @@ public final class GuardrailService implements AutoCloseable {
   private final AtomicLong expired = new AtomicLong();
   private final AtomicLong assignments = new AtomicLong();
 
+  private final Telemetry telemetry;
+  private final AutoCloseable consumerMetrics;
+  private final AutoCloseable readiness;
+
   private record Work(ConsumerRecord<String, byte[]> record, GuardrailCheck check, PartitionProgress progress) {}
 
   private record Finished(PartitionProgress progress, long offset) {}
@@ -108,7 +117,14 @@ public final class GuardrailService implements AutoCloseable {
    */
   public GuardrailService(GuardrailConfig config, GuardrailEngine engine, boolean ownsEngine,
       Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides) {
+    this(config, engine, ownsEngine, consumerOverrides, producerOverrides, Telemetry.noop("guardrail-service"));
+  }
+
+  /** As above, with verdict counts, a span per check, consumer metrics and readiness on {@code telemetry} (the caller closes it). */
+  public GuardrailService(GuardrailConfig config, GuardrailEngine engine, boolean ownsEngine,
+      Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides, Telemetry telemetry) {
     this.config = config;
+    this.telemetry = telemetry;
     this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.engine = engine;
     this.ownsEngine = ownsEngine;
@@ -125,6 +141,8 @@ public final class GuardrailService implements AutoCloseable {
       consumer.close();
       throw e;
     }
+    this.consumerMetrics = telemetry.bindKafkaClient(consumer);
+    this.readiness = telemetry.readiness("guardrail-service", () -> running && assignments.get() > 0);
   }
 
   /** A service with its own engine (custom guardrails found with ServiceLoader), not yet started. */
@@ -137,10 +155,15 @@ public final class GuardrailService implements AutoCloseable {
    * {@link GuardrailConfig}). Needs no model: model guardrails connect on first use.
    */
   public static GuardrailService start(Settings settings) {
+    return start(settings, Telemetry.noop("guardrail-service"));
+  }
+
+  public static GuardrailService start(Settings settings, Telemetry telemetry) {
     GuardrailConfig config = GuardrailConfig.from(settings);
     GuardrailEngine engine = GuardrailEngine.create(config);
     try {
-      return new GuardrailService(config, engine, true, settings.consumerTuning(), settings.producerTuning()).start();
+      return new GuardrailService(config, engine, true, settings.consumerTuning(), settings.producerTuning(), telemetry)
+          .start();
     } catch (RuntimeException e) {
       engine.close();
       throw e;
@@ -148,8 +171,22 @@ public final class GuardrailService implements AutoCloseable {
   }
 
   public static void main(String[] args) throws InterruptedException {
-    GuardrailService service = start(Settings.fromEnvironment());
-    Runtime.getRuntime().addShutdownHook(new Thread(service::close, "turnpike-guardrail-shutdown"));
+    Settings settings = Settings.fromEnvironment();
+    Telemetry telemetry = Telemetry.create("guardrail-service", settings);
+    GuardrailService service;
+    try {
+      service = start(settings, telemetry);
+    } catch (RuntimeException e) {
+      telemetry.close();
+      throw e;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        service.close();
+      } finally {
+        telemetry.close();
+      }
+    }, "turnpike-guardrail-shutdown"));
     Thread.currentThread().join();
   }
 
@@ -419,6 +456,8 @@ public final class GuardrailService implements AutoCloseable {
     } catch (RuntimeException e) {
       log.warn("cannot commit offsets on close: {}", e.toString());
     }
+    closeQuietly(readiness, "readiness check");
+    closeQuietly(consumerMetrics, "consumer metrics");
     closeQuietly(consumer, "consumer");
     closeQuietly(producer, "producer");
     if (ownsEngine) {
@@ -439,6 +478,11 @@ public final class GuardrailService implements AutoCloseable {
   // ---------------------------------------------------------------- check threads
 
   private void process(Work w) {
+    Span span = telemetry.tracing().consumerSpan(TurnpikeSpans.GUARDRAIL_CHECK, w.record().headers())
+        .setAttribute(TurnpikeSpans.RUN_ID, w.check().getRunId())
+        .setAttribute(TurnpikeSpans.CALL_ID, w.check().getCallId())
+        .setAttribute(TurnpikeSpans.GUARDRAIL_STAGE, String.valueOf(w.check().getStage()))
+        .startSpan();
     try {
       GuardrailCheck check = w.check();
       if (isExpired(check)) {
@@ -460,6 +504,7 @@ public final class GuardrailService implements AutoCloseable {
             .setReason("the guardrail service failed: " + e.getClass().getSimpleName()).setContent(null)
             .setFindings(List.of()).build();
       }
+      recordVerdict(span, check, verdict);
       if (verdict.getOutcome() != GuardrailOutcome.ALLOW) {
         log.info("check {} of run {} ({}): {} by '{}': {}", check.getCallId(), check.getRunId(), check.getStage(),
             verdict.getOutcome(), verdict.getGuardrail(), verdict.getReason());
@@ -470,6 +515,7 @@ public final class GuardrailService implements AutoCloseable {
       TurnpikeHeaders.put(headers, TurnpikeHeaders.TRACE_ID,
           TurnpikeHeaders.get(w.record().headers(), TurnpikeHeaders.TRACE_ID));
       TurnpikeHeaders.put(headers, TurnpikeHeaders.CALL_ID, check.getCallId());
+      KafkaTracing.inject(span, headers);
       Sent sent = send(new ProducerRecord<>(Topics.GUARDRAIL_RESULTS.name(), null, check.getRunId(), value, headers),
           "verdict of check " + check.getCallId());
       if (sent == Sent.TOO_LARGE) {
@@ -492,10 +538,37 @@ public final class GuardrailService implements AutoCloseable {
         consumer.wakeup();
       }
     } catch (RuntimeException e) {
+      KafkaTracing.fail(span, e);
       log.error("guardrail check {} failed unexpectedly; it will be judged again after a restart",
           w.check().getCallId(), e);
     } finally {
+      span.end();
       permits.release();
+    }
+  }
+
+  /**
+   * One count per guardrail of the check, with that guardrail's own outcome (its most severe
+   * finding, ALLOW without one), so a guardrail that never fires still shows how often it judged.
+   */
+  private void recordVerdict(Span span, GuardrailCheck check, GuardrailVerdict verdict) {
+    Map<String, GuardrailOutcome> outcomes = new java.util.LinkedHashMap<>();
+    for (var spec : check.getGuardrails()) {
+      outcomes.put(spec.getName(), GuardrailOutcome.ALLOW);
+    }
+    for (var finding : verdict.getFindings()) {
+      outcomes.merge(finding.getGuardrail(), finding.getOutcome(), (a, b) -> a.ordinal() >= b.ordinal() ? a : b);
+    }
+    if (verdict.getGuardrail() != null && verdict.getOutcome() != GuardrailOutcome.ALLOW) {
+      outcomes.merge(verdict.getGuardrail(), verdict.getOutcome(), (a, b) -> a.ordinal() >= b.ordinal() ? a : b);
+    }
+    outcomes.forEach((name, outcome) -> telemetry.metrics().guardrailVerdict(name, outcome.name()));
+    span.setAttribute(TurnpikeSpans.VERDICT, verdict.getOutcome().name());
+    if (verdict.getGuardrail() != null) {
+      span.setAttribute(TurnpikeSpans.GUARDRAIL, verdict.getGuardrail());
+    }
+    if (GuardrailEngine.SERVICE.equals(verdict.getGuardrail())) {
+      span.setStatus(StatusCode.ERROR, String.valueOf(verdict.getReason()));
     }
   }
 

@@ -1,6 +1,7 @@
 package io.turnpike.memory;
 
 import io.turnpike.schema.Settings;
+import io.turnpike.telemetry.Telemetry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -11,17 +12,41 @@ import org.slf4j.LoggerFactory;
 public final class MemoryService implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(MemoryService.class);
 
-  private MemoryService() {}
+  private final AutoCloseable readiness;
 
-  public static MemoryService start(Settings settings) {
-    LOG.info("memory-service: no capabilities implemented yet; idle");
-    return new MemoryService();
+  private MemoryService(AutoCloseable readiness) {
+    this.readiness = readiness;
   }
 
-  public static void main(String[] args) {
-    start(Settings.fromEnvironment());
+  public static MemoryService start(Settings settings) {
+    return start(settings, Telemetry.noop("memory-service"));
+  }
+
+  /** As above, reporting readiness on {@code telemetry}, which the caller keeps and closes. */
+  public static MemoryService start(Settings settings, Telemetry telemetry) {
+    LOG.info("memory-service: no capabilities implemented yet; idle");
+    // Idle means there is nothing to wait for: ready at once.
+    return new MemoryService(telemetry.readiness("memory-service", () -> true));
+  }
+
+  /** Stays up (serving /metrics and /health/* when turnpike.http.port is set) until the process is stopped. */
+  public static void main(String[] args) throws InterruptedException {
+    Settings settings = Settings.fromEnvironment();
+    Telemetry telemetry = Telemetry.create("memory-service", settings);
+    MemoryService service = start(settings, telemetry);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      service.close();
+      telemetry.close();
+    }, "turnpike-memory-shutdown"));
+    Thread.currentThread().join();
   }
 
   @Override
-  public void close() {}
+  public void close() {
+    try {
+      readiness.close();
+    } catch (Exception e) {
+      LOG.debug("cannot remove the readiness check: {}", e.toString());
+    }
+  }
 }

@@ -1,6 +1,7 @@
 package io.turnpike.runner;
 
 import io.turnpike.schema.Settings;
+import io.turnpike.telemetry.Telemetry;
 import java.util.concurrent.CountDownLatch;
 
 /** Runs the runner service alone (one process per instance), configured from the environment. */
@@ -8,11 +9,23 @@ public final class RunnerMain {
   private RunnerMain() {}
 
   public static void main(String[] args) throws InterruptedException {
-    RunnerService service = RunnerService.start(Settings.fromEnvironment());
+    Settings settings = Settings.fromEnvironment();
+    Telemetry telemetry = Telemetry.create("runner-service", settings);
+    RunnerService service;
+    try {
+      service = RunnerService.start(settings, telemetry);
+    } catch (RuntimeException e) {
+      telemetry.close();
+      throw e;
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      service.close();
-      stopped.countDown();
+      try {
+        service.close();
+      } finally {
+        telemetry.close();
+        stopped.countDown();
+      }
     }, "runner-shutdown"));
     System.out.println("turnpike runner-service ready");
     stopped.await();

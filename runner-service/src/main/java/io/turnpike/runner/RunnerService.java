@@ -4,6 +4,7 @@ import io.turnpike.runner.model.ModelInvoker;
 import io.turnpike.runner.run.Orchestrator;
 import io.turnpike.runner.run.OrchestratorConfig;
 import io.turnpike.schema.Settings;
+import io.turnpike.telemetry.Telemetry;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,12 +27,17 @@ public final class RunnerService implements AutoCloseable {
 
   /** Starts the orchestrator and the model invoker against {@code settings.bootstrapServers()}. */
   public static RunnerService start(Settings settings) {
+    return start(settings, Telemetry.noop("runner-service"));
+  }
+
+  /** As above, with metrics, spans and readiness on {@code telemetry}, which the caller keeps and closes. */
+  public static RunnerService start(Settings settings, Telemetry telemetry) {
     boolean invoker = Boolean.parseBoolean(settings.get("turnpike.runner.model-invoker.enabled", "true"));
-    ModelInvoker modelInvoker = invoker ? ModelInvoker.create(settings).start() : null;
+    ModelInvoker modelInvoker = invoker ? ModelInvoker.create(settings, telemetry).start() : null;
     Orchestrator orchestrator;
     try {
       orchestrator = Orchestrator.start(OrchestratorConfig.from(settings),
-          settings.getDuration("turnpike.runner.start-timeout", Duration.ofSeconds(60)));
+          settings.getDuration("turnpike.runner.start-timeout", Duration.ofSeconds(60)), telemetry);
     } catch (RuntimeException e) {
       if (modelInvoker != null) {
         modelInvoker.close();

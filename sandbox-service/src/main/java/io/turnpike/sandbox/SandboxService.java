@@ -1,6 +1,7 @@
 package io.turnpike.sandbox;
 
 import io.turnpike.schema.Settings;
+import io.turnpike.telemetry.Telemetry;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,8 +26,13 @@ public final class SandboxService implements AutoCloseable {
   }
 
   public static SandboxService start(Settings settings) {
+    return start(settings, Telemetry.noop("sandbox-service"));
+  }
+
+  /** As above, recording to {@code telemetry}, which the caller keeps and closes. */
+  public static SandboxService start(Settings settings, Telemetry telemetry) {
     SandboxConfig config = SandboxConfig.from(settings);
-    SandboxWorker worker = new SandboxWorker(config, settings.consumerTuning(), settings.producerTuning()).start();
+    SandboxWorker worker = new SandboxWorker(config, settings.consumerTuning(), settings.producerTuning(), telemetry).start();
     LOG.info("turnpike sandbox-service ready: default backend {}, up to {} sessions, workspaces in {}",
         config.defaultBackend(), config.maxSessions(), config.root());
     return new SandboxService(config, worker);
@@ -41,11 +47,23 @@ public final class SandboxService implements AutoCloseable {
   }
 
   public static void main(String[] args) throws InterruptedException {
-    SandboxService service = start(Settings.fromEnvironment());
+    Settings settings = Settings.fromEnvironment();
+    Telemetry telemetry = Telemetry.create("sandbox-service", settings);
+    SandboxService service;
+    try {
+      service = start(settings, telemetry);
+    } catch (RuntimeException e) {
+      telemetry.close();
+      throw e;
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      service.close();
-      stopped.countDown();
+      try {
+        service.close();
+      } finally {
+        telemetry.close();
+        stopped.countDown();
+      }
     }));
     stopped.await();
   }

@@ -1,5 +1,6 @@
 package io.turnpike.sandbox;
 
+import io.opentelemetry.context.Context;
 import io.turnpike.schema.PartitionProgress;
 import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.SandboxResult;
@@ -7,9 +8,12 @@ import io.turnpike.sandbox.workspace.WorkspaceStore;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.KafkaTracing;
+import io.turnpike.telemetry.Telemetry;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -94,7 +98,16 @@ public final class SandboxWorker implements AutoCloseable {
   private final AtomicLong deadLettered = new AtomicLong();
   private final AtomicLong pauses = new AtomicLong();
 
+  private final List<AutoCloseable> telemetryHandles = new ArrayList<>();
+  private volatile boolean joined;
+
   public SandboxWorker(SandboxConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides) {
+    this(config, consumerOverrides, producerOverrides, Telemetry.noop("sandbox-service"));
+  }
+
+  /** As above, with live sessions, a span per command, Kafka client metrics and readiness on {@code telemetry} (the caller closes it). */
+  public SandboxWorker(SandboxConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides,
+      Telemetry telemetry) {
     this.config = config;
     this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.maxQueued = Math.max(100, config.maxSessions() * 8);
@@ -124,7 +137,13 @@ public final class SandboxWorker implements AutoCloseable {
       }
     });
     this.store = new WorkspaceStore(config.bootstrapServers(), config.schemaRegistryUrl(), storeProps, config.chunkBytes());
-    this.sessions = new SessionManager(config, store, this::answer, consumer::wakeup);
+    this.sessions = new SessionManager(config, store, this::answer, consumer::wakeup, telemetry);
+    for (String backend : List.of("local", "docker")) {
+      telemetryHandles.add(telemetry.metrics().sandboxSessions(backend, () -> sessions.liveSessions(backend)));
+    }
+    telemetryHandles.add(telemetry.bindKafkaClient(consumer));
+    telemetryHandles.add(telemetry.bindKafkaClient(producer));
+    telemetryHandles.add(telemetry.readiness("sandbox-worker", () -> running && joined));
   }
 
   public SandboxWorker start() {
@@ -225,7 +244,8 @@ public final class SandboxWorker implements AutoCloseable {
       p.finished(r.offset());
       return;
     }
-    backlog.add(new SessionManager.Work(cmd, tp, r.offset(), p, TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.TRACE_ID)));
+    backlog.add(new SessionManager.Work(cmd, tp, r.offset(), p, TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.TRACE_ID),
+        KafkaTracing.parentOf(r.headers())));
   }
 
   /** Hands backlog commands to their sessions, keeping each session's order. */
@@ -334,6 +354,7 @@ public final class SandboxWorker implements AutoCloseable {
       for (TopicPartition tp : partitions) {
         progress.put(tp, new PartitionProgress());
       }
+      joined = true;
       log.info("sandbox worker assigned {}", partitions);
     }
 
@@ -354,6 +375,7 @@ public final class SandboxWorker implements AutoCloseable {
     TurnpikeHeaders.put(headers, TurnpikeHeaders.TYPE, RESULT_TYPE);
     TurnpikeHeaders.put(headers, TurnpikeHeaders.TRACE_ID, w.traceId());
     TurnpikeHeaders.put(headers, TurnpikeHeaders.CALL_ID, result.getCallId());
+    KafkaTracing.inject(Context.current(), headers);
     byte[] value;
     try {
       value = serdes.sandboxResult().serialize(Topics.SANDBOX_RESULTS.name(), result);
@@ -459,6 +481,7 @@ public final class SandboxWorker implements AutoCloseable {
     } catch (RuntimeException e) {
       log.warn("cannot commit offsets on close: {}", e.toString());
     }
+    telemetryHandles.forEach(h -> closeQuietly(h, "telemetry"));
     closeQuietly(consumer, "consumer");
     closeQuietly(producer, "producer");
     closeQuietly(store, "workspace store");

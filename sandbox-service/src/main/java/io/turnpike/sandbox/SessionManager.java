@@ -1,5 +1,9 @@
 package io.turnpike.sandbox;
 
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.SpanContext;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Scope;
 import io.turnpike.schema.PartitionProgress;
 import io.turnpike.avro.Manifest;
 import io.turnpike.avro.SandboxCommand;
@@ -7,6 +11,9 @@ import io.turnpike.avro.SandboxResult;
 import io.turnpike.sandbox.backend.Backend;
 import io.turnpike.sandbox.backend.DockerBackend;
 import io.turnpike.sandbox.backend.LocalBackend;
+import io.turnpike.telemetry.KafkaTracing;
+import io.turnpike.telemetry.Telemetry;
+import io.turnpike.telemetry.TurnpikeSpans;
 import io.turnpike.sandbox.workspace.WorkspaceStore;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -36,7 +43,8 @@ final class SessionManager implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(SessionManager.class);
 
   /** One fetched command and where it came from. */
-  record Work(SandboxCommand cmd, TopicPartition tp, long offset, PartitionProgress progress, String traceId) {
+  record Work(SandboxCommand cmd, TopicPartition tp, long offset, PartitionProgress progress, String traceId,
+      SpanContext parent) {
     String sessionId() {
       String s = cmd.getSessionId();
       return s == null || s.isBlank() ? cmd.getRunId() : s;
@@ -54,6 +62,7 @@ final class SessionManager implements AutoCloseable {
     boolean stale;
     long lastUsed = System.currentTimeMillis();
     SandboxSession session;
+    String backend;
 
     Holder(String sessionId, int slot, CompletableFuture<Void> previousClosed) {
       this.sessionId = sessionId;
@@ -73,8 +82,16 @@ final class SessionManager implements AutoCloseable {
   private final ExecutorService threads = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("turnpike-sandbox-session-", 0).factory());
   private long lastReap;
   private volatile boolean shuttingDown;
+  private final Telemetry telemetry;
 
   SessionManager(SandboxConfig config, WorkspaceStore store, BiConsumer<Work, SandboxResult> sink, Runnable wakeup) {
+    this(config, store, sink, wakeup, Telemetry.noop("sandbox-service"));
+  }
+
+  /** {@code sink} is called inside the command's span, so it can put the span's context on the answer. */
+  SessionManager(SandboxConfig config, WorkspaceStore store, BiConsumer<Work, SandboxResult> sink, Runnable wakeup,
+      Telemetry telemetry) {
+    this.telemetry = telemetry;
     this.config = config;
     this.store = store;
     this.sink = sink;
@@ -139,6 +156,11 @@ final class SessionManager implements AutoCloseable {
 
   synchronized int liveSessions() {
     return live.size();
+  }
+
+  /** Live sessions opened on {@code backend}. */
+  synchronized int liveSessions(String backend) {
+    return (int) live.values().stream().filter(h -> h.session != null && backend.equals(h.backend)).count();
   }
 
   synchronized List<String> liveSessionIds() {
@@ -227,14 +249,31 @@ final class SessionManager implements AutoCloseable {
           return;
         }
       }
-      SandboxResult r;
-      try {
-        r = process(h, w);
-      } catch (RuntimeException e) {
-        log.error("session {}: command {} failed unexpectedly", h.sessionId, w.cmd().getCallId(), e);
-        r = error(w.cmd(), h.sessionId, "the sandbox failed: " + e);
+      Span span = telemetry.tracing().childSpan(TurnpikeSpans.SANDBOX_COMMAND, w.parent())
+          .setAttribute(TurnpikeSpans.RUN_ID, w.cmd().getRunId())
+          .setAttribute(TurnpikeSpans.CALL_ID, w.cmd().getCallId())
+          .setAttribute(TurnpikeSpans.SANDBOX_SESSION, h.sessionId)
+          .setAttribute(TurnpikeSpans.SANDBOX_OPERATION, String.valueOf(w.cmd().getTool()))
+          .startSpan();
+      try (Scope ignored = span.makeCurrent()) {
+        SandboxResult r;
+        try {
+          r = process(h, w);
+        } catch (RuntimeException e) {
+          log.error("session {}: command {} failed unexpectedly", h.sessionId, w.cmd().getCallId(), e);
+          KafkaTracing.fail(span, e);
+          r = error(w.cmd(), h.sessionId, "the sandbox failed: " + e);
+        }
+        if (h.backend != null) {
+          span.setAttribute(TurnpikeSpans.SANDBOX_BACKEND, h.backend);
+        }
+        if (r.getIsError()) {
+          span.setStatus(StatusCode.ERROR);
+        }
+        sink.accept(w, r);
+      } finally {
+        span.end();
       }
-      sink.accept(w, r);
     }
   }
 
@@ -247,6 +286,7 @@ final class SessionManager implements AutoCloseable {
           ? m.getBackend().trim().toLowerCase() : config.defaultBackend();
       try {
         h.session = SandboxSession.open(h.sessionId, cmd.getAgent(), m, config, store, backend(backendName), h.slot);
+        h.backend = backendName;
       } catch (ToolException e) {
         return error(cmd, h.sessionId, "cannot create the sandbox session: " + e.getMessage());
       } catch (Exception e) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.turnpike.client.tool.ToolInvocation;
 import io.turnpike.client.tool.ToolWorker;
+import io.turnpike.telemetry.Telemetry;
 import java.time.Clock;
 import java.time.ZoneId;
 import java.time.ZonedDateTime;
@@ -52,11 +53,16 @@ public final class ExampleTools {
 
   /** Starts a tool worker serving {@code get_weather} and {@code get_local_time}. */
   public static ToolWorker startWorker(String bootstrapServers, String schemaRegistryUrl, Clock clock) {
+    return startWorker(bootstrapServers, schemaRegistryUrl, clock, Telemetry.noop("example-tools"));
+  }
+
+  public static ToolWorker startWorker(String bootstrapServers, String schemaRegistryUrl, Clock clock, Telemetry telemetry) {
     ExampleTools tools = new ExampleTools(clock);
     return ToolWorker.builder(bootstrapServers, schemaRegistryUrl)
         .tool("get_weather", tools::getWeather)
         .tool("get_local_time", tools::getLocalTime)
         .concurrency(8)
+        .telemetry(telemetry)
         .build()
         .start();
   }

@@ -1,11 +1,17 @@
 package io.turnpike.client.tool;
 
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.SpanContext;
+import io.opentelemetry.api.trace.StatusCode;
 import io.turnpike.avro.ToolCall;
 import io.turnpike.avro.ToolResult;
 import io.turnpike.client.internal.KafkaSupport;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.KafkaTracing;
+import io.turnpike.telemetry.Telemetry;
+import io.turnpike.telemetry.TurnpikeSpans;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -79,6 +85,10 @@ public final class ToolWorker implements AutoCloseable {
   private final Duration shutdownGrace;
   private final Map<String, Object> consumerOverrides;
   private final Map<String, CompletableFuture<ToolResult>> answeredByCallId;
+  private final Telemetry telemetry;
+  private volatile boolean joined;
+  private AutoCloseable consumerMetrics = () -> {};
+  private AutoCloseable readiness = () -> {};
 
   private final AtomicLong answered = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
@@ -114,6 +124,7 @@ public final class ToolWorker implements AutoCloseable {
         : System.getenv().getOrDefault("HOSTNAME", "local") + "/" + ProcessHandle.current().pid();
     this.shutdownGrace = b.shutdownGrace;
     this.consumerOverrides = Map.copyOf(b.consumerOverrides);
+    this.telemetry = b.telemetry;
     int cacheSize = b.dedupeCacheSize;
     this.answeredByCallId = Collections.synchronizedMap(new LinkedHashMap<>(256, 0.75f, true) {
       @Override
@@ -165,6 +176,8 @@ public final class ToolWorker implements AutoCloseable {
       Map<String, Object> pc = KafkaSupport.producerConfig(bootstrap, "turnpike-tool-worker-" + groupId);
       producer = new KafkaProducer<>(pc);
       consumer = new KafkaConsumer<>(consumerConfig());
+      consumerMetrics = telemetry.bindKafkaClient(consumer);
+      readiness = telemetry.readiness("tool-worker[" + groupId + "]", () -> running && joined);
       handlerThreads = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("tool-handler-", 0).factory());
       running = true;
       loopThread = Thread.ofPlatform().name("turnpike-tool-worker[" + groupId + "]").daemon(true).start(this::loop);
@@ -212,6 +225,8 @@ public final class ToolWorker implements AutoCloseable {
       }
     } finally {
       running = false;
+      closeQuietly(consumerMetrics);
+      closeQuietly(readiness);
       drainAndCommit();
     }
   }
@@ -244,14 +259,14 @@ public final class ToolWorker implements AutoCloseable {
       return;
     }
     String traceId = TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.TRACE_ID);
-    Work w = new Work(call, traceId, tp, r.offset(), po, new CompletableFuture<>());
+    Work w = new Work(call, traceId, KafkaTracing.parentOf(r.headers()), tp, r.offset(), po, new CompletableFuture<>());
     CompletableFuture<ToolResult> earlier = answeredByCallId.putIfAbsent(call.getCallId(), w.result());
     if (earlier != null) {
       duplicates.incrementAndGet();
       LOG.debug("call {} seen before; answering again with the same output", call.getCallId());
       earlier.whenComplete((res, err) -> {
         if (res != null) {
-          send(w, res);
+          send(w, res, w.parent());
         } else {
           signal(() -> w.offsets().done(w.offset()));
         }
@@ -273,11 +288,23 @@ public final class ToolWorker implements AutoCloseable {
       inFlight.incrementAndGet();
       ToolHandler handler = handlers.get(w.call().getName());
       handlerThreads.execute(() -> {
+        Span span = telemetry.tracing().childSpan(TurnpikeSpans.TOOL_CALL, w.parent())
+            .setAttribute(TurnpikeSpans.TOOL, w.call().getName())
+            .setAttribute(TurnpikeSpans.RUN_ID, w.call().getRunId())
+            .setAttribute(TurnpikeSpans.CALL_ID, w.call().getCallId())
+            .startSpan();
         try {
           ToolResult res = invoke(handler, w);
+          String outcome = res.getIsError() ? "error" : "ok";
+          telemetry.metrics().toolCall(res.getName(), outcome);
+          span.setAttribute(TurnpikeSpans.OUTCOME, outcome);
+          if (res.getIsError()) {
+            span.setStatus(StatusCode.ERROR);
+          }
           w.result().complete(res);
-          send(w, res);
+          send(w, res, span.getSpanContext());
         } finally {
+          span.end();
           inFlight.decrementAndGet();
         }
       });
@@ -313,12 +340,13 @@ public final class ToolWorker implements AutoCloseable {
   }
 
   /** Produces the answer; the record counts as finished once the broker acknowledged it. */
-  private void send(Work w, ToolResult res) {
+  private void send(Work w, ToolResult res, SpanContext producedBy) {
     ProducerRecord<String, byte[]> rec = new ProducerRecord<>(Topics.TOOL_RESULTS.name(), res.getRunId(),
         serdes.toolResult().serialize(Topics.TOOL_RESULTS.name(), res));
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TYPE, "ToolResult");
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.TRACE_ID, w.traceId());
     TurnpikeHeaders.put(rec.headers(), TurnpikeHeaders.CALL_ID, res.getCallId());
+    KafkaTracing.inject(producedBy, rec.headers());
     sending.incrementAndGet();
     try {
       producer.send(rec, (md, err) -> {
@@ -328,7 +356,7 @@ public final class ToolWorker implements AutoCloseable {
           signal(() -> w.offsets().done(w.offset()));
         } else if (running && !isExpired(w.call())) {
           LOG.warn("could not send result of call {} ({}); retrying: {}", res.getCallId(), res.getName(), err.toString());
-          signal(() -> send(w, res));
+          signal(() -> send(w, res, producedBy));
         } else {
           LOG.error("dropping result of call {} ({}): {}", res.getCallId(), res.getName(), err.toString());
           signal(() -> w.offsets().done(w.offset()));
@@ -486,6 +514,7 @@ public final class ToolWorker implements AutoCloseable {
 
     @Override
     public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+      joined = true;
       LOG.debug("tool worker {} assigned {}", groupId, partitions);
     }
 
@@ -500,6 +529,14 @@ public final class ToolWorker implements AutoCloseable {
       // Work still running for these partitions finishes and answers; its completion lands on a
       // PartitionOffsets object no longer in the map, so it is ignored.
       partitions.forEach(offsets::remove);
+    }
+  }
+
+  private static void closeQuietly(AutoCloseable c) {
+    try {
+      c.close();
+    } catch (Exception e) {
+      LOG.debug("cannot close {}: {}", c, e.toString());
     }
   }
 
@@ -533,8 +570,8 @@ public final class ToolWorker implements AutoCloseable {
     LOG.debug("tool worker {} closed: {}", groupId, stats());
   }
 
-  private record Work(ToolCall call, String traceId, TopicPartition partition, long offset, PartitionOffsets offsets,
-      CompletableFuture<ToolResult> result) {}
+  private record Work(ToolCall call, String traceId, SpanContext parent, TopicPartition partition, long offset,
+      PartitionOffsets offsets, CompletableFuture<ToolResult> result) {}
 
   /** Offsets taken from one partition and not yet finished; the commit point is the lowest unfinished one. */
   static final class PartitionOffsets {
@@ -567,6 +604,7 @@ public final class ToolWorker implements AutoCloseable {
     private int dedupeCacheSize = 10_000;
     private Duration shutdownGrace = Duration.ofSeconds(10);
     private final Map<String, Object> consumerOverrides = new HashMap<>();
+    private Telemetry telemetry = Telemetry.noop("tool-worker");
 
     private Builder(String bootstrap, String schemaRegistryUrl) {
       this.bootstrap = Objects.requireNonNull(bootstrap, "bootstrapServers");
@@ -618,6 +656,12 @@ public final class ToolWorker implements AutoCloseable {
     /** How long {@code close()} lets running handlers finish and answer (default 10s). */
     public Builder shutdownGrace(Duration grace) {
       this.shutdownGrace = Objects.requireNonNull(grace);
+      return this;
+    }
+
+    /** Where tool-call counts, spans, consumer metrics and readiness go (default: nowhere). The caller closes it. */
+    public Builder telemetry(Telemetry telemetry) {
+      this.telemetry = Objects.requireNonNull(telemetry, "telemetry");
       return this;
     }
 

@@ -1,5 +1,7 @@
 package io.turnpike.runner.model;
 
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.StatusCode;
 import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
@@ -8,6 +10,9 @@ import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.KafkaTracing;
+import io.turnpike.telemetry.Telemetry;
+import io.turnpike.telemetry.TurnpikeSpans;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -104,6 +109,11 @@ public final class ModelInvoker implements AutoCloseable {
   private final AtomicLong expired = new AtomicLong();
   private final AtomicLong assignments = new AtomicLong();
 
+  private final Telemetry telemetry;
+  private final AutoCloseable consumerMetrics;
+  private final AutoCloseable producerMetrics;
+  private final AutoCloseable readiness;
+
   private record Work(ConsumerRecord<String, byte[]> record, ModelCall call, PartitionProgress progress) {}
 
   private record Finished(PartitionProgress progress, long offset) {}
@@ -118,7 +128,14 @@ public final class ModelInvoker implements AutoCloseable {
    */
   public ModelInvoker(ModelInvokerConfig config, ModelClient client, Map<String, ?> consumerOverrides,
       Map<String, ?> producerOverrides) {
+    this(config, client, consumerOverrides, producerOverrides, Telemetry.noop("model-invoker"));
+  }
+
+  /** As above, with model latency, tokens, a span per call, Kafka client metrics and readiness on {@code telemetry}. */
+  public ModelInvoker(ModelInvokerConfig config, ModelClient client, Map<String, ?> consumerOverrides,
+      Map<String, ?> producerOverrides, Telemetry telemetry) {
     this.config = config;
+    this.telemetry = telemetry;
     this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.client = client;
     this.clock = Clock.systemUTC();
@@ -135,6 +152,10 @@ public final class ModelInvoker implements AutoCloseable {
       consumer.close();
       throw e;
     }
+    this.consumerMetrics = telemetry.bindKafkaClient(consumer);
+    this.producerMetrics = telemetry.bindKafkaClient(producer);
+    // Ready once the group has been joined; a spare instance with no partitions is ready too.
+    this.readiness = telemetry.readiness("model-invoker", () -> running && assignments.get() > 0);
   }
 
   /** An invoker with an {@link OpenAiModelClient} built from the same configuration. */
@@ -143,8 +164,13 @@ public final class ModelInvoker implements AutoCloseable {
   }
 
   public static ModelInvoker create(Settings settings) {
+    return create(settings, Telemetry.noop("model-invoker"));
+  }
+
+  public static ModelInvoker create(Settings settings, Telemetry telemetry) {
     ModelInvokerConfig config = ModelInvokerConfig.from(settings);
-    return new ModelInvoker(config, new OpenAiModelClient(config), settings.consumerTuning(), settings.producerTuning());
+    return new ModelInvoker(config, new OpenAiModelClient(config), settings.consumerTuning(), settings.producerTuning(),
+        telemetry);
   }
 
   static Properties consumerProps(ModelInvokerConfig config) {
@@ -416,6 +442,9 @@ public final class ModelInvoker implements AutoCloseable {
     } catch (RuntimeException e) {
       log.warn("cannot commit offsets on close: {}", e.toString());
     }
+    closeQuietly(readiness, "readiness check");
+    closeQuietly(consumerMetrics, "consumer metrics");
+    closeQuietly(producerMetrics, "producer metrics");
     closeQuietly(consumer, "consumer");
     closeQuietly(producer, "producer");
     closeQuietly(client, "model client");
@@ -434,20 +463,29 @@ public final class ModelInvoker implements AutoCloseable {
   // ---------------------------------------------------------------- call threads
 
   private void process(Work w) {
+    Span span = telemetry.tracing().consumerSpan(TurnpikeSpans.MODEL_CALL, w.record().headers())
+        .setAttribute(TurnpikeSpans.RUN_ID, w.call().getRunId())
+        .setAttribute(TurnpikeSpans.CALL_ID, w.call().getCallId())
+        .setAttribute(TurnpikeSpans.AGENT, w.call().getAgent())
+        .setAttribute(TurnpikeSpans.GEN_AI_REQUEST_MODEL, w.call().getModel())
+        .startSpan();
     try {
       ModelCall call = w.call();
       if (isExpired(call)) {
         skipExpired(call);
+        span.setAttribute(TurnpikeSpans.OUTCOME, "expired");
         finished.add(new Finished(w.progress(), w.record().offset()));
         return;
       }
       ModelResult result;
+      long started = System.nanoTime();
       try {
         result = client.invoke(call);
       } catch (RuntimeException e) {
         // A ModelClient should not throw; answer anyway so the run is not left waiting.
         result = OpenAiModelClient.failed(call, ModelErrors.fromException(e, ModelErrors.Redactor.NONE));
       }
+      record(span, call, result, Duration.ofNanos(System.nanoTime() - started));
       result.setRunId(call.getRunId());
       result.setCallId(call.getCallId());
       byte[] value;
@@ -464,6 +502,7 @@ public final class ModelInvoker implements AutoCloseable {
       TurnpikeHeaders.put(headers, TurnpikeHeaders.TRACE_ID,
           TurnpikeHeaders.get(w.record().headers(), TurnpikeHeaders.TRACE_ID));
       TurnpikeHeaders.put(headers, TurnpikeHeaders.CALL_ID, call.getCallId());
+      KafkaTracing.inject(span, headers);
       if (send(new ProducerRecord<>(Topics.MODEL_RESULTS.name(), null, call.getRunId(), value, headers),
           "result of call " + call.getCallId())) {
         answered.incrementAndGet();
@@ -473,9 +512,24 @@ public final class ModelInvoker implements AutoCloseable {
         consumer.wakeup();
       }
     } catch (RuntimeException e) {
+      KafkaTracing.fail(span, e);
       log.error("model call {} failed unexpectedly; it will be retried after a restart", w.call().getCallId(), e);
     } finally {
+      span.end();
       permits.release();
+    }
+  }
+
+  private void record(Span span, ModelCall call, ModelResult result, Duration latency) {
+    long in = result.getUsage() == null ? 0 : result.getUsage().getInputTokens();
+    long out = result.getUsage() == null ? 0 : result.getUsage().getOutputTokens();
+    boolean ok = result.getError() == null;
+    telemetry.metrics().modelCall(call.getModel(), latency, ok, in, out);
+    span.setAttribute(TurnpikeSpans.GEN_AI_INPUT_TOKENS, in);
+    span.setAttribute(TurnpikeSpans.GEN_AI_OUTPUT_TOKENS, out);
+    if (!ok) {
+      span.setAttribute(TurnpikeSpans.ERROR_TYPE, String.valueOf(result.getError().getCode()));
+      span.setStatus(StatusCode.ERROR, String.valueOf(result.getError().getMessage()));
     }
   }
 

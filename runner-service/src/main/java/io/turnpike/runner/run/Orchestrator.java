@@ -3,6 +3,7 @@ package io.turnpike.runner.run;
 import io.turnpike.avro.RunState;
 import io.turnpike.schema.SchemaRegistration;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.Telemetry;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.Properties;
@@ -24,9 +25,13 @@ public final class Orchestrator implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(Orchestrator.class);
 
   private final KafkaStreams streams;
+  private final AutoCloseable streamsMetrics;
+  private final AutoCloseable readiness;
 
-  private Orchestrator(KafkaStreams streams) {
+  private Orchestrator(KafkaStreams streams, AutoCloseable streamsMetrics, AutoCloseable readiness) {
     this.streams = streams;
+    this.streamsMetrics = streamsMetrics;
+    this.readiness = readiness;
   }
 
   public static Properties streamsProperties(OrchestratorConfig config) {
@@ -54,13 +59,21 @@ public final class Orchestrator implements AutoCloseable {
 
   /** Starts the orchestrator and waits until it is RUNNING (or fails clearly after {@code timeout}). */
   public static Orchestrator start(OrchestratorConfig config, Duration timeout) {
+    return start(config, timeout, Telemetry.noop("orchestrator"));
+  }
+
+  /** As above, with run metrics, spans, Streams metrics (consumer lag) and readiness (state RUNNING) on {@code telemetry}. */
+  public static Orchestrator start(OrchestratorConfig config, Duration timeout, Telemetry telemetry) {
     TurnpikeSerdes serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     // Registry calls happen here, not on the stream thread: every subject the processor writes to is
     // registered (BACKWARD) before the first record, and the ids are cached from then on.
     SchemaRegistration.registerAll(serdes.registry());
     serdes.all().forEach(s -> s.schemaId(null));
     serdes.runState().schemaId(config.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog");
-    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval(), serdes), streamsProperties(config));
+    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval(), serdes, telemetry),
+        streamsProperties(config));
+    AutoCloseable streamsMetrics = telemetry.bindKafkaStreams(streams);
+    AutoCloseable readiness = telemetry.readiness("orchestrator", () -> streams.state() == KafkaStreams.State.RUNNING);
     CountDownLatch running = new CountDownLatch(1);
     streams.setStateListener((now, before) -> {
       if (now == KafkaStreams.State.RUNNING) {
@@ -76,17 +89,21 @@ public final class Orchestrator implements AutoCloseable {
     streams.start();
     try {
       if (!running.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        closeQuietly(readiness);
+        closeQuietly(streamsMetrics);
         streams.close(Duration.ofSeconds(5));
         throw new IllegalStateException("orchestrator did not reach RUNNING within " + timeout
             + " (is Kafka reachable at " + config.bootstrapServers() + "?)");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      closeQuietly(readiness);
+      closeQuietly(streamsMetrics);
       streams.close(Duration.ofSeconds(5));
       throw new IllegalStateException("interrupted while starting the orchestrator", e);
     }
     LOG.info("orchestrator running (application.id={}, state={})", config.applicationId(), config.stateDir());
-    return new Orchestrator(streams);
+    return new Orchestrator(streams, streamsMetrics, readiness);
   }
 
   /** The RunState held by this instance, when this instance owns the run's partition. */
@@ -102,6 +119,16 @@ public final class Orchestrator implements AutoCloseable {
 
   @Override
   public void close() {
+    closeQuietly(readiness);
+    closeQuietly(streamsMetrics);
     streams.close(Duration.ofSeconds(30));
+  }
+
+  private static void closeQuietly(AutoCloseable c) {
+    try {
+      c.close();
+    } catch (Exception e) {
+      LOG.debug("closing {} failed", c, e);
+    }
   }
 }

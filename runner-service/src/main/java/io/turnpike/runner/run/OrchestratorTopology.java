@@ -3,6 +3,7 @@ package io.turnpike.runner.run;
 import io.turnpike.avro.RunState;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.Telemetry;
 import java.time.Duration;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -56,6 +57,11 @@ public final class OrchestratorTopology {
    * @param serdes        the wire-format serdes, bound to the schema registry
    */
   public static Topology build(Duration timerInterval, TurnpikeSerdes serdes) {
+    return build(timerInterval, serdes, Telemetry.noop("orchestrator"));
+  }
+
+  /** As above, recording run metrics and spans to {@code telemetry}. */
+  public static Topology build(Duration timerInterval, TurnpikeSerdes serdes, Telemetry telemetry) {
     Topology topology = new Topology();
     StringDeserializer keys = new StringDeserializer();
     ByteArrayDeserializer values = new ByteArrayDeserializer();
@@ -65,7 +71,7 @@ public final class OrchestratorTopology {
     topology.addSource("tool-results-in", keys, values, Topics.TOOL_RESULTS.name());
     topology.addSource("sandbox-results-in", keys, values, Topics.SANDBOX_RESULTS.name());
     topology.addSource("guardrail-results-in", keys, values, Topics.GUARDRAIL_RESULTS.name());
-    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval, serdes),
+    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval, serdes, telemetry),
         "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in", "sandbox-results-in", "guardrail-results-in");
     topology.addStateStore(Stores.keyValueStoreBuilder(
         Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), serdes.runState()), PROCESSOR);

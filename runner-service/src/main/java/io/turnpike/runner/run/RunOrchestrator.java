@@ -1,5 +1,9 @@
 package io.turnpike.runner.run;
 
+import io.opentelemetry.api.trace.Span;
+import io.opentelemetry.api.trace.SpanContext;
+import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Scope;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelResult;
@@ -15,6 +19,7 @@ import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.RunRequestJson;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.Telemetry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
@@ -49,14 +54,22 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
 
   private final Duration timerInterval;
   private final TurnpikeSerdes serdes;
+  private final RunTelemetry telemetry;
+  /** The trace context of the records {@link #commit} is sending; null outside it. */
+  private SpanContext outgoing;
   private ProcessorContext<String, byte[]> context;
   private KeyValueStore<String, RunState> runs;
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
 
   RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes) {
+    this(timerInterval, serdes, Telemetry.noop("orchestrator"));
+  }
+
+  RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes, Telemetry telemetry) {
     this.timerInterval = timerInterval;
     this.serdes = serdes;
+    this.telemetry = new RunTelemetry(telemetry);
   }
 
   @Override
@@ -71,6 +84,15 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   @Override
   public void process(Record<String, byte[]> record) {
     String topic = context.recordMetadata().map(RecordMetadata::topic).orElse("?");
+    Span span = telemetry.startEvent(record.headers(), topic, record.key());
+    try (Scope ignored = span.makeCurrent()) {
+      apply(record, topic);
+    } finally {
+      span.end();
+    }
+  }
+
+  private void apply(Record<String, byte[]> record, String topic) {
     String runId = record.key();
     if (runId == null || runId.isBlank()) {
       deadLetter(record, topic, "missing key: records on " + topic + " must be keyed by runId", null);
@@ -108,6 +130,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       return;
     }
     commit(state, t, now);
+    telemetry.committed(state, t, event, now);
   }
 
   // --- decoding -------------------------------------------------------------------------------
@@ -223,6 +246,15 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     runs.put(runId, after);
     updateTimers(before, after);
     long ts = now.toEpochMilli();
+    outgoing = RunTelemetry.outgoing(after);
+    try {
+      send(runId, trace, after, t, ts);
+    } finally {
+      outgoing = null;
+    }
+  }
+
+  private void send(String runId, String trace, RunState after, Transition t, long ts) {
     for (Effect effect : t.effects()) {
       switch (effect) {
         case Effect.SendModelCall m -> forward(OrchestratorTopology.SINK_MODEL_REQUESTS, runId,
@@ -253,6 +285,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
         .setUsage(new Usage(0L, 0L, 0L, 0))
         .setFinishedAt(now)
         .build();
+    telemetry.rejected(result);
     forward(OrchestratorTopology.SINK_RUN_RESULTS, runId, serdes.runResult().encode(result), now.toEpochMilli(),
         headers("RunResult", traceIdFor(runId), null));
   }
@@ -263,6 +296,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
 
   private void deadLetter(Record<String, byte[]> record, String topic, String reason, Throwable error) {
     LOG.warn("dead-lettering record from {} (key {}): {}", topic, record.key(), reason);
+    Span.current().setStatus(StatusCode.ERROR, reason);
     Headers h = new RecordHeaders(record.headers().toArray());
     TurnpikeHeaders.put(h, TurnpikeHeaders.DLQ_TOPIC, topic);
     context.recordMetadata().ifPresent(m -> {
@@ -274,7 +308,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     context.forward(new Record<>(record.key(), record.value(), record.timestamp(), h), OrchestratorTopology.SINK_DEAD_LETTERS);
   }
 
-  private static Headers headers(String type, String traceId, String callId) {
+  private Headers headers(String type, String traceId, String callId) {
     Headers h = new RecordHeaders();
     h.add(TurnpikeHeaders.TYPE, type.getBytes(StandardCharsets.UTF_8));
     if (traceId != null) {
@@ -283,6 +317,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (callId != null) {
       h.add(TurnpikeHeaders.CALL_ID, callId.getBytes(StandardCharsets.UTF_8));
     }
+    RunTelemetry.inject(h, outgoing, traceId);
     return h;
   }
 
@@ -339,9 +374,16 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       if (state == null) {
         continue;
       }
-      Transition t = RunStateMachine.apply(state, new RunEvent.DeadlinePassed(callId), now);
-      if (t.changed()) {
-        commit(state, t, now);
+      Span span = telemetry.startDeadline(state, callId);
+      try (Scope ignored = span.makeCurrent()) {
+        RunEvent event = new RunEvent.DeadlinePassed(callId);
+        Transition t = RunStateMachine.apply(state, event, now);
+        if (t.changed()) {
+          commit(state, t, now);
+          telemetry.committed(state, t, event, now);
+        }
+      } finally {
+        span.end();
       }
     }
   }
