@@ -12,7 +12,11 @@
 // Exit codes: 0 done (decode failures are reported as lines, not as the exit code), 1 bad usage or
 // a Kafka/registry failure, 2 the deadline passed before every partition reached its end offset.
 
-const { Kafka, logLevel } = require('kafkajs');
+const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs');
+const LZ4Codec = require('@2l/kafkajs-lz4');
+
+// Turnpike's workspace snapshots are LZ4-compressed batches; kafkajs only ships gzip itself.
+CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec;
 const { SchemaRegistry } = require('@kafkajs/confluent-schema-registry');
 const avro = require('avsc');
 
@@ -111,11 +115,18 @@ async function main() {
   const kafka = new Kafka({
     clientId: 'turnpike-decode-check',
     brokers: args.bootstrap.split(','),
-    logLevel: logLevel.NOTHING,
+    // Errors go to stderr (stdout carries only JSON lines), so a stuck consumer says why.
+    logLevel: logLevel[(process.env.DECODE_CHECK_LOG || 'ERROR').toUpperCase()] ?? logLevel.ERROR,
+    logCreator: () => ({ namespace, level, log }) => {
+      process.stderr.write(`kafkajs ${namespace} ${level}: ${log.message} ${log.error || ''}\n`);
+    },
   });
   const registry = new SchemaRegistry(
     { host: args.registry },
-    { forSchemaOptions: { registry: { long: bigintLong } } },
+    // avsc collects named types in `registry`: each schema needs its own, or the second schema
+    // naming a shared type (RunStatus, MessageItem, ...) fails as a duplicate. The client spreads
+    // these options per schema, so a getter hands every schema a fresh one.
+    { forSchemaOptions: { get registry() { return { long: bigintLong }; } } },
   );
 
   // Per topic-partition: the end offset seen at start, and how far we have got.

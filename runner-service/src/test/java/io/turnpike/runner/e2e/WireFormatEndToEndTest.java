@@ -154,7 +154,9 @@ class WireFormatEndToEndTest {
     assertThat(result.toString()).contains("Done: ");
     assertThat(decoded.values(Topics.TOOL_REQUESTS.name())).anySatisfy(v -> assertThat(v.toString()).contains("lookup"));
     assertThat(decoded.values(Topics.SANDBOX_REQUESTS.name())).anySatisfy(v -> assertThat(v.toString()).contains("notes.txt"));
-    assertThat(decoded.values(Topics.GUARDRAIL_RESULTS.name())).anySatisfy(v -> assertThat(v.toString()).contains("no-secrets"));
+    assertThat(decoded.values(Topics.GUARDRAIL_REQUESTS.name())).anySatisfy(v -> assertThat(v.toString()).contains("no-secrets"));
+    assertThat(decoded.values(Topics.GUARDRAIL_RESULTS.name()))
+        .anySatisfy(v -> assertThat(v.path("outcome").asText()).isEqualTo("ALLOW"));
     assertThat(decoded.values(Topics.RUN_COMMANDS.name())).anySatisfy(v -> assertThat(v.path("type").asText()).isEqualTo("CANCEL"));
     assertThat(decoded.records(Topics.TURN_EVENTS.name()))
         .allSatisfy(r -> assertThat(r.path("headers").path("turnpike.trace-id").asText()).hasSize(32));
