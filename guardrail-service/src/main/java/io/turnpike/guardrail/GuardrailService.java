@@ -216,6 +216,10 @@ public final class GuardrailService implements AutoCloseable {
 
   /** Subscribes and starts the poll loop on its own thread. */
   public GuardrailService start() {
+    // Fail here, clearly, if the registry is unreachable, and learn the ids of today's schemas so that
+    // decoding the usual records never waits for the registry.
+    serdes.guardrailCheck().schemaId(Topics.GUARDRAIL_REQUESTS.name());
+    serdes.guardrailVerdict().schemaId(Topics.GUARDRAIL_RESULTS.name());
     synchronized (lifecycle) {
       if (loop != null || closed) {
         throw new IllegalStateException("the guardrail service was already started");

@@ -147,6 +147,10 @@ public final class SandboxWorker implements AutoCloseable {
   }
 
   public SandboxWorker start() {
+    // Fail here, clearly, if the registry is unreachable, and learn the ids of today's schemas so that
+    // decoding the usual records never waits for the registry.
+    serdes.sandboxCommand().schemaId(Topics.SANDBOX_REQUESTS.name());
+    serdes.sandboxResult().schemaId(Topics.SANDBOX_RESULTS.name());
     synchronized (lifecycle) {
       if (loop != null || closed) {
         throw new IllegalStateException("the sandbox worker was already started");

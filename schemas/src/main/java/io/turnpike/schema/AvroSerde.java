@@ -1,6 +1,7 @@
 package io.turnpike.schema;
 
 import io.turnpike.schema.registry.SchemaRegistry;
+import io.turnpike.schema.registry.SchemaRegistryException;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.util.Map;
@@ -117,6 +118,11 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T>, Seri
     }
   }
 
+  /**
+   * @throws SerializationException  the bytes are not a record of this type (set the record aside)
+   * @throws SchemaRegistryException with {@link SchemaRegistryException#isTransient()} when the registry
+   *                                 could not be asked for the writer schema (retry the record later)
+   */
   @Override
   public T deserialize(String topic, byte[] bytes) {
     if (bytes == null) {
@@ -131,6 +137,12 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T>, Seri
       }
       throw new SerializationException("not the Confluent wire format (magic byte " + (bytes.length == 0 ? "missing"
           : String.format("0x%02x", bytes[0])) + ")");
+    } catch (SchemaRegistryException e) {
+      if (e.isTransient()) {
+        throw e; // not the record's fault: the caller retries it rather than setting it aside
+      }
+      throw new SerializationException("cannot decode " + type.getSimpleName() + " from " + bytes.length
+          + " bytes" + (topic == null ? "" : " on " + topic) + ": " + e.getMessage(), e);
     } catch (SerializationException e) {
       throw new SerializationException("cannot decode " + type.getSimpleName() + " from " + bytes.length
           + " bytes" + (topic == null ? "" : " on " + topic) + ": " + e.getMessage(), e);

@@ -166,6 +166,10 @@ public final class ToolWorker implements AutoCloseable {
 
   /** Connects and starts consuming in a background thread; returns at once. */
   public ToolWorker start() {
+    // Fail here, clearly, if the registry is unreachable, and learn the ids of today's schemas so that
+    // decoding the usual records never waits for the registry.
+    serdes.toolCall().schemaId(Topics.TOOL_REQUESTS.name());
+    serdes.toolResult().schemaId(Topics.TOOL_RESULTS.name());
     synchronized (lifecycle) {
       if (closed) {
         throw new IllegalStateException("tool worker was closed");

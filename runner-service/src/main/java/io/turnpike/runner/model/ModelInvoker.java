@@ -197,6 +197,10 @@ public final class ModelInvoker implements AutoCloseable {
 
   /** Subscribes and starts the poll loop on its own thread. */
   public ModelInvoker start() {
+    // Fail here, clearly, if the registry is unreachable, and learn the ids of today's schemas so that
+    // decoding the usual records never waits for the registry.
+    serdes.modelCall().schemaId(Topics.MODEL_REQUESTS.name());
+    serdes.modelResult().schemaId(Topics.MODEL_RESULTS.name());
     synchronized (lifecycle) {
       if (loop != null || closed) {
         throw new IllegalStateException("the model invoker was already started");

@@ -19,6 +19,7 @@ import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.RunRequestJson;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.schema.registry.SchemaRegistryException;
 import io.turnpike.telemetry.Telemetry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -184,6 +185,11 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     AgentDefinition agent;
     try {
       agent = serdes.agentDefinition().decode(bytes);
+    } catch (SchemaRegistryException e) {
+      if (e.isTransient()) {
+        throw e; // retried by Streams (see decodeOrFail)
+      }
+      throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, true, req.getAgent());
     } catch (RuntimeException e) {
       throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, true, req.getAgent());
     }
@@ -202,6 +208,11 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       if (bytes != null) {
         try {
           found.put(name, serdes.agentDefinition().decode(bytes));
+        } catch (SchemaRegistryException e) {
+          if (e.isTransient()) {
+            throw e; // retried by Streams (see decodeOrFail)
+          }
+          LOG.warn("agent {} has an undecodable definition; the handoff will fail: {}", name, e.toString());
         } catch (RuntimeException e) {
           LOG.warn("agent {} has an undecodable definition; the handoff will fail: {}", name, e.toString());
         }
@@ -217,6 +228,13 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private static <T> T decodeOrFail(Decoder<T> decoder, String topic, boolean failRun) throws BadRecord {
     try {
       return decoder.decode();
+    } catch (SchemaRegistryException e) {
+      if (e.isTransient()) {
+        // A registry outage is not the record's fault: failing the stream thread makes Streams replace it
+        // and read the record again from the last commit, instead of failing a run over it.
+        throw e;
+      }
+      throw new BadRecord("undecodable record on " + topic + ": " + e.getMessage(), e, failRun, null);
     } catch (RuntimeException e) {
       throw new BadRecord("undecodable record on " + topic + ": " + e.getMessage(), e, failRun, null);
     }

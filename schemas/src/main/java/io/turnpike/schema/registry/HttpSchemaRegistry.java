@@ -23,6 +23,7 @@ import org.apache.avro.Schema;
 public final class HttpSchemaRegistry implements SchemaRegistry {
   private static final String CONTENT_TYPE = "application/vnd.schemaregistry.v1+json";
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int ATTEMPTS = 4;
 
   private final String url;
   private final HttpClient http;
@@ -100,7 +101,28 @@ public final class HttpSchemaRegistry implements SchemaRegistry {
     }
   }
 
+  /** Retries outages a few times (about 2 s in all) so a registry restart does not fail a record. */
   private JsonNode call(String method, String path, JsonNode body, String what) {
+    long backoffMs = 100;
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return callOnce(method, path, body, what);
+      } catch (SchemaRegistryException e) {
+        if (!e.isTransient() || attempt == ATTEMPTS || Thread.currentThread().isInterrupted()) {
+          throw e;
+        }
+      }
+      try {
+        Thread.sleep(backoffMs); // backoff between retries of a remote call, not a test wait
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new SchemaRegistryException("interrupted while trying to " + what, e);
+      }
+      backoffMs *= 4;
+    }
+  }
+
+  private JsonNode callOnce(String method, String path, JsonNode body, String what) {
     HttpRequest.Builder req = HttpRequest.newBuilder(URI.create(url + path)).timeout(timeout)
         .header("Accept", CONTENT_TYPE + ", application/json");
     if (body != null) {
