@@ -5,10 +5,14 @@ import io.turnpike.schema.SchemaRegistration;
 import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.telemetry.Telemetry;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.streams.KafkaStreams;
@@ -70,8 +74,8 @@ public final class Orchestrator implements AutoCloseable {
     SchemaRegistration.registerAll(serdes.registry());
     serdes.all().forEach(s -> s.schemaId(null));
     serdes.runState().schemaId(config.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog");
-    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval(), serdes, telemetry),
-        streamsProperties(config));
+    KafkaStreams streams = new KafkaStreams(OrchestratorTopology.build(config.timerInterval(), serdes, telemetry,
+        inputPartitions(config)), streamsProperties(config));
     AutoCloseable streamsMetrics = telemetry.bindKafkaStreams(streams);
     AutoCloseable readiness = telemetry.readiness("orchestrator", () -> streams.state() == KafkaStreams.State.RUNNING);
     CountDownLatch running = new CountDownLatch(1);
@@ -104,6 +108,22 @@ public final class Orchestrator implements AutoCloseable {
     }
     LOG.info("orchestrator running (application.id={}, state={})", config.applicationId(), config.stateDir());
     return new Orchestrator(streams, streamsMetrics, readiness);
+  }
+
+  /** Partition counts of the input topics, read once at start (I/O stays off the stream thread). */
+  static Map<String, Integer> inputPartitions(OrchestratorConfig config) {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers()))) {
+      Map<String, Integer> counts = new HashMap<>();
+      admin.describeTopics(OrchestratorTopology.INPUTS).allTopicNames().get(30, TimeUnit.SECONDS)
+          .forEach((name, d) -> counts.put(name, d.partitions().size()));
+      return counts;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while reading the input topics' partitions", e);
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot describe the orchestrator's input topics " + OrchestratorTopology.INPUTS
+          + " on " + config.bootstrapServers() + " (create them with `turnpike topics create`): " + e.getMessage(), e);
+    }
   }
 
   /** The RunState held by this instance, when this instance owns the run's partition. */

@@ -5,6 +5,8 @@ import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.telemetry.Telemetry;
 import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serdes;
@@ -50,6 +52,15 @@ public final class OrchestratorTopology {
 
   private static final String PROCESSOR = "orchestrator";
 
+  /** The runId-keyed topics the orchestrator reads; they must be partitioned alike. */
+  public static final List<String> INPUTS = List.of(Topics.RUN_REQUESTS.name(), Topics.RUN_COMMANDS.name(),
+      Topics.MODEL_RESULTS.name(), Topics.TOOL_RESULTS.name(), Topics.SANDBOX_RESULTS.name(),
+      Topics.GUARDRAIL_RESULTS.name());
+
+  static String rerouteSink(String topic) {
+    return "reroute-" + topic;
+  }
+
   private OrchestratorTopology() {}
 
   /**
@@ -62,6 +73,16 @@ public final class OrchestratorTopology {
 
   /** As above, recording run metrics and spans to {@code telemetry}. */
   public static Topology build(Duration timerInterval, TurnpikeSerdes serdes, Telemetry telemetry) {
+    return build(timerInterval, serdes, telemetry, Map.of());
+  }
+
+  /**
+   * As above; {@code partitions} (input topic → partition count) lets the orchestrator spot records that
+   * a producer put on another partition than Kafka's default partitioner would (librdkafka clients such
+   * as kcat use CRC32 unless told otherwise) and move them where the run's state lives.
+   */
+  public static Topology build(Duration timerInterval, TurnpikeSerdes serdes, Telemetry telemetry,
+      Map<String, Integer> partitions) {
     Topology topology = new Topology();
     StringDeserializer keys = new StringDeserializer();
     ByteArrayDeserializer values = new ByteArrayDeserializer();
@@ -71,7 +92,7 @@ public final class OrchestratorTopology {
     topology.addSource("tool-results-in", keys, values, Topics.TOOL_RESULTS.name());
     topology.addSource("sandbox-results-in", keys, values, Topics.SANDBOX_RESULTS.name());
     topology.addSource("guardrail-results-in", keys, values, Topics.GUARDRAIL_RESULTS.name());
-    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval, serdes, telemetry),
+    topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval, serdes, telemetry, partitions),
         "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in", "sandbox-results-in", "guardrail-results-in");
     topology.addStateStore(Stores.keyValueStoreBuilder(
         Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), serdes.runState()), PROCESSOR);
@@ -95,6 +116,10 @@ public final class OrchestratorTopology {
     topology.addSink(SINK_DEAD_LETTERS, Topics.DEAD_LETTERS.name(), keyOut, valueOut, PROCESSOR);
     topology.addSink(SINK_SANDBOX_REQUESTS, Topics.SANDBOX_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
     topology.addSink(SINK_GUARDRAIL_REQUESTS, Topics.GUARDRAIL_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
+    // No partitioner given: Streams uses Kafka's default (murmur2 of the key), the one co-partitioning needs.
+    for (String input : INPUTS) {
+      topology.addSink(rerouteSink(input), input, keyOut, valueOut, PROCESSOR);
+    }
     return topology;
   }
 

@@ -23,6 +23,8 @@ import io.turnpike.schema.registry.SchemaRegistryException;
 import io.turnpike.telemetry.Telemetry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Set;
+import java.util.HashSet;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -40,6 +42,7 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.processor.api.RecordMetadata;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.common.utils.Utils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,6 +59,8 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private final Duration timerInterval;
   private final TurnpikeSerdes serdes;
   private final RunTelemetry telemetry;
+  private final Map<String, Integer> partitions;
+  private final Set<String> reroutedTopics = new HashSet<>();
   /** The trace context of the records {@link #commit} is sending; null outside it. */
   private SpanContext outgoing;
   private ProcessorContext<String, byte[]> context;
@@ -68,9 +73,14 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   }
 
   RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes, Telemetry telemetry) {
+    this(timerInterval, serdes, telemetry, Map.of());
+  }
+
+  RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes, Telemetry telemetry, Map<String, Integer> partitions) {
     this.timerInterval = timerInterval;
     this.serdes = serdes;
     this.telemetry = new RunTelemetry(telemetry);
+    this.partitions = Map.copyOf(partitions);
   }
 
   @Override
@@ -85,12 +95,39 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   @Override
   public void process(Record<String, byte[]> record) {
     String topic = context.recordMetadata().map(RecordMetadata::topic).orElse("?");
+    if (misrouted(record, topic)) {
+      return;
+    }
     Span span = telemetry.startEvent(record.headers(), topic, record.key());
     try (Scope ignored = span.makeCurrent()) {
       apply(record, topic);
     } finally {
       span.end();
     }
+  }
+
+  /**
+   * A record on another partition than Kafka's default partitioner gives its runId would meet no state
+   * here ("no run with this id") while its run waits elsewhere: send it, unchanged, to the right one.
+   */
+  private boolean misrouted(Record<String, byte[]> record, String topic) {
+    Integer count = partitions.get(topic);
+    if (count == null || count < 2 || record.key() == null) {
+      return false;
+    }
+    int expected = Utils.toPositive(Utils.murmur2(record.key().getBytes(StandardCharsets.UTF_8))) % count;
+    int actual = context.recordMetadata().map(RecordMetadata::partition).orElse(expected);
+    if (actual == expected) {
+      return false;
+    }
+    if (reroutedTopics.add(topic)) {
+      LOG.warn("a producer to {} does not use Kafka's default partitioner (runId {} came on partition {}, not {});"
+          + " moving such records (librdkafka clients: set partitioner=murmur2_random)", topic, record.key(), actual, expected);
+    }
+    Headers h = new RecordHeaders(record.headers().toArray());
+    TurnpikeHeaders.put(h, "turnpike.rerouted-from", topic + "-" + actual);
+    context.forward(new Record<>(record.key(), record.value(), record.timestamp(), h), OrchestratorTopology.rerouteSink(topic));
+    return true;
   }
 
   private void apply(Record<String, byte[]> record, String topic) {

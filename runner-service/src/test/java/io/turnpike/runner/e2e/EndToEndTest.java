@@ -80,6 +80,22 @@ class EndToEndTest {
   }
 
   @Test
+  void aRequestOnTheWrongPartitionIsMovedAndTheRunCompletes() throws Exception {
+    // as a librdkafka producer (kcat, Python, Go) with its default CRC32 partitioner would put it
+    String runId = "run-misrouted";
+    int right = org.apache.kafka.common.utils.Utils.toPositive(
+        org.apache.kafka.common.utils.Utils.murmur2(runId.getBytes(java.nio.charset.StandardCharsets.UTF_8))) % Cluster.PARTITIONS;
+    int wrong = (right + 1) % Cluster.PARTITIONS;
+    io.turnpike.avro.RunRequest req = io.turnpike.avro.RunRequest.newBuilder().setRunId(runId).setAgent(TravelScript.AGENT)
+        .setInput("Trip to Oslo tomorrow").setMetadata(java.util.Map.of()).setRequestedAt(java.time.Instant.now()).build();
+    cluster.producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(Topics.RUN_REQUESTS.name(), wrong, runId,
+        cluster.serdes().runRequest().encode(req))).get();
+    RunResult result = awaitResult(runId);
+    assertThat(result.getStatus()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(result.getFinalOutput()).isEqualTo("Answer: sunny in Oslo | 14:05 in Oslo");
+  }
+
+  @Test
   void aRunWithTwoFunctionToolTurnsCompletes() {
     cluster.submit("run-oslo", TravelScript.AGENT, "Trip to Oslo tomorrow");
     RunResult result = awaitResult("run-oslo");
