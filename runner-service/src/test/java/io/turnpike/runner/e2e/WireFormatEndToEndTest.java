@@ -59,6 +59,7 @@ class WireFormatEndToEndTest {
   private static SandboxService sandbox;
   private static ToolWorker tools;
   private static TopicTail results;
+  private static TopicTail deadLetters;
 
   static ScriptedReply script(ModelRequestView req) {
     String last = null;
@@ -101,11 +102,12 @@ class WireFormatEndToEndTest {
     sandbox = SandboxService.start(settings);
     tools = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl()).tool("lookup", inv -> "rainy").build().start();
     results = new TopicTail(cluster.bootstrap(), Topics.RUN_RESULTS.name());
+    deadLetters = new TopicTail(cluster.bootstrap(), Topics.DEAD_LETTERS.name());
   }
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {results, tools, sandbox, guardrails, runner, model, cluster}) {
+    for (AutoCloseable c : new AutoCloseable[] {results, deadLetters, tools, sandbox, guardrails, runner, model, cluster}) {
       try {
         if (c != null) {
           c.close();
@@ -131,12 +133,16 @@ class WireFormatEndToEndTest {
     RunCommand cancel = RunCommand.newBuilder().setRunId("wire-1").setCommandId("c1").setType(RunCommandType.CANCEL)
         .setMessage("audit").setIssuedAt(Instant.now()).build();
     cluster.send(Topics.RUN_COMMANDS.name(), "wire-1", cluster.serdes().runCommand().encode(cancel), "RunCommand");
+    // and an approval nobody asked for: a well-formed record the orchestrator sets aside as a dead letter
+    RunCommand stray = RunCommand.newBuilder().setRunId("wire-1").setCommandId("c2").setType(RunCommandType.APPROVE)
+        .setCallId("wire-1:t9.9").setIssuedAt(Instant.now()).build();
+    cluster.send(Topics.RUN_COMMANDS.name(), "wire-1", cluster.serdes().runCommand().encode(stray), "RunCommand");
+    await().atMost(Duration.ofSeconds(30)).until(() -> deadLetters.forKey("wire-1").size() >= 1);
 
+    // every topic: dead letters keep the original bytes, which here are all wire-format records too
     List<String> topics = new ArrayList<>();
     for (TopicSpec t : Topics.ALL) {
-      if (t.valueSchema() != null) {
-        topics.add(t.name());
-      }
+      topics.add(t.name());
     }
     String changelog = APP_ID + "-" + OrchestratorTopology.RUN_STORE + "-changelog";
     topics.add(changelog);
@@ -147,6 +153,10 @@ class WireFormatEndToEndTest {
     for (String topic : topics) {
       assertThat(decoded.values(topic)).as("decoded values on " + topic).isNotEmpty();
     }
+    assertThat(decoded.records(Topics.DEAD_LETTERS.name())).anySatisfy(r -> {
+      assertThat(r.path("headers").path("turnpike.dlq.reason").asText()).isNotEmpty();
+      assertThat(r.path("value").path("callId").asText()).isEqualTo("wire-1:t9.9");
+    });
     JsonNode result = decoded.values(Topics.RUN_RESULTS.name()).stream()
         .filter(v -> "wire-1".equals(v.path("runId").asText()) && "COMPLETED".equals(v.path("status").asText()))
         .findFirst().orElseThrow();
