@@ -19,6 +19,7 @@ import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
 import io.turnpike.guardrail.GuardrailService;
 import io.turnpike.runner.RunnerService;
+import io.turnpike.sandbox.SandboxService;
 import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
@@ -30,6 +31,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -58,13 +60,22 @@ class ObservabilityEndToEndTest {
   private static RunnerService runner;
   private static GuardrailService guardrails;
   private static ToolWorker tools;
+  private static SandboxService sandbox;
+  private static Telemetry sandboxTelemetry;
   private static TopicTail results;
   private static final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
+  /** The sandbox takes part where bubblewrap can isolate its commands (CI installs it). */
+  static final boolean SANDBOX = Files.isExecutable(Path.of("/usr/bin/bwrap"));
+
   static ScriptedReply script(ModelRequestView req) {
-    return req.turn() == 0
-        ? ScriptedReply.toolCall("get_weather", "{\"city\":\"Paris\"}")
-        : ScriptedReply.text("Sunny in Paris.");
+    if (req.turn() == 0) {
+      return ScriptedReply.toolCall("get_weather", "{\"city\":\"Paris\"}");
+    }
+    if (req.turn() == 1 && req.toolNames().contains("write_file")) {
+      return ScriptedReply.toolCall("write_file", "{\"path\":\"paris.txt\",\"content\":\"sunny\"}");
+    }
+    return ScriptedReply.text("Sunny in Paris.");
   }
 
   static AgentDefinition agent() {
@@ -74,6 +85,7 @@ class ObservabilityEndToEndTest {
         .setGuardrails(List.of(GuardrailSpec.newBuilder().setName("no-secrets").setStage(GuardrailStage.INPUT)
             .setType("keywords").setAction(GuardrailAction.BLOCK).setConfigJson("{\"words\":[\"password\"]}").build()))
         .setGuardrailTimeoutMs(15_000)
+        .setCapabilities(SANDBOX ? List.of("filesystem") : List.of())
         .build();
   }
 
@@ -92,12 +104,17 @@ class ObservabilityEndToEndTest {
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "k",
         "turnpike.runner.application-id", "observed-runner",
-        "turnpike.runner.state-dir", Files.createTempDirectory("observed-state").toString()));
+        "turnpike.runner.state-dir", Files.createTempDirectory("observed-state").toString(),
+        "turnpike.sandbox.root", Files.createTempDirectory("observed-sandbox").toString()));
     runnerTelemetry = telemetry("runner-service");
     guardrailTelemetry = telemetry("guardrail-service");
     toolTelemetry = telemetry("tool-worker");
     runner = RunnerService.start(settings, runnerTelemetry);
     guardrails = GuardrailService.start(settings, guardrailTelemetry);
+    if (SANDBOX) {
+      sandboxTelemetry = telemetry("sandbox-service");
+      sandbox = SandboxService.start(settings, sandboxTelemetry);
+    }
     tools = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl())
         .tool("get_weather", inv -> "sunny, 21C in " + inv.args().get("city").asText())
         .telemetry(toolTelemetry)
@@ -107,7 +124,7 @@ class ObservabilityEndToEndTest {
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {results, tools, guardrails, runner, runnerTelemetry, guardrailTelemetry,
+    for (AutoCloseable c : new AutoCloseable[] {results, tools, sandbox, guardrails, runner, sandboxTelemetry, runnerTelemetry, guardrailTelemetry,
         toolTelemetry, model, cluster}) {
       try {
         if (c != null) {
@@ -183,6 +200,13 @@ class ObservabilityEndToEndTest {
           "turnpike_guardrail_verdicts_total{guardrail=\"no-secrets\",service=\"guardrail-service\",verdict=\"allow\"}");
       assertLagPublished(guardrailMetrics);
 
+      if (SANDBOX) {
+        String sandboxMetrics = metrics(sandboxTelemetry);
+        assertThat(sandboxMetrics).contains("turnpike_sandbox_sessions{backend=\"local\",service=\"sandbox-service\"}");
+        assertThat(sum(sandboxMetrics, "turnpike_sandbox_sessions")).isGreaterThanOrEqualTo(1);
+        assertLagPublished(sandboxMetrics);
+      }
+
       String toolMetrics = metrics(toolTelemetry);
       assertThat(toolMetrics).contains("turnpike_tool_calls_total{outcome=\"ok\",service=\"tool-worker\",tool=\"get_weather\"}");
       assertLagPublished(toolMetrics);
@@ -211,6 +235,10 @@ class ObservabilityEndToEndTest {
     assertThat(run).extracting(s -> s.getResource().getAttribute(SERVICE_NAME) + ":" + s.getName())
         .contains("runner-service:run", "runner-service:turn", "runner-service:run.event", "runner-service:model.call",
             "guardrail-service:guardrail.check", "tool-worker:tool.call");
+    if (SANDBOX) {
+      assertThat(run).extracting(s -> s.getResource().getAttribute(SERVICE_NAME) + ":" + s.getName())
+          .contains("sandbox-service:sandbox.command");
+    }
 
     SpanData root = one(run, s -> s.getName().equals(TurnpikeSpans.RUN));
     assertThat(root.getParentSpanContext().isValid()).isFalse();
