@@ -38,8 +38,6 @@ import org.apache.kafka.common.serialization.Serializer;
 public final class AvroSerde<T extends SpecificRecord> implements Serde<T>, Serializer<T>, Deserializer<T> {
   static final byte MAGIC = 0;
   private static final int HEADER = 5;
-  private static final ThreadLocal<BinaryEncoder> ENCODER = new ThreadLocal<>();
-  private static final ThreadLocal<BinaryDecoder> DECODER = new ThreadLocal<>();
 
   private final Class<T> type;
   private final Schema schema;
@@ -108,10 +106,9 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T>, Seri
       ByteArrayOutputStream out = new ByteArrayOutputStream(256);
       out.write(MAGIC);
       out.write(ByteBuffer.allocate(4).putInt(id).array());
-      BinaryEncoder enc = EncoderFactory.get().binaryEncoder(out, ENCODER.get());
-      ENCODER.set(enc);
+      // unbuffered: the stream is a byte array already
+      BinaryEncoder enc = EncoderFactory.get().directBinaryEncoder(out, null);
       writer.write(data, enc);
-      enc.flush();
       return out.toByteArray();
     } catch (Exception e) {
       throw new SerializationException("cannot encode " + type.getSimpleName() + ": " + e.getMessage(), e);
@@ -163,8 +160,7 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T>, Seri
       reader = new SpecificDatumReader<>(written, schema, model);
       readerById.put(id, reader);
     }
-    BinaryDecoder dec = DecoderFactory.get().binaryDecoder(bytes, HEADER, bytes.length - HEADER, DECODER.get());
-    DECODER.set(dec);
+    BinaryDecoder dec = DecoderFactory.get().binaryDecoder(bytes, HEADER, bytes.length - HEADER, null);
     return reader.read(null, dec);
   }
 

@@ -42,7 +42,7 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.processor.api.RecordMetadata;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
-import org.apache.kafka.common.utils.Utils;
+import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -115,7 +115,8 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (count == null || count < 2 || record.key() == null) {
       return false;
     }
-    int expected = Utils.toPositive(Utils.murmur2(record.key().getBytes(StandardCharsets.UTF_8))) % count;
+    // the producer's own function for a keyed record, so "expected" cannot drift from Kafka's
+    int expected = BuiltInPartitioner.partitionForKey(record.key().getBytes(StandardCharsets.UTF_8), count);
     int actual = context.recordMetadata().map(RecordMetadata::partition).orElse(expected);
     if (actual == expected) {
       return false;
