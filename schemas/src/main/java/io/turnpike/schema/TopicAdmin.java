@@ -35,12 +35,47 @@ public final class TopicAdmin {
           }
         }
       }
-      return missing.stream().map(NewTopic::name).toList();
+      List<String> created = missing.stream().map(NewTopic::name).toList();
+      awaitLeaders(admin, created);
+      return created;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while creating topics", e);
     } catch (ExecutionException e) {
       throw new IllegalStateException("cannot create topics: " + e.getCause().getMessage(), e.getCause());
+    }
+  }
+
+  /**
+   * Waits until every partition of {@code topics} has a leader. A producer that writes to a partition
+   * the broker does not lead yet gets NOT_LEADER_OR_FOLLOWER, and its idempotent retry of the first
+   * batch can then be refused as out of order behind later batches: records lost at the very start.
+   */
+  static void awaitLeaders(Admin admin, List<String> topics) throws InterruptedException, ExecutionException {
+    if (topics.isEmpty()) {
+      return;
+    }
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+    long backoffMs = 10;
+    while (true) {
+      boolean ready;
+      try {
+        ready = admin.describeTopics(topics).allTopicNames().get().values().stream()
+            .allMatch(d -> d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
+      } catch (ExecutionException e) {
+        if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+          throw e;
+        }
+        ready = false; // created, but not yet in this broker's metadata
+      }
+      if (ready) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("topics " + topics + " have partitions without a leader after 30 s");
+      }
+      Thread.sleep(backoffMs); // polling the broker's metadata with a deadline, not a test wait
+      backoffMs = Math.min(200, backoffMs * 2);
     }
   }
 }
