@@ -75,6 +75,9 @@ class ModelInvokerTest {
   static KafkaProducer<String, byte[]> producer() {
     Map<String, Object> p = new HashMap<>(kafka.clientProperties());
     p.put(ProducerConfig.ACKS_CONFIG, "all");
+    // One batch in flight: if the broker is not yet leader of a brand-new partition, the first batch's
+    // retry must not be overtaken by later ones (the broker then refuses it as out of order).
+    p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1);
     return new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
   }
 
