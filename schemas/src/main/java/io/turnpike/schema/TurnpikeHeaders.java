@@ -18,6 +18,12 @@ public final class TurnpikeHeaders {
   public static final String DLQ_OFFSET = "turnpike.dlq.offset";
   public static final String DLQ_ERROR = "turnpike.dlq.error";
   public static final String DLQ_REASON = "turnpike.dlq.reason";
+  /** Size in bytes of the original value (the body may be cut, see {@link #DLQ_TRUNCATED}). */
+  public static final String DLQ_ORIGINAL_SIZE = "turnpike.dlq.original-size";
+  /** Hex sha-256 of the original value, so a cut body can still be matched to its original. */
+  public static final String DLQ_SHA256 = "turnpike.dlq.sha256";
+  /** {@code true} when the body is only the first bytes of the original value. */
+  public static final String DLQ_TRUNCATED = "turnpike.dlq.truncated";
 
   public static String get(Headers headers, String name) {
     if (headers == null) {
