@@ -73,6 +73,7 @@ public final class Telemetry implements AutoCloseable {
   private final KafkaTracing tracing;
   private final TurnpikeMetrics metrics;
   private final Map<String, BooleanSupplier> checks = new ConcurrentSkipListMap<>();
+  private final Map<String, BooleanSupplier> liveChecks = new ConcurrentSkipListMap<>();
   private final List<AutoCloseable> owned = Collections.synchronizedList(new ArrayList<>());
   private final AtomicBoolean closed = new AtomicBoolean();
   private final TelemetryEndpoint endpoint;
@@ -295,8 +296,9 @@ public final class Telemetry implements AutoCloseable {
   }
 
   /**
-   * Adds (or replaces) a readiness check: {@code /health/ready} is 200 only while every check passes.
-   * Names should be unique per JVM when services share a Telemetry. Closing the handle removes the check.
+   * Adds (or replaces) a readiness check: {@code /health/ready} is 200 only while there is at least one
+   * check and every check passes (nothing registered means nothing has said it is ready). Names should
+   * be unique per JVM when services share a Telemetry. Closing the handle removes the check.
    */
   public AutoCloseable readiness(String name, BooleanSupplier check) {
     Objects.requireNonNull(check, "check");
@@ -304,20 +306,51 @@ public final class Telemetry implements AutoCloseable {
     return () -> checks.remove(name, check);
   }
 
-  /** Every check's current answer; a check that throws counts as failing. */
+  /** Every readiness check's current answer; a check that throws counts as failing. */
   public Readiness readiness() {
+    return evaluate(checks);
+  }
+
+  /**
+   * Adds (or replaces) a liveness check: {@code /health/live} is 503 while any check fails, which tells a
+   * supervisor to restart the process. Only for states the process cannot leave by itself (a loop that
+   * died, a Streams client in ERROR); without checks the process is live.
+   */
+  public AutoCloseable liveness(String name, BooleanSupplier check) {
+    Objects.requireNonNull(check, "check");
+    liveChecks.put(name, check);
+    return () -> liveChecks.remove(name, check);
+  }
+
+  /** Every liveness check's current answer, as {@code /health/live} reports it. */
+  public Liveness liveness() {
+    return new Liveness(evaluate(liveChecks).checks());
+  }
+
+  private static Readiness evaluate(Map<String, BooleanSupplier> checks) {
     Map<String, Boolean> results = new LinkedHashMap<>();
     checks.forEach((name, check) -> {
       boolean ok;
       try {
         ok = check.getAsBoolean();
       } catch (RuntimeException e) {
-        LOG.debug("readiness check {} failed", name, e);
+        LOG.debug("health check {} failed", name, e);
         ok = false;
       }
       results.put(name, ok);
     });
     return new Readiness(results);
+  }
+
+  /** Liveness as {@code /health/live} reports it: UP unless a check fails. */
+  public record Liveness(Map<String, Boolean> checks) {
+    public boolean live() {
+      return !checks.containsValue(false);
+    }
+
+    public String toJson() {
+      return Readiness.json(live(), checks);
+    }
   }
 
   /** Readiness as {@code /health/ready} reports it. */
@@ -327,11 +360,15 @@ public final class Telemetry implements AutoCloseable {
     }
 
     public boolean ready() {
-      return !checks.containsValue(false);
+      return !checks.isEmpty() && !checks.containsValue(false);
     }
 
     public String toJson() {
-      StringBuilder sb = new StringBuilder("{\"status\":\"").append(ready() ? "UP" : "DOWN").append("\",\"checks\":{");
+      return json(ready(), checks);
+    }
+
+    static String json(boolean up, Map<String, Boolean> checks) {
+      StringBuilder sb = new StringBuilder("{\"status\":\"").append(up ? "UP" : "DOWN").append("\",\"checks\":{");
       String sep = "";
       for (Map.Entry<String, Boolean> e : checks.entrySet()) {
         sb.append(sep).append('"').append(jsonEscape(e.getKey())).append("\":\"").append(e.getValue() ? "UP" : "DOWN").append('"');

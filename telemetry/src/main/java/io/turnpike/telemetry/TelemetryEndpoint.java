@@ -66,7 +66,10 @@ final class TelemetryEndpoint implements AutoCloseable {
           String contentType = openMetrics ? OPENMETRICS_100 : TEXT_004;
           send(exchange, 200, contentType, telemetry.scrape(contentType));
         }
-        case "/health/live" -> send(exchange, 200, JSON, "{\"status\":\"UP\"}");
+        case "/health/live" -> {
+          Telemetry.Liveness l = telemetry.liveness();
+          send(exchange, l.live() ? 200 : 503, JSON, l.toJson());
+        }
         case "/health/ready" -> {
           Telemetry.Readiness r = telemetry.readiness();
           send(exchange, r.ready() ? 200 : 503, JSON, r.toJson());

@@ -63,11 +63,27 @@ class TelemetryEndpointTest {
   }
 
   @Test
-  void livenessIsUpWhileTheProcessRuns() throws Exception {
+  void livenessIsUpUntilAPartCannotGoOn() throws Exception {
     HttpResponse<String> r = get("/health/live", null);
+    AtomicBoolean loopAlive = new AtomicBoolean(true);
+    telemetry.liveness("loop", loopAlive::get);
+    HttpResponse<String> withCheck = get("/health/live", null);
+    loopAlive.set(false);
+    HttpResponse<String> dead = get("/health/live", null);
 
     assertThat(r.statusCode()).isEqualTo(200);
-    assertThat(r.body()).isEqualTo("{\"status\":\"UP\"}");
+    assertThat(r.body()).isEqualTo("{\"status\":\"UP\",\"checks\":{}}");
+    assertThat(withCheck.statusCode()).isEqualTo(200);
+    assertThat(dead.statusCode()).isEqualTo(503);
+    assertThat(dead.body()).isEqualTo("{\"status\":\"DOWN\",\"checks\":{\"loop\":\"DOWN\"}}");
+  }
+
+  @Test
+  void readinessIsDownWhileNothingHasSaidItIsReady() throws Exception {
+    HttpResponse<String> r = get("/health/ready", null);
+
+    assertThat(r.statusCode()).isEqualTo(503);
+    assertThat(r.body()).isEqualTo("{\"status\":\"DOWN\",\"checks\":{}}");
   }
 
   @Test
@@ -92,11 +108,12 @@ class TelemetryEndpointTest {
       throw new IllegalStateException("closed");
     });
 
+    telemetry.readiness("other", () -> true);
     assertThat(get("/health/ready", null).statusCode()).isEqualTo(503);
     broken.close();
     HttpResponse<String> r = get("/health/ready", null);
     assertThat(r.statusCode()).isEqualTo(200);
-    assertThat(r.body()).isEqualTo("{\"status\":\"UP\",\"checks\":{}}");
+    assertThat(r.body()).isEqualTo("{\"status\":\"UP\",\"checks\":{\"other\":\"UP\"}}");
   }
 
   @Test

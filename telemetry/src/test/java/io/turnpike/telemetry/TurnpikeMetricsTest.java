@@ -84,7 +84,8 @@ class TurnpikeMetricsTest {
 
       assertThat(noop.scrape()).isEmpty();
       assertThat(noop.httpPort()).isEqualTo(-1);
-      assertThat(noop.readiness().ready()).isTrue();
+      assertThat(noop.readiness().ready()).isFalse(); // nothing said it is ready
+      assertThat(noop.liveness().live()).isTrue();
     }
   }
 }
