@@ -210,7 +210,7 @@ class GuardrailServiceTest {
           .filter(r -> new String(r.value(), StandardCharsets.UTF_8).equals(p + "garbage")).findFirst().orElseThrow();
       assertThat(letter.key()).isEqualTo("run-x");
       assertThat(TurnpikeHeaders.get(letter.headers(), TurnpikeHeaders.DLQ_TOPIC)).isEqualTo(Topics.GUARDRAIL_REQUESTS.name());
-      assertThat(TurnpikeHeaders.get(letter.headers(), TurnpikeHeaders.DLQ_REASON)).startsWith("cannot decode a GuardrailCheck");
+      assertThat(TurnpikeHeaders.get(letter.headers(), TurnpikeHeaders.DLQ_REASON)).startsWith("cannot decode the record: cannot decode GuardrailCheck");
       assertThat(service.expired()).isGreaterThanOrEqualTo(1);
       assertThat(results.verdicts(p)).doesNotContainKey(p + "expired");
     }
@@ -232,7 +232,7 @@ class GuardrailServiceTest {
       GuardrailVerdict big = decode(reader.verdicts(p).get(p + "big"));
       assertThat(big.getOutcome()).isEqualTo(GuardrailOutcome.TRIP);
       assertThat(big.getGuardrail()).isEqualTo(GuardrailEngine.SERVICE);
-      assertThat(big.getReason()).contains("too large to publish");
+      assertThat(big.getReason()).contains("is larger than " + Topics.GUARDRAIL_RESULTS.name() + " accepts");
       assertThat(big.getContent()).isNull();
       assertThat(big.getFindings()).extracting(f -> f.getGuardrail()).containsExactly("pii");
       assertThat(decode(reader.verdicts(p).get(p + "next")).getOutcome()).isEqualTo(GuardrailOutcome.ALLOW);
