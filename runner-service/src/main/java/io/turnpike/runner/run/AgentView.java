@@ -5,6 +5,7 @@ import io.turnpike.avro.ApprovalRule;
 import io.turnpike.avro.GuardrailMode;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.SkillRef;
 import io.turnpike.avro.ToolKind;
 import io.turnpike.avro.ToolSpec;
@@ -127,7 +128,13 @@ final class AgentView {
     return Duration.ofMillis(Math.max(1, agent.getGuardrailTimeoutMs()));
   }
 
-  static int maxAttempts(AgentDefinition agent) {
-    return Math.max(1, agent.getMaxAttempts());
+  /** One attempt's timeout for a pending call: the model's, the tool's own or the agent's, the guardrails'. */
+  static Duration timeout(AgentDefinition agent, PendingCall call) {
+    return switch (call.getKind()) {
+      case MODEL -> modelTimeout(agent);
+      case TOOL, SANDBOX -> toolTimeout(agent, tool(agent, call.getName()).orElse(null));
+      case GUARDRAIL -> guardrailTimeout(agent);
+      case APPROVAL -> Duration.ofMillis(Math.max(1, agent.getApprovalTimeoutMs() == null ? 1 : agent.getApprovalTimeoutMs()));
+    };
   }
 }

@@ -26,7 +26,10 @@ import java.util.Optional;
 
 /**
  * Guardrail phase: sending checks and applying verdicts. Content under judgement is carried by the
- * check and comes back in the verdict, so output a guardrail blocks never enters RunState.
+ * check and comes back in the verdict, so output a guardrail blocks never enters the conversation,
+ * the events or the result. While an output-side check is pending its content is kept with it
+ * ({@code PendingCall.content}) so that a check that got no answer can be sent again; the verdict
+ * removes it.
  */
 final class Guardrails {
   private Guardrails() {}
@@ -34,8 +37,18 @@ final class Guardrails {
   static void send(Step step, GuardrailStage stage, String callId, String content, String toolName, String toolCallRef,
       List<GuardrailSpec> guards) {
     AgentDefinition agent = step.agent();
-    PendingCall pc = new PendingCall(callId, CallKind.GUARDRAIL, toolCallRef, toolName, 1,
-        step.now.plus(AgentView.guardrailTimeout(agent)), stage);
+    boolean outputSide = stage == GuardrailStage.OUTPUT || stage == GuardrailStage.TOOL_OUTPUT;
+    PendingCall pc = PendingCall.newBuilder()
+        .setCallId(callId)
+        .setKind(CallKind.GUARDRAIL)
+        .setToolCallId(toolCallRef)
+        .setName(toolName)
+        .setStage(stage)
+        .setDeadline(step.now.plus(AgentView.guardrailTimeout(agent)))
+        .setFirstSentAt(step.now)
+        // Output under judgement lives nowhere else in RunState; it leaves with the verdict.
+        .setContent(outputSide ? content : null)
+        .build();
     step.pending().add(pc);
     emitCheck(step, pc, content, guards);
   }
@@ -52,7 +65,8 @@ final class Guardrails {
         .setToolName(pc.getName())
         .setDeadline(pc.getDeadline())
         .build()));
-    step.emit(new GuardrailCheckRequested(pc.getCallId(), pc.getStage(), guards.stream().map(GuardrailSpec::getName).toList()));
+    step.emit(new GuardrailCheckRequested(pc.getCallId(), pc.getStage(), guards.stream().map(GuardrailSpec::getName).toList(),
+        pc.getAttempt()));
   }
 
   /** Input guardrails, then the first model call: alongside them (parallel) or after them (blocking). */
@@ -68,24 +82,26 @@ final class Guardrails {
     }
   }
 
-  /** A check timed out: input-side checks are sent again (their content is in RunState); output-side ones fail closed. */
-  static void timedOut(Step step, PendingCall call) {
-    boolean retry = call.getAttempt() < AgentView.maxAttempts(step.agent());
-    String content = switch (call.getStage()) {
+  /** What a check judges, for a resend: the input, the tool arguments, or the output kept with the check. */
+  static String content(Step step, PendingCall call) {
+    return switch (call.getStage()) {
       case INPUT -> step.b.getInput();
       case TOOL_INPUT -> step.toolCall(call.getToolCallId()).map(ToolCallProgress::getArguments).orElse(null);
-      default -> null;
+      case OUTPUT, TOOL_OUTPUT -> call.getContent();
     };
-    if (retry && content != null) {
-      PendingCall again = PendingCall.newBuilder(call).setAttempt(call.getAttempt() + 1)
-          .setDeadline(step.now.plus(AgentView.guardrailTimeout(step.agent()))).build();
-      step.replacePending(again);
-      String tool = call.getName();
-      emitCheck(step, again, content, AgentView.guardrails(step.agent(), call.getStage(), tool));
+  }
+
+  /** Sends a check again, same callId, next attempt; the content comes from RunState (see {@link #content}). */
+  static void resend(Step step, PendingCall call) {
+    String content = content(step, call);
+    if (content == null) {
+      RunStateMachine.finish(step, RunStatus.FAILED, null, Retries.describe(call)
+          + " cannot be re-sent: its content is gone; failing closed", null);
       return;
     }
-    RunStateMachine.finish(step, RunStatus.FAILED, null, call.getStage() + " guardrail check " + call.getCallId()
-        + " got no answer after " + call.getAttempt() + " attempt(s); failing closed", null);
+    PendingCall again = Retries.nextAttempt(step, call);
+    step.replacePending(again);
+    emitCheck(step, again, content, AgentView.guardrails(step.agent(), call.getStage(), call.getName()));
   }
 
   static Transition verdict(RunState state, GuardrailVerdict v, Map<String, AgentDefinition> agents, Instant now) {

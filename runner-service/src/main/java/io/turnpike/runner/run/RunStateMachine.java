@@ -2,7 +2,6 @@ package io.turnpike.runner.run;
 
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.CallKind;
-import io.turnpike.avro.CallTimedOut;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.ResultIgnored;
@@ -31,13 +30,13 @@ import java.util.Optional;
  *
  * <p>Rules: every command carries a callId, kept in {@code pending} until answered; an answer whose
  * callId is not pending is ignored (so duplicates and late answers are harmless); a command whose
- * deadline passes is sent again with the same callId, up to the agent's {@code maxAttempts}, then
- * the run fails.
+ * deadline passes backs off and is sent again with the same callId, as the agent's retry policy for
+ * its kind allows ({@link Retries}), then the run fails with a reason that says the budget is spent.
  */
 public final class RunStateMachine {
 
   /** The current RunState layout (see RunState.avsc's doc for what each version added). */
-  public static final int SCHEMA_VERSION = 2;
+  public static final int SCHEMA_VERSION = 3;
 
   private RunStateMachine() {}
 
@@ -149,28 +148,11 @@ public final class RunStateMachine {
     }
     PendingCall call = pending.get();
     Step step = new Step(state, now);
-    boolean retry = call.getAttempt() < AgentView.maxAttempts(step.agent());
     if (call.getKind() == CallKind.APPROVAL) {
       step.removePending(callId);
       Approvals.timedOut(step, call);
-      return step.done();
-    }
-    if (call.getKind() == CallKind.GUARDRAIL) {
-      step.emit(new CallTimedOut(callId, call.getKind(), call.getAttempt(), retry && call.getStage() != null
-          && (call.getStage() == io.turnpike.avro.GuardrailStage.INPUT || call.getStage() == io.turnpike.avro.GuardrailStage.TOOL_INPUT)));
-      Guardrails.timedOut(step, call);
-      return step.done();
-    }
-    step.emit(new CallTimedOut(callId, call.getKind(), call.getAttempt(), retry));
-    if (retry) {
-      if (call.getKind() == CallKind.MODEL) {
-        Turns.resendModel(step, call);
-      } else {
-        ToolCalls.resend(step, call);
-      }
     } else {
-      String what = call.getKind() == CallKind.MODEL ? "model call " + callId : "tool " + call.getName() + " (call " + callId + ")";
-      finish(step, RunStatus.FAILED, null, what + " got no answer after " + call.getAttempt() + " attempt(s)", null);
+      Retries.deadlinePassed(step, call);
     }
     return step.done();
   }

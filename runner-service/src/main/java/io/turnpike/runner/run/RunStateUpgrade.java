@@ -40,6 +40,16 @@ final class RunStateUpgrade {
       }
       b.setToolCalls(calls);
     }
+    if (state.getSchemaVersion() < 3) {
+      // v2 did not record when a call was first sent; its current attempt's send time is the best
+      // known, so the retry budget counts from there (an upgraded call gets at least a full budget).
+      List<PendingCall> pending = new ArrayList<>();
+      for (PendingCall p : state.getPending()) {
+        pending.add(p.getKind() == CallKind.APPROVAL || p.getFirstSentAt() != null ? p
+            : PendingCall.newBuilder(p).setFirstSentAt(p.getDeadline().minus(AgentView.timeout(state.getAgent(), p))).build());
+      }
+      b.setPending(pending);
+    }
     return b.setSchemaVersion(RunStateMachine.SCHEMA_VERSION).build();
   }
 

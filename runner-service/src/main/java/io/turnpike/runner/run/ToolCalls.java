@@ -87,8 +87,13 @@ final class ToolCalls {
       Long timeout = step.agent().getApprovalTimeoutMs();
       if (timeout != null && timeout > 0) {
         // Only a timer entry: the wait itself holds nothing.
-        step.pending().add(new PendingCall(progress.getCallId() + ":approval", CallKind.APPROVAL, progress.getCallId(),
-            progress.getName(), 1, step.now.plusMillis(timeout), null));
+        step.pending().add(PendingCall.newBuilder()
+            .setCallId(progress.getCallId() + ":approval")
+            .setKind(CallKind.APPROVAL)
+            .setToolCallId(progress.getCallId())
+            .setName(progress.getName())
+            .setDeadline(step.now.plusMillis(timeout))
+            .build());
       }
       return;
     }
@@ -99,19 +104,21 @@ final class ToolCalls {
     AgentDefinition agent = step.agent();
     ToolSpec spec = AgentView.tool(agent, progress.getName()).orElse(null);
     CallKind kind = progress.getKind() == ToolKind.SANDBOX ? CallKind.SANDBOX : CallKind.TOOL;
-    PendingCall pc = new PendingCall(progress.getCallId(), kind, progress.getToolCallId(), progress.getName(), 1,
-        step.now.plus(AgentView.toolTimeout(agent, spec)), null);
+    PendingCall pc = PendingCall.newBuilder()
+        .setCallId(progress.getCallId())
+        .setKind(kind)
+        .setToolCallId(progress.getToolCallId())
+        .setName(progress.getName())
+        .setDeadline(step.now.plus(AgentView.toolTimeout(agent, spec)))
+        .setFirstSentAt(step.now)
+        .build();
     step.replaceToolCall(ToolCallProgress.newBuilder(progress).setPhase(ToolPhase.RUNNING).build());
     step.pending().add(pc);
     send(step, pc, progress.getArguments());
   }
 
   static void resend(Step step, PendingCall call) {
-    ToolSpec spec = AgentView.tool(step.agent(), call.getName()).orElse(null);
-    PendingCall again = PendingCall.newBuilder(call)
-        .setAttempt(call.getAttempt() + 1)
-        .setDeadline(step.now.plus(AgentView.toolTimeout(step.agent(), spec)))
-        .build();
+    PendingCall again = Retries.nextAttempt(step, call);
     step.replacePending(again);
     String args = step.toolCall(call.getCallId()).map(ToolCallProgress::getArguments).orElse("{}");
     send(step, again, args);

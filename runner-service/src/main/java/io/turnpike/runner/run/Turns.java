@@ -39,17 +39,18 @@ final class Turns {
     int turn = step.b.getTurn() + 1;
     step.b.setTurn(turn);
     AgentDefinition agent = step.agent();
-    PendingCall pc = new PendingCall(step.runId() + ":m" + turn, CallKind.MODEL, null, null, 1,
-        step.now.plus(AgentView.modelTimeout(agent)), null);
+    PendingCall pc = PendingCall.newBuilder()
+        .setCallId(step.runId() + ":m" + turn)
+        .setKind(CallKind.MODEL)
+        .setDeadline(step.now.plus(AgentView.modelTimeout(agent)))
+        .setFirstSentAt(step.now)
+        .build();
     step.pending().add(pc);
     sendModel(step, pc);
   }
 
   static void resendModel(Step step, PendingCall call) {
-    PendingCall retry = PendingCall.newBuilder(call)
-        .setAttempt(call.getAttempt() + 1)
-        .setDeadline(step.now.plus(AgentView.modelTimeout(step.agent())))
-        .build();
+    PendingCall retry = Retries.nextAttempt(step, call);
     step.replacePending(retry);
     sendModel(step, retry);
   }
@@ -80,13 +81,23 @@ final class Turns {
     PendingCall call = pending.get();
     if (result.getError() != null) {
       ErrorInfo error = result.getError();
-      step.emit(new ModelFailed(call.getCallId(), error));
-      if (error.getRetryable() && call.getAttempt() < AgentView.maxAttempts(step.agent())) {
-        resendModel(step, call);
+      if (call.getBackingOff()) {
+        // An earlier attempt's late error: the next attempt is already scheduled.
+        step.emit(new ModelFailed(call.getCallId(), error, call.getDeadline()));
+        return step.done();
+      }
+      Optional<java.time.Instant> next = error.getRetryable()
+          ? Retries.nextSend(step.agent(), call, now, now) : Optional.empty();
+      step.emit(new ModelFailed(call.getCallId(), error, next.orElse(null)));
+      if (next.isPresent()) {
+        Retries.schedule(step, call, next.get());
       } else {
         step.removePending(call.getCallId());
-        RunStateMachine.finish(step, RunStatus.FAILED, null,
-            "model call " + call.getCallId() + " failed: " + error.getCode() + ": " + error.getMessage(), null);
+        String reason = error.getRetryable()
+            ? "model call " + call.getCallId() + " failed" + Retries.attempts(step, call) + ": " + error.getCode() + ": "
+                + error.getMessage() + Retries.budgetSpent(step, call)
+            : "model call " + call.getCallId() + " failed: " + error.getCode() + ": " + error.getMessage();
+        RunStateMachine.finish(step, RunStatus.FAILED, null, reason, null);
       }
       return step.done();
     }

@@ -5,6 +5,8 @@ import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.RetryPolicies;
+import io.turnpike.avro.RetryPolicy;
 import io.turnpike.avro.Role;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunCommandType;
@@ -38,8 +40,18 @@ final class Fixtures {
         .setMaxTurns(maxTurns)
         .setModelTimeoutMs(30_000)
         .setToolTimeoutMs(10_000)
-        .setMaxAttempts(2)
+        .setRetry(failFast(2))
         .build();
+  }
+
+  /**
+   * A retry policy that gives up quickly: {@code attempts} sends, re-sent as soon as one times out
+   * (no backoff), within a budget far longer than they take. Tests of timeouts use it so that a few
+   * deadlines end the run; tests of the default policies build their agents without it.
+   */
+  static RetryPolicies failFast(int attempts) {
+    RetryPolicy p = RetryPolicy.newBuilder().setAttempts(attempts).setBackoffMs(0).build();
+    return RetryPolicies.newBuilder().setModel(p).setTool(p).setSandbox(p).setGuardrail(p).build();
   }
 
   static RunRequest request(String runId, String input) {

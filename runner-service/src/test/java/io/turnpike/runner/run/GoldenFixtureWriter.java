@@ -1,5 +1,7 @@
 package io.turnpike.runner.run;
 
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.RetryPolicies;
 import io.turnpike.avro.RunState;
 import io.turnpike.schema.TurnpikeSerdes;
 import java.nio.file.Files;
@@ -7,17 +9,22 @@ import java.nio.file.Path;
 
 /**
  * Writes the golden RunState fixture of the current schema version: a run waiting for a tool
- * result. Run by hand when RunState's schema version is bumped, and commit the output next to the
- * older fixtures; never overwrite an older version's fixture.
+ * result (since v3: whose first attempt timed out, so the call is backing off before its resend).
+ * Run by hand when RunState's schema version is bumped, and commit the output next to the older
+ * fixtures; never overwrite an older version's fixture.
  */
 public final class GoldenFixtureWriter {
   private GoldenFixtureWriter() {}
 
   static RunState waitingForTool() {
+    AgentDefinition agent = AgentDefinition.newBuilder(Fixtures.agent(5, "get_weather"))
+        .setRetry(RetryPolicies.newBuilder().build())
+        .build();
     RunState s = RunStateMachine.apply(null, new RunEvent.Started(Fixtures.request("golden-1", "Weather in Oslo?"),
-        Fixtures.agent(5, "get_weather"), "0123456789abcdef0123456789abcdef"), Fixtures.T0).state();
-    return RunStateMachine.apply(s, new RunEvent.ModelAnswered(
+        agent, "0123456789abcdef0123456789abcdef"), Fixtures.T0).state();
+    s = RunStateMachine.apply(s, new RunEvent.ModelAnswered(
         Fixtures.toolCalls("golden-1", "golden-1:m1", "get_weather", "{\"city\":\"Oslo\"}")), Fixtures.T0.plusSeconds(1)).state();
+    return RunStateMachine.apply(s, new RunEvent.DeadlinePassed("golden-1:t1.1"), Fixtures.T0.plusSeconds(11)).state();
   }
 
   public static void main(String[] args) throws Exception {

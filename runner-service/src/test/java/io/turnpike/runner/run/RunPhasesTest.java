@@ -18,6 +18,7 @@ import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelOutputHeld;
+import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunResult;
@@ -83,6 +84,11 @@ class RunPhasesTest {
 
   static String serialized(RunState s) {
     return new String(SERDES.runState().encode(s), StandardCharsets.UTF_8);
+  }
+
+  /** The state but its pending calls, where output under judgement waits for its verdict. */
+  static RunState withoutPending(RunState s) {
+    return RunState.newBuilder(s).setPending(List.of()).build();
   }
 
   @Nested
@@ -174,13 +180,16 @@ class RunPhasesTest {
       Transition t = on(s, new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "Call 555-0100 now")));
       assertThat(checks(t)).singleElement().satisfies(c -> assertThat(c.getContent()).isEqualTo("Call 555-0100 now"));
       assertThat(t.state().getStatus()).isEqualTo(RunStatus.RUNNING);
-      assertThat(serialized(t.state())).doesNotContain("555-0100");
+      // Only the pending check keeps it, so that a check that gets no answer can be sent again.
+      assertThat(serialized(withoutPending(t.state()))).doesNotContain("555-0100");
+      assertThat(t.state().getPending()).singleElement().satisfies(p -> assertThat(p.getContent()).isEqualTo("Call 555-0100 now"));
       assertThat(t.effectsOf(Effect.Publish.class)).noneSatisfy(p ->
           assertThat(p.event().toString()).contains("555-0100"));
 
       Transition redacted = on(t.state(), new RunEvent.GuardrailAnswered(verdict("run-1:m1:out", GuardrailStage.OUTPUT, GuardrailOutcome.REDACT, "pii-out", "Call [PHONE] now")));
       assertThat(redacted.state().getStatus()).isEqualTo(RunStatus.COMPLETED);
       assertThat(redacted.state().getFinalOutput()).isEqualTo("Call [PHONE] now");
+      assertThat(serialized(redacted.state())).doesNotContain("555-0100");
     }
 
     @Test
@@ -192,11 +201,19 @@ class RunPhasesTest {
     }
 
     @Test
-    void aLostOutputVerdictFailsClosed() {
-      RunState s = on(start(agent, "who?").state(), new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "x"))).state();
-      Transition t = RunStateMachine.apply(s, new RunEvent.DeadlinePassed("run-1:m1:out"), T0.plusSeconds(60));
+    void aLostOutputVerdictIsAskedForAgainThenFailsClosed() {
+      RunState s = on(start(agent, "who?").state(), new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "Sunny in Oslo"))).state();
+      Transition again = RunStateMachine.apply(s, new RunEvent.DeadlinePassed("run-1:m1:out"), T0.plusSeconds(60));
+      assertThat(checks(again)).singleElement().satisfies(c -> {
+        assertThat(c.getCallId()).isEqualTo("run-1:m1:out");
+        assertThat(c.getAttempt()).isEqualTo(2);
+        assertThat(c.getContent()).isEqualTo("Sunny in Oslo");
+      });
+      Transition t = RunStateMachine.apply(again.state(), new RunEvent.DeadlinePassed("run-1:m1:out"), T0.plusSeconds(91));
       assertThat(t.state().getStatus()).isEqualTo(RunStatus.FAILED);
-      assertThat(t.state().getError()).contains("failing closed");
+      assertThat(t.state().getError()).isEqualTo("OUTPUT guardrail check run-1:m1:out got no answer after 2 attempt(s) over 1m30s;"
+          + " retry budget (attempts 2, budget 10m) spent; failing closed");
+      assertThat(serialized(t.state())).doesNotContain("Sunny in Oslo");
     }
   }
 
@@ -225,9 +242,10 @@ class RunPhasesTest {
       s = on(s, new RunEvent.GuardrailAnswered(verdict("run-1:t1.1:in", GuardrailStage.TOOL_INPUT, GuardrailOutcome.ALLOW, null, "{}"))).state();
       Transition out = on(s, new RunEvent.ToolAnswered(Fixtures.toolResult(RUN, "run-1:t1.1", "get_weather", "sunny, call 555-0100")));
       assertThat(checks(out)).singleElement().satisfies(c -> assertThat(c.getStage()).isEqualTo(GuardrailStage.TOOL_OUTPUT));
-      assertThat(serialized(out.state())).doesNotContain("555-0100");
+      assertThat(serialized(withoutPending(out.state()))).doesNotContain("555-0100");
       Transition t = on(out.state(), new RunEvent.GuardrailAnswered(verdict("run-1:t1.1:out", GuardrailStage.TOOL_OUTPUT, GuardrailOutcome.REDACT, "clean-out", "sunny, call [PHONE]")));
       assertThat(modelCalls(t)).singleElement().satisfies(c -> assertThat(((FunctionCallOutputItem) c.getInput().get(2)).getOutput()).isEqualTo("sunny, call [PHONE]"));
+      assertThat(serialized(t.state())).doesNotContain("555-0100");
     }
   }
 
@@ -405,7 +423,7 @@ class RunPhasesTest {
   @Nested
   class OlderVersions {
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2})
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3})
     void everyGoldenRunStateDecodesAndResumes(int version) throws Exception {
       Schema writer;
       byte[] bytes;
@@ -419,6 +437,10 @@ class RunPhasesTest {
       assertThat(old.getSchemaVersion()).isEqualTo(version);
       assertThat(old.getPending()).singleElement().satisfies(p -> assertThat(p.getCallId()).isEqualTo("golden-1:t1.1"));
       assertThat(old.getToolCalls()).hasSize(version == 1 ? 0 : 1); // v1 had no per-call phases
+      PendingCall upgraded = RunStateUpgrade.upgrade(old).getPending().get(0);
+      // before v3 the first send was not recorded: the upgrade counts the budget from the current attempt's send
+      assertThat(upgraded.getFirstSentAt()).isEqualTo(T0.plusSeconds(1));
+      assertThat(upgraded.getBackingOff()).isEqualTo(version >= 3); // the v3 fixture's first attempt timed out
       // and it resumes: the tool answer it waited for leads to the next model call
       Transition t = RunStateMachine.apply(old, new RunEvent.ToolAnswered(
           Fixtures.toolResult("golden-1", "golden-1:t1.1", "get_weather", "sunny")), T0.plusSeconds(5));

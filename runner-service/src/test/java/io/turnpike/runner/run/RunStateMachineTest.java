@@ -153,7 +153,8 @@ class RunStateMachineTest {
     });
     Transition fail = on(retry.state(), new RunEvent.ModelAnswered(Fixtures.modelError(RUN, "run-1:m1", true)));
     assertThat(fail.state().getStatus()).isEqualTo(RunStatus.FAILED);
-    assertThat(fail.state().getError()).contains("model_http_503");
+    assertThat(fail.state().getError()).isEqualTo("model call run-1:m1 failed after 2 attempt(s) over 1s: model_http_503: boom;"
+        + " retry budget (attempts 2, budget 10m) spent");
   }
 
   @Test
@@ -174,12 +175,21 @@ class RunStateMachineTest {
     Instant late = T0.plusSeconds(31);
     Transition retry = RunStateMachine.apply(s, new RunEvent.DeadlinePassed("run-1:m1"), late);
     assertThat(steps(retry)).hasExactlyElementsOfTypes(CallTimedOut.class, ModelCallRequested.class);
+    assertThat(steps(retry).get(0)).isInstanceOfSatisfying(CallTimedOut.class, c -> {
+      assertThat(c.getWillRetry()).isTrue();
+      assertThat(c.getResendAt()).isEqualTo(late); // no backoff in this agent's policy
+    });
     assertThat(retry.state().getPending().get(0).getDeadline()).isEqualTo(late.plus(Duration.ofSeconds(30)));
     assertThat(modelCalls(retry)).singleElement().satisfies(c -> assertThat(c.getAttempt()).isEqualTo(2));
 
     Transition fail = RunStateMachine.apply(retry.state(), new RunEvent.DeadlinePassed("run-1:m1"), late.plusSeconds(31));
     assertThat(fail.state().getStatus()).isEqualTo(RunStatus.FAILED);
-    assertThat(fail.state().getError()).isEqualTo("model call run-1:m1 got no answer after 2 attempt(s)");
+    assertThat(steps(fail).get(0)).isInstanceOfSatisfying(CallTimedOut.class, c -> {
+      assertThat(c.getWillRetry()).isFalse();
+      assertThat(c.getResendAt()).isNull();
+    });
+    assertThat(fail.state().getError())
+        .isEqualTo("model call run-1:m1 got no answer after 2 attempt(s) over 1m2s; retry budget (attempts 2, budget 10m) spent");
     assertThat(fail.state().getPending()).isEmpty();
   }
 
