@@ -250,7 +250,7 @@ class ToolWorkerTest {
       assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.DLQ_TOPIC)).isEqualTo(Topics.TOOL_REQUESTS.name());
       assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.DLQ_OFFSET)).isNotNull();
       assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.DLQ_PARTITION)).isNotNull();
-      assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.DLQ_ERROR)).contains("cannot decode ToolCall");
+      assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.DLQ_REASON)).contains("cannot decode ToolCall");
       assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.DLQ_REASON)).contains(worker.groupId());
       assertThat(TurnpikeHeaders.get(d.headers(), TurnpikeHeaders.TRACE_ID)).isEqualTo("trace-7");
     }
