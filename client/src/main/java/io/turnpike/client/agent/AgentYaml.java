@@ -16,6 +16,8 @@ import io.turnpike.avro.GuardrailStage;
 import io.turnpike.avro.HandoffInputFilter;
 import io.turnpike.avro.ModelApi;
 import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.RetryPolicies;
+import io.turnpike.avro.RetryPolicy;
 import io.turnpike.avro.ToolKind;
 import io.turnpike.avro.ToolSpec;
 import io.turnpike.schema.Capabilities;
@@ -84,7 +86,10 @@ import java.util.stream.Stream;
  * maxTurns: 10
  * modelTimeout: 2m
  * toolTimeout: 60s
- * maxAttempts: 3
+ * retry:                          # how unanswered calls are re-sent, per call kind
+ *   default:   {attempts: 10, backoff: 1s, maxBackoff: 30s, budget: 10m}   # every kind, field by field
+ *   tool:      {attempts: 20, budget: 30m}   # model | tool | sandbox | guardrail override the default
+ * maxAttempts: 10                 # shorthand for retry.default.attempts
  * metadata: {team: travel}
  * }</pre>
  *
@@ -106,7 +111,7 @@ public final class AgentYaml {
   private static final Set<String> TOP_KEYS = orderedSet("name", "version", "description", "instructions", "model",
       "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "approvalTimeout", "approvalTimeoutAction",
       "handoffInputFilter", "manifest",
-      "maxTurns", "modelTimeout", "toolTimeout", "maxAttempts", "metadata");
+      "maxTurns", "modelTimeout", "toolTimeout", "retry", "maxAttempts", "metadata");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
       "parallelToolCalls", "api");
   private static final Set<String> TOOL_KEYS = orderedSet("name", "description", "kind", "parameters", "strict",
@@ -114,6 +119,9 @@ public final class AgentYaml {
   /** Keys of a guardrail entry; every other key is the type's settings (configJson). */
   private static final Set<String> GUARDRAIL_KEYS = orderedSet("name", "stage", "type", "mode", "action", "tools", "config");
   private static final Set<String> APPROVAL_RULE_KEYS = orderedSet("tool", "pattern");
+  /** {@code retry:} holds a policy for every call kind ({@code default}) and per kind. */
+  private static final Set<String> RETRY_KEYS = orderedSet("default", "model", "tool", "sandbox", "guardrail");
+  private static final Set<String> RETRY_POLICY_KEYS = orderedSet("attempts", "backoff", "maxBackoff", "budget");
   /** Guardrail types, ids of custom ones included. */
   private static final Pattern GUARDRAIL_TYPE = Pattern.compile("^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$");
 
@@ -273,7 +281,7 @@ public final class AgentYaml {
     b.setMaxTurns(o.optInt("maxTurns", 10, 1));
     b.setModelTimeoutMs(o.optDurationMs("modelTimeout", 120_000L));
     b.setToolTimeoutMs(o.optDurationMs("toolTimeout", 60_000L));
-    b.setMaxAttempts(o.optInt("maxAttempts", 3, 1));
+    retry(o, b);
     b.setMetadata(metadata(o));
     return b.build();
   }
@@ -381,6 +389,144 @@ public final class AgentYaml {
       out.add(b.build());
     }
     return out;
+  }
+
+  /** One field of a retry policy as resolved for a kind, and where its value came from (for messages). */
+  private record Setting(long value, String path) {
+    boolean given() {
+      return path != null;
+    }
+
+    String from() {
+      return path == null ? "the default" : path;
+    }
+  }
+
+  /** One timeout an attempt of a kind can run for, and the field that sets it. */
+  private record AttemptTimeout(long ms, String path, boolean given) {
+    String from() {
+      return given ? path : "the default " + path;
+    }
+  }
+
+  /**
+   * {@code retry:} and its shorthand {@code maxAttempts}, resolved into one complete policy per call
+   * kind (each field: the kind's own, else {@code default}'s, else RetryPolicy's schema default), so
+   * the published definition says exactly what the runner will do.
+   */
+  private static void retry(Obj top, AgentDefinition.Builder b) {
+    Integer maxAttempts = top.optIntOrNull("maxAttempts", 1);
+    Obj r = top.optObject("retry");
+    if (r != null && r.node.has("approval")) {
+      throw r.error("approval", "approvals are not retried: a call waits for a human until approvalTimeout; remove it");
+    }
+    if (r != null) {
+      r.rejectUnknown(RETRY_KEYS);
+    }
+    Obj defaults = r == null ? null : r.optObject("default");
+    if (defaults != null) {
+      defaults.rejectUnknown(RETRY_POLICY_KEYS);
+      if (maxAttempts != null && defaults.node.hasNonNull("attempts")) {
+        throw top.error("maxAttempts", "is a shorthand for retry.default.attempts, which is also given; keep one");
+      }
+    }
+    RetryPolicy schemaDefaults = RetryPolicy.newBuilder().build();
+    RetryPolicies.Builder policies = RetryPolicies.newBuilder();
+    for (String kind : List.of("model", "tool", "sandbox", "guardrail")) {
+      Obj own = r == null ? null : r.optObject(kind);
+      if (own != null) {
+        own.rejectUnknown(RETRY_POLICY_KEYS);
+      }
+      Setting attempts = setting(own, defaults, "attempts", schemaDefaults.getAttempts());
+      if (!attempts.given() && maxAttempts != null) {
+        attempts = new Setting(maxAttempts, top.path("maxAttempts"));
+      }
+      Setting backoff = setting(own, defaults, "backoff", schemaDefaults.getBackoffMs());
+      Setting maxBackoff = setting(own, defaults, "maxBackoff", schemaDefaults.getMaxBackoffMs());
+      Setting budget = setting(own, defaults, "budget", schemaDefaults.getBudgetMs());
+      if (backoff.value() > maxBackoff.value()) {
+        String at = backoff.given() ? backoff.path() : maxBackoff.path();
+        throw new AgentYamlException(top.source, at, kind + " backoff " + human(backoff.value()) + " (" + backoff.from()
+            + ") is longer than its maxBackoff " + human(maxBackoff.value()) + " (" + maxBackoff.from()
+            + "); the wait doubles from backoff up to maxBackoff, so backoff must not be longer");
+      }
+      AttemptTimeout longest = longestAttempt(top, b, kind);
+      if (attempts.value() > 1 && budget.value() <= longest.ms()) {
+        String advice = "; a call could not be re-sent within the budget (it counts from the first send)";
+        if (budget.given() || !longest.given()) {
+          throw new AgentYamlException(top.source, budget.path() == null ? top.path("retry") : budget.path(),
+              kind + " retry budget " + human(budget.value()) + " (" + budget.from() + ") must be longer than one "
+                  + kind + " attempt (" + human(longest.ms()) + ", " + longest.from() + ")" + advice);
+        }
+        throw new AgentYamlException(top.source, longest.path(), human(longest.ms()) + " is not shorter than the " + kind
+            + " retry budget (" + human(budget.value()) + ", the default)" + advice + "; set retry." + kind
+            + ".budget (or retry.default.budget) above it");
+      }
+      RetryPolicy policy = RetryPolicy.newBuilder().setAttempts((int) attempts.value()).setBackoffMs(backoff.value())
+          .setMaxBackoffMs(maxBackoff.value()).setBudgetMs(budget.value()).build();
+      switch (kind) {
+        case "model" -> policies.setModel(policy);
+        case "tool" -> policies.setTool(policy);
+        case "sandbox" -> policies.setSandbox(policy);
+        default -> policies.setGuardrail(policy);
+      }
+    }
+    b.setRetry(policies.build());
+    // Runners that predate retry policies read maxAttempts; give them the default policy's attempts.
+    Setting attempts = setting(null, defaults, "attempts", schemaDefaults.getAttempts());
+    b.setMaxAttempts(maxAttempts != null ? maxAttempts : (int) attempts.value());
+  }
+
+  /** A policy field: the kind's own, else the default policy's, else the schema default. */
+  private static Setting setting(Obj own, Obj defaults, String field, long schemaDefault) {
+    for (Obj o : new Obj[] {own, defaults}) {
+      if (o == null || !o.node.hasNonNull(field)) {
+        continue;
+      }
+      long value = field.equals("attempts") ? o.optIntOrNull(field, 1) : o.optDurationMs(field, null);
+      return new Setting(value, o.path(field));
+    }
+    return new Setting(schemaDefault, null);
+  }
+
+  /** The longest time one attempt of a call kind may take, and the field that sets it. */
+  private static AttemptTimeout longestAttempt(Obj top, AgentDefinition.Builder b, String kind) {
+    return switch (kind) {
+      case "model" -> new AttemptTimeout(b.getModelTimeoutMs(), "modelTimeout", top.node.hasNonNull("modelTimeout"));
+      case "guardrail" -> new AttemptTimeout(b.getGuardrailTimeoutMs(), "guardrailTimeout", top.node.hasNonNull("guardrailTimeout"));
+      default -> {
+        // A tool without its own timeout runs for toolTimeout; sandbox tools are the capabilities' and those declared so.
+        AttemptTimeout longest = new AttemptTimeout(b.getToolTimeoutMs(), "toolTimeout", top.node.hasNonNull("toolTimeout"));
+        List<ToolSpec> tools = b.getTools();
+        for (int i = 0; i < tools.size(); i++) {
+          ToolSpec t = tools.get(i);
+          boolean sandbox = t.getKind() == ToolKind.SANDBOX || Capabilities.isSandboxTool(t.getName());
+          if (t.getTimeoutMs() != null && sandbox == kind.equals("sandbox") && t.getTimeoutMs() > longest.ms()) {
+            longest = new AttemptTimeout(t.getTimeoutMs(), "tools[" + i + "].timeout", true);
+          }
+        }
+        yield longest;
+      }
+    };
+  }
+
+  /** 500ms, 30s, 2m, 1h30m: how durations are written in agent YAML. */
+  static String human(long ms) {
+    if (ms < 1000 || ms % 1000 != 0) {
+      return ms + "ms";
+    }
+    long s = ms / 1000;
+    StringBuilder out = new StringBuilder();
+    if (s >= 3600) {
+      out.append(s / 3600).append('h');
+    }
+    if (s % 3600 >= 60) {
+      out.append(s % 3600 / 60).append('m');
+    }
+    if (s % 60 > 0) {
+      out.append(s % 60).append('s');
+    }
+    return out.toString();
   }
 
   /** The tool a handoff to {@code agentName} is offered as (what the runner names it). */

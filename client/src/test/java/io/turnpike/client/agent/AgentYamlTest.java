@@ -93,6 +93,9 @@ class AgentYamlTest {
     assertThat(d.getModelTimeoutMs()).isEqualTo(120_000L);
     assertThat(d.getToolTimeoutMs()).isEqualTo(500L);
     assertThat(d.getMaxAttempts()).isEqualTo(5);
+    // maxAttempts is the shorthand for retry.default.attempts: every call kind gets it
+    assertThat(List.of(d.getRetry().getModel(), d.getRetry().getTool(), d.getRetry().getSandbox(), d.getRetry().getGuardrail()))
+        .allSatisfy(p -> assertThat(p.getAttempts()).isEqualTo(5));
     assertThat(d.getMetadata()).containsEntry("team", "travel").containsEntry("tier", "2");
   }
 
@@ -104,7 +107,8 @@ class AgentYamlTest {
     assertThat(d.getMaxTurns()).isEqualTo(10);
     assertThat(d.getModelTimeoutMs()).isEqualTo(120_000L);
     assertThat(d.getToolTimeoutMs()).isEqualTo(60_000L);
-    assertThat(d.getMaxAttempts()).isEqualTo(3);
+    assertThat(d.getMaxAttempts()).isEqualTo(10);
+    assertThat(d.getRetry().getTool().getAttempts()).isEqualTo(10);
     assertThat(d.getInstructions()).isEmpty();
   }
 
