@@ -3,6 +3,7 @@ package io.turnpike.sandbox;
 import io.turnpike.schema.Settings;
 import io.turnpike.telemetry.Telemetry;
 import java.util.concurrent.CountDownLatch;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,8 +32,20 @@ public final class SandboxService implements AutoCloseable {
 
   /** As above, recording to {@code telemetry}, which the caller keeps and closes. */
   public static SandboxService start(Settings settings, Telemetry telemetry) {
+    return start(settings, telemetry, e -> {});
+  }
+
+  /** As above; {@code onFatal} is told when the worker loop stopped on its own (a supervised process exits). */
+  public static SandboxService start(Settings settings, Telemetry telemetry, Consumer<Throwable> onFatal) {
     SandboxConfig config = SandboxConfig.from(settings);
-    SandboxWorker worker = new SandboxWorker(config, settings.consumerTuning(), settings.producerTuning(), telemetry).start();
+    SandboxWorker worker = new SandboxWorker(config, settings.consumerTuning(), settings.producerTuning(), telemetry,
+        onFatal);
+    try {
+      worker.start();
+    } catch (RuntimeException e) {
+      worker.close();
+      throw e;
+    }
     LOG.info("turnpike sandbox-service ready: default backend {}, up to {} sessions, workspaces in {}",
         config.defaultBackend(), config.maxSessions(), config.root());
     return new SandboxService(config, worker);

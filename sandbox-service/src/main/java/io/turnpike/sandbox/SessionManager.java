@@ -1,20 +1,22 @@
 package io.turnpike.sandbox;
 
 import io.opentelemetry.api.trace.Span;
-import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.context.Context;
 import io.opentelemetry.context.Scope;
-import io.turnpike.schema.PartitionProgress;
 import io.turnpike.avro.Manifest;
 import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.SandboxResult;
 import io.turnpike.sandbox.backend.Backend;
 import io.turnpike.sandbox.backend.DockerBackend;
 import io.turnpike.sandbox.backend.LocalBackend;
+import io.turnpike.sandbox.workspace.WorkspaceStore;
 import io.turnpike.telemetry.KafkaTracing;
 import io.turnpike.telemetry.Telemetry;
 import io.turnpike.telemetry.TurnpikeSpans;
-import io.turnpike.sandbox.workspace.WorkspaceStore;
+import io.turnpike.worker.Admission;
+import io.turnpike.worker.Job;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.BitSet;
@@ -27,35 +29,27 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiConsumer;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The live sessions of one instance, at most {@code maxSessions}. Each session runs its commands one
- * at a time, in arrival order, on its own virtual thread; different sessions run concurrently. A
- * command for a new session when every slot is taken evicts the least recently used idle session
- * (its snapshot stays on Kafka); when no session is idle, {@link #offer} says no and the worker keeps
- * the command and pauses consumption. Idle sessions are stopped after {@code idleTimeout}.
+ * The live sessions of one instance, at most {@code maxSessions}, and the sandbox's admission to the
+ * worker loop. Each session runs its commands one at a time, in arrival order, on its own virtual
+ * thread; different sessions run concurrently. A command for a new session when every slot is taken
+ * evicts the least recently used idle session (its snapshot stays on Kafka) and is refused
+ * {@link Verdict#FULL FULL}: the loop keeps it, and everything read after it, until the slot is free,
+ * so a new session is not starved by busy ones. Idle sessions are stopped after {@code idleTimeout}.
  */
-final class SessionManager implements AutoCloseable {
+final class SessionManager implements Admission<SandboxCommand, SandboxResult> {
   private static final Logger log = LoggerFactory.getLogger(SessionManager.class);
-
-  /** One fetched command and where it came from. */
-  record Work(SandboxCommand cmd, TopicPartition tp, long offset, PartitionProgress progress, String traceId,
-      SpanContext parent) {
-    String sessionId() {
-      String s = cmd.getSessionId();
-      return s == null || s.isBlank() ? cmd.getRunId() : s;
-    }
-  }
 
   private final class Holder {
     final String sessionId;
     final int slot;
     final CompletableFuture<Void> previousClosed;
-    final ArrayDeque<Work> queue = new ArrayDeque<>();
+    final ArrayDeque<Job<SandboxCommand, SandboxResult>> queue = new ArrayDeque<>();
     TopicPartition partition;
     boolean running;
     boolean closing;
@@ -73,8 +67,9 @@ final class SessionManager implements AutoCloseable {
 
   private final SandboxConfig config;
   private final WorkspaceStore store;
-  private final BiConsumer<Work, SandboxResult> sink;
-  private final Runnable wakeup;
+  private final Telemetry telemetry;
+  /** Commands taken and not finished, at most: beyond it the loop keeps them and pauses. */
+  private final int maxQueued;
   private final Map<String, Backend> backends = new ConcurrentHashMap<>();
   private final Map<String, Holder> live = new HashMap<>();
   private final Map<String, CompletableFuture<Void>> closing = new HashMap<>();
@@ -82,21 +77,23 @@ final class SessionManager implements AutoCloseable {
   private final ExecutorService threads = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("turnpike-sandbox-session-", 0).factory());
   private long lastReap;
   private volatile boolean shuttingDown;
-  private final Telemetry telemetry;
+  /** Drain ran out of time: commands still running are left unanswered, for the partition's next owner. */
+  private volatile boolean abandoned;
+  private boolean refusing;
+  private final AtomicLong pauses = new AtomicLong();
 
-  SessionManager(SandboxConfig config, WorkspaceStore store, BiConsumer<Work, SandboxResult> sink, Runnable wakeup) {
-    this(config, store, sink, wakeup, Telemetry.noop("sandbox-service"));
-  }
-
-  /** {@code sink} is called inside the command's span, so it can put the span's context on the answer. */
-  SessionManager(SandboxConfig config, WorkspaceStore store, BiConsumer<Work, SandboxResult> sink, Runnable wakeup,
-      Telemetry telemetry) {
+  SessionManager(SandboxConfig config, WorkspaceStore store, Telemetry telemetry) {
     this.telemetry = telemetry;
     this.config = config;
     this.store = store;
-    this.sink = sink;
-    this.wakeup = wakeup;
+    this.maxQueued = Math.max(100, config.maxSessions() * 8);
     prepareRoot(config.root());
+  }
+
+  /** A command's session: its own, or its run's when it names none. */
+  static String sessionId(SandboxCommand cmd) {
+    String s = cmd.getSessionId();
+    return s == null || s.isBlank() ? cmd.getRunId() : s;
   }
 
   /**
@@ -122,36 +119,72 @@ final class SessionManager implements AutoCloseable {
     });
   }
 
-  /** Takes the command if its session is live or can be made live; false when every slot is busy. */
-  synchronized boolean offer(Work w) {
-    String id = w.sessionId();
+  @Override
+  public String orderKey(Job<SandboxCommand, SandboxResult> job) {
+    return sessionId(job.request());
+  }
+
+  /**
+   * Takes the command when its session is live or can be made live; BUSY while its session's previous
+   * owner (a revoked partition's) is finishing; FULL when every slot is busy or too many commands wait.
+   */
+  @Override
+  public synchronized Verdict offer(Job<SandboxCommand, SandboxResult> job) {
+    Verdict v = admit(job);
+    if (v == Verdict.TAKEN) {
+      refusing = false;
+    } else if (!refusing) {
+      refusing = true;
+      pauses.incrementAndGet();
+    }
+    return v;
+  }
+
+  private Verdict admit(Job<SandboxCommand, SandboxResult> job) {
+    if (shuttingDown || queued() >= maxQueued) {
+      return Verdict.FULL;
+    }
+    String id = sessionId(job.request());
     Holder h = live.get(id);
     if (h != null && h.stale) {
-      return false; // its previous owner is finishing a command; retried when it has stopped
+      return Verdict.BUSY; // offered again once it has stopped
     }
-    if (h == null || h.closing) {
+    if (h == null) {
       int slot = slots.nextClearBit(0);
       if (slot >= config.maxSessions()) {
-        evictIdle();
-        return false;
+        // The loop offers this command again on every turn: one slot on its way back is enough for it.
+        if (closing.isEmpty()) {
+          evictIdle();
+        }
+        return Verdict.FULL;
       }
       slots.set(slot);
       h = new Holder(id, slot, closing.getOrDefault(id, CompletableFuture.completedFuture(null)));
       live.put(id, h);
     }
-    h.partition = w.tp();
-    h.queue.add(w);
+    h.partition = job.partition();
+    h.queue.add(job);
     if (!h.running) {
       h.running = true;
       Holder started = h;
       threads.execute(() -> runQueue(started));
     }
-    return true;
+    return Verdict.TAKEN;
   }
 
   /** Commands taken but not yet finished. */
-  synchronized int queued() {
+  @Override
+  public synchronized int inFlight() {
+    return queued();
+  }
+
+  private int queued() {
     return live.values().stream().mapToInt(h -> h.queue.size() + (h.running ? 1 : 0)).sum();
+  }
+
+  /** How many times it began refusing commands after taking them. */
+  long pauses() {
+    return pauses.get();
   }
 
   synchronized int liveSessions() {
@@ -175,7 +208,8 @@ final class SessionManager implements AutoCloseable {
   }
 
   /** Stops sessions idle for longer than the idle timeout (checked at most once a second). */
-  synchronized void reapIdle() {
+  @Override
+  public synchronized void tick() {
     long now = System.currentTimeMillis();
     if (now - lastReap < Math.min(1000, config.idleTimeout().toMillis())) {
       return;
@@ -192,7 +226,8 @@ final class SessionManager implements AutoCloseable {
    * Partitions moved to another instance: commands not yet started are dropped (the new owner gets
    * them), and their sessions stop once idle, since the new owner now changes their workspaces.
    */
-  synchronized void revoke(Collection<TopicPartition> partitions) {
+  @Override
+  public synchronized void revoked(Collection<TopicPartition> partitions) {
     for (Holder h : List.copyOf(live.values())) {
       if (h.partition != null && partitions.contains(h.partition)) {
         h.queue.clear();
@@ -225,7 +260,6 @@ final class SessionManager implements AutoCloseable {
           closing.remove(h.sessionId, done);
         }
         done.complete(null);
-        wakeup.run();
       }
     };
     try {
@@ -237,48 +271,55 @@ final class SessionManager implements AutoCloseable {
 
   private void runQueue(Holder h) {
     while (true) {
-      Work w;
+      Job<SandboxCommand, SandboxResult> job;
       synchronized (this) {
-        w = h.queue.poll();
-        if (w == null || shuttingDown) {
+        job = h.queue.poll();
+        if (job == null || shuttingDown) {
           h.running = false;
           h.lastUsed = System.currentTimeMillis();
-          if (h.stale && !h.closing) {
+          if (h.stale && !h.closing && !shuttingDown) {
             stop(h, "its partition moved to another instance");
           }
           return;
         }
       }
-      Span span = telemetry.tracing().childSpan(TurnpikeSpans.SANDBOX_COMMAND, w.parent())
-          .setAttribute(TurnpikeSpans.RUN_ID, w.cmd().getRunId())
-          .setAttribute(TurnpikeSpans.CALL_ID, w.cmd().getCallId())
+      SandboxCommand cmd = job.request();
+      Span span = telemetry.tracing().childSpan(TurnpikeSpans.SANDBOX_COMMAND, job.parent())
+          .setAttribute(TurnpikeSpans.RUN_ID, cmd.getRunId())
+          .setAttribute(TurnpikeSpans.CALL_ID, cmd.getCallId())
           .setAttribute(TurnpikeSpans.SANDBOX_SESSION, h.sessionId)
-          .setAttribute(TurnpikeSpans.SANDBOX_OPERATION, String.valueOf(w.cmd().getTool()))
+          .setAttribute(TurnpikeSpans.SANDBOX_OPERATION, String.valueOf(cmd.getTool()))
           .startSpan();
       try (Scope ignored = span.makeCurrent()) {
         SandboxResult r;
         try {
-          r = process(h, w);
+          r = process(h, cmd);
         } catch (RuntimeException e) {
-          log.error("session {}: command {} failed unexpectedly", h.sessionId, w.cmd().getCallId(), e);
+          log.error("session {}: command {} failed unexpectedly", h.sessionId, cmd.getCallId(), e);
           KafkaTracing.fail(span, e);
-          r = error(w.cmd(), h.sessionId, "the sandbox failed: " + e);
+          r = error(cmd, h.sessionId, "the sandbox failed: " + e);
         }
         if (h.backend != null) {
           span.setAttribute(TurnpikeSpans.SANDBOX_BACKEND, h.backend);
         }
+        if (abandoned) {
+          // Cut short by the shutdown: not the command's answer. Uncommitted, it runs again elsewhere.
+          span.setAttribute(TurnpikeSpans.OUTCOME, "abandoned");
+          log.warn("session {}: command {} was stopped by the shutdown; left for the partition's next owner",
+              h.sessionId, cmd.getCallId());
+          return;
+        }
         if (r.getIsError()) {
           span.setStatus(StatusCode.ERROR);
         }
-        sink.accept(w, r);
+        job.answer(r, Context.current());
       } finally {
         span.end();
       }
     }
   }
 
-  private SandboxResult process(Holder h, Work w) {
-    SandboxCommand cmd = w.cmd();
+  private SandboxResult process(Holder h, SandboxCommand cmd) {
     if (h.session == null) {
       h.previousClosed.join();
       Manifest m = cmd.getManifest();
@@ -318,20 +359,31 @@ final class SessionManager implements AutoCloseable {
         .setTool(cmd.getTool()).setOutput(message).setIsError(true).build();
   }
 
+  /**
+   * Stops taking commands, lets those running finish and answer for up to {@code grace}, then stops
+   * what is left (unanswered, so the partition's next owner runs it again) and the sessions; their local
+   * workspaces stay, so a restart on this host reuses them if they are current.
+   */
   @Override
-  public void close() {
+  public void drain(Duration grace) {
     synchronized (this) {
+      if (shuttingDown) {
+        return;
+      }
       shuttingDown = true;
       live.values().forEach(h -> h.queue.clear());
     }
     threads.shutdown();
     try {
-      if (!threads.awaitTermination(config.closeTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
-        log.warn("commands still running after {}; stopping them", config.closeTimeout());
+      if (!threads.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS)) {
+        log.warn("{} commands still running after {}; stopping them", inFlight(), grace);
+        abandoned = true;
         threads.shutdownNow();
+        threads.awaitTermination(5, TimeUnit.SECONDS);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      abandoned = true;
       threads.shutdownNow();
     }
     List<Holder> all;
@@ -339,11 +391,22 @@ final class SessionManager implements AutoCloseable {
       all = new ArrayList<>(live.values());
       live.clear();
     }
+    // Runs before the loop's last commit: nothing here may throw.
     for (Holder h : all) {
       if (h.session != null) {
-        h.session.close(); // the local workspace stays: a restart on this host reuses it if it is current
+        try {
+          h.session.close();
+        } catch (RuntimeException e) {
+          log.warn("cannot stop session {} cleanly: {}", h.sessionId, e.toString());
+        }
       }
     }
-    backends.values().forEach(Backend::close);
+    for (Backend b : backends.values()) {
+      try {
+        b.close();
+      } catch (RuntimeException e) {
+        log.warn("cannot close the {} backend: {}", b.name(), e.toString());
+      }
+    }
   }
 }

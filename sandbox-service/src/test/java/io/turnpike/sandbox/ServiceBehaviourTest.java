@@ -11,11 +11,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -27,8 +31,8 @@ import org.junit.jupiter.api.TestInstance;
 
 /**
  * The service around the sessions: per-session order with sessions in parallel, backpressure at the
- * session limit, idle stop and restore, answers by callId, dead letters, and the refusal to run
- * unisolated. Each test has its own service (own consumer group) on one broker. The local backend
+ * session limit, idle stop and restore, answers by callId, dead letters, a result too large for its
+ * topic, close letting a running command answer, and the refusal to run unisolated. Each test has its own service (own consumer group) on one broker. The local backend
  * runs unisolated where this machine has no bubblewrap (the tests here are not about isolation).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -47,7 +51,7 @@ class ServiceBehaviourTest {
   }
 
   private SandboxService service(Map<String, String> extra) throws Exception {
-    Map<String, String> s = new java.util.HashMap<>(Map.of(
+    Map<String, String> s = new HashMap<>(Map.of(
         "turnpike.sandbox.group-id", "sandbox-behaviour-" + groups.incrementAndGet(),
         "turnpike.sandbox.allow-unisolated", "true"));
     s.putAll(extra);
@@ -145,9 +149,57 @@ class ServiceBehaviourTest {
       });
       ConsumerRecord<String, byte[]> dl = got.stream().filter(r -> "bad-run".equals(r.key())).findFirst().orElseThrow();
       assertThat(TurnpikeHeaders.get(dl.headers(), TurnpikeHeaders.DLQ_TOPIC)).isEqualTo(Topics.SANDBOX_REQUESTS.name());
-      assertThat(TurnpikeHeaders.get(dl.headers(), TurnpikeHeaders.DLQ_REASON)).contains("cannot decode a SandboxCommand");
+      assertThat(TurnpikeHeaders.get(dl.headers(), TurnpikeHeaders.DLQ_REASON)).contains("cannot decode the record", "sandbox-worker");
+      assertThat(TurnpikeHeaders.get(dl.headers(), TurnpikeHeaders.DLQ_ORIGINAL_SIZE)).isEqualTo("3");
     }
     done(s);
+  }
+
+  @Test
+  void aResultTooLargeForTheResultsTopicBecomesAnErrorThatAsksForLess() throws Exception {
+    // view_image may return more here than turnpike.sandbox.results takes (the broker's 1 MB default)
+    SandboxService s = service(Map.of("turnpike.sandbox.max-image-bytes", String.valueOf(3 * 1024 * 1024)));
+    SandboxResult made = h.call("big-a", "shell",
+        json("command", "printf '\\211PNG\\r\\n\\032\\n' > big.png && head -c 2000000 /dev/urandom >> big.png && echo made"));
+    assertThat(made.getOutput()).as(made.getOutput()).contains("made");
+    SandboxResult r = h.call("big-a", "view_image", json("path", "big.png"));
+    assertThat(r.getIsError()).isTrue();
+    assertThat(r.getImages()).isEmpty();
+    assertThat(r.getOutput()).contains("is larger than " + Topics.SANDBOX_RESULTS.name(), "ask for less");
+    assertThat(h.call("big-a", "shell", json("command", "echo still-here")).getOutput()).contains("still-here");
+    done(s);
+  }
+
+  @Test
+  void closeLetsARunningCommandAnswerAndCommitsIt() throws Exception {
+    Map<String, String> group = Map.of("turnpike.sandbox.group-id", "sandbox-behaviour-drain");
+    startAtTheEnd("sandbox-behaviour-drain"); // other tests' commands would be ahead of this one
+    SandboxService s = service(group);
+    String running = h.send("drain-a", "shell", json("command", "touch started; sleep 2; echo x >> ran; wc -l < ran"));
+    Path started = s.config().root().resolve("sessions").resolve(SandboxSession.dirName("drain-a")).resolve("workspace/started");
+    await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(started));
+    done(s);
+    assertThat(h.await(running, Duration.ofSeconds(5)).getOutput()).contains("--- stdout ---\n1\n");
+
+    // The next instance of the group starts after the committed command: it neither runs nor answers it again
+    // (a redelivery would be answered, from the record, before the command sent after it).
+    SandboxService next = service(group);
+    assertThat(h.call("drain-a", "read_file", json("path", "ran")).getOutput()).isEqualTo("x\n");
+    assertThat(h.results.get(running)).hasSize(1);
+    done(next);
+  }
+
+  /** Commits {@code group}'s offsets at the end of the requests topic, so that it reads only what comes next. */
+  private void startAtTheEnd(String group) throws Exception {
+    try (Admin admin = Admin.create(Map.of("bootstrap.servers", h.bootstrap()))) {
+      Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+      admin.describeTopics(List.of(Topics.SANDBOX_REQUESTS.name())).allTopicNames().get()
+          .get(Topics.SANDBOX_REQUESTS.name()).partitions()
+          .forEach(p -> latest.put(new TopicPartition(Topics.SANDBOX_REQUESTS.name(), p.partition()), OffsetSpec.latest()));
+      Map<TopicPartition, OffsetAndMetadata> ends = new HashMap<>();
+      admin.listOffsets(latest).all().get().forEach((tp, o) -> ends.put(tp, new OffsetAndMetadata(o.offset())));
+      admin.alterConsumerGroupOffsets(group, ends).all().get();
+    }
   }
 
   @Test
