@@ -14,6 +14,7 @@ import io.turnpike.telemetry.Telemetry;
 import io.turnpike.telemetry.TurnpikeSpans;
 import io.turnpike.worker.Admission;
 import io.turnpike.worker.Job;
+import io.turnpike.worker.ServiceProcess;
 import io.turnpike.worker.Worker;
 import io.turnpike.worker.WorkerLoop;
 import io.turnpike.worker.WorkerOptions;
@@ -120,24 +121,10 @@ public final class GuardrailService implements AutoCloseable {
     }
   }
 
-  public static void main(String[] args) throws InterruptedException {
-    Settings settings = Settings.fromEnvironment();
-    Telemetry telemetry = Telemetry.create("guardrail-service", settings);
-    GuardrailService service;
-    try {
-      service = start(settings, telemetry);
-    } catch (RuntimeException e) {
-      telemetry.close();
-      throw e;
-    }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        service.close();
-      } finally {
-        telemetry.close();
-      }
-    }, "turnpike-guardrail-shutdown"));
-    Thread.currentThread().join();
+  /** Runs the service as a supervised process (see {@code ServiceProcess}), configured from the environment. */
+  public static void main(String[] args) {
+    ServiceProcess.run("guardrail-service", List.of(Topics.GUARDRAIL_REQUESTS.name(), Topics.GUARDRAIL_RESULTS.name()),
+        GuardrailConfig::from, ctx -> start(ctx.settings(), ctx.telemetry(), ctx.onFatal()));
   }
 
   /** Subscribes and starts the poll loop on its own thread. */

@@ -2,6 +2,8 @@ package io.turnpike.memory;
 
 import io.turnpike.schema.Settings;
 import io.turnpike.telemetry.Telemetry;
+import io.turnpike.worker.ServiceProcess;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,15 +32,8 @@ public final class MemoryService implements AutoCloseable {
   }
 
   /** Stays up (serving /metrics and /health/* when turnpike.http.port is set) until the process is stopped. */
-  public static void main(String[] args) throws InterruptedException {
-    Settings settings = Settings.fromEnvironment();
-    Telemetry telemetry = Telemetry.create("memory-service", settings);
-    MemoryService service = start(settings, telemetry);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      service.close();
-      telemetry.close();
-    }, "turnpike-memory-shutdown"));
-    Thread.currentThread().join();
+  public static void main(String[] args) {
+    ServiceProcess.run("memory-service", List.of(), settings -> settings, ctx -> start(ctx.settings(), ctx.telemetry()));
   }
 
   @Override

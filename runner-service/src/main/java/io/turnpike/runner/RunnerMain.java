@@ -1,33 +1,26 @@
 package io.turnpike.runner;
 
-import io.turnpike.schema.Settings;
-import io.turnpike.telemetry.Telemetry;
-import java.util.concurrent.CountDownLatch;
+import io.turnpike.runner.model.ModelInvokerConfig;
+import io.turnpike.runner.run.OrchestratorConfig;
+import io.turnpike.runner.run.OrchestratorTopology;
+import io.turnpike.schema.Topics;
+import io.turnpike.worker.ServiceProcess;
+import java.util.ArrayList;
+import java.util.List;
 
 /** Runs the runner service alone (one process per instance), configured from the environment. */
 public final class RunnerMain {
   private RunnerMain() {}
 
-  public static void main(String[] args) throws InterruptedException {
-    Settings settings = Settings.fromEnvironment();
-    Telemetry telemetry = Telemetry.create("runner-service", settings);
-    RunnerService service;
-    try {
-      service = RunnerService.start(settings, telemetry);
-    } catch (RuntimeException e) {
-      telemetry.close();
-      throw e;
-    }
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        service.close();
-      } finally {
-        telemetry.close();
-        stopped.countDown();
-      }
-    }, "runner-shutdown"));
-    System.out.println("turnpike runner-service ready");
-    stopped.await();
+  public static void main(String[] args) {
+    List<String> topics = new ArrayList<>(OrchestratorTopology.INPUTS);
+    topics.addAll(List.of(Topics.AGENTS.name(), Topics.MODEL_REQUESTS.name(), Topics.TURN_EVENTS.name(),
+        Topics.RUN_STATE.name(), Topics.DEAD_LETTERS.name()));
+    ServiceProcess.run("runner-service", topics, settings -> {
+      // Read both parts' configuration now, so that a mistake exits at once.
+      OrchestratorConfig.from(settings);
+      ModelInvokerConfig.from(settings);
+      return settings;
+    }, ctx -> RunnerService.launch(ctx.settings(), ctx.telemetry(), ctx.onFatal()));
   }
 }

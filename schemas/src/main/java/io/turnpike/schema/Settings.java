@@ -89,16 +89,37 @@ public final class Settings {
     }
   }
 
+  /** How long a killed instance keeps its partitions before they move (Kafka's own default is 45 s). */
+  public static final Duration DEFAULT_SESSION_TIMEOUT = Duration.ofSeconds(10);
   /**
-   * Consumer properties every Turnpike consumer applies: {@code turnpike.kafka.session-timeout}
-   * (default: Kafka's 45 s) bounds how long a killed instance keeps its partitions.
+   * How long a rebalance waits for members to rejoin (Kafka's consumers use {@code max.poll.interval.ms},
+   * 5 minutes by default). Turnpike's loops never block between polls, so a short bound costs nothing
+   * and keeps a member that died mid-rebalance from holding the whole group for minutes.
+   */
+  public static final Duration DEFAULT_REBALANCE_TIMEOUT = Duration.ofSeconds(30);
+
+  /**
+   * Consumer properties every Turnpike consumer group member applies (worker loops and the orchestrator's
+   * stream threads alike), so that failover is the same everywhere:
+   * <ul>
+   *   <li>{@code turnpike.kafka.session-timeout} (default 10 s): a killed instance's partitions move after
+   *       this long; heartbeats every third of it.
+   *   <li>{@code turnpike.kafka.rebalance-timeout} (default 30 s): {@code max.poll.interval.ms}, which is
+   *       also how long a rebalance waits for a member that does not rejoin.
+   *   <li>{@code turnpike.kafka.instance-id} (default none): static membership ({@code group.instance.id});
+   *       an instance restarted with the same id gets its partitions back without a rebalance. Give each
+   *       instance its own stable id (a pod name), never two live processes the same.
+   * </ul>
    */
   public Map<String, Object> consumerTuning() {
     var m = new java.util.HashMap<String, Object>();
-    if (get("turnpike.kafka.session-timeout", null) != null) {
-      long ms = getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)).toMillis();
-      m.put("session.timeout.ms", (int) ms);
-      m.put("heartbeat.interval.ms", (int) Math.max(500, ms / 3));
+    long session = getDuration("turnpike.kafka.session-timeout", DEFAULT_SESSION_TIMEOUT).toMillis();
+    m.put("session.timeout.ms", (int) session);
+    m.put("heartbeat.interval.ms", (int) Math.max(500, session / 3));
+    m.put("max.poll.interval.ms", (int) getDuration("turnpike.kafka.rebalance-timeout", DEFAULT_REBALANCE_TIMEOUT).toMillis());
+    String instance = get("turnpike.kafka.instance-id", null);
+    if (instance != null) {
+      m.put("group.instance.id", instance.trim());
     }
     return m;
   }

@@ -11,6 +11,7 @@ import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -31,11 +32,14 @@ public final class Orchestrator implements AutoCloseable {
   private final KafkaStreams streams;
   private final AutoCloseable streamsMetrics;
   private final AutoCloseable readiness;
+  private final AutoCloseable liveness;
 
-  private Orchestrator(KafkaStreams streams, AutoCloseable streamsMetrics, AutoCloseable readiness) {
+  private Orchestrator(KafkaStreams streams, AutoCloseable streamsMetrics, AutoCloseable readiness,
+      AutoCloseable liveness) {
     this.streams = streams;
     this.streamsMetrics = streamsMetrics;
     this.readiness = readiness;
+    this.liveness = liveness;
   }
 
   public static Properties streamsProperties(OrchestratorConfig config) {
@@ -68,6 +72,38 @@ public final class Orchestrator implements AutoCloseable {
 
   /** As above, with run metrics, spans, Streams metrics (consumer lag) and readiness (state RUNNING) on {@code telemetry}. */
   public static Orchestrator start(OrchestratorConfig config, Duration timeout, Telemetry telemetry) {
+    CountDownLatch settled = new CountDownLatch(1);
+    java.util.concurrent.atomic.AtomicBoolean reachedRunning = new java.util.concurrent.atomic.AtomicBoolean();
+    Orchestrator o = launch(config, telemetry, e -> settled.countDown(), () -> {
+      reachedRunning.set(true);
+      settled.countDown();
+    });
+    try {
+      if (!settled.await(timeout.toMillis(), TimeUnit.MILLISECONDS) || !reachedRunning.get()) {
+        o.close(Duration.ofSeconds(5));
+        throw new IllegalStateException("orchestrator did not reach RUNNING within " + timeout
+            + " (is Kafka reachable at " + config.bootstrapServers() + "?)");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      o.close(Duration.ofSeconds(5));
+      throw new IllegalStateException("interrupted while starting the orchestrator", e);
+    }
+    LOG.info("orchestrator running (application.id={}, state={})", config.applicationId(), config.stateDir());
+    return o;
+  }
+
+  /**
+   * Starts the orchestrator and returns at once: readiness says when it is RUNNING (a first rebalance
+   * and state restoration may take a while). {@code onFatal} is told when the Streams client reaches
+   * ERROR, which it does not leave by itself: a supervised process exits and is restarted.
+   */
+  public static Orchestrator launch(OrchestratorConfig config, Telemetry telemetry, Consumer<Throwable> onFatal) {
+    return launch(config, telemetry, onFatal, () -> {});
+  }
+
+  private static Orchestrator launch(OrchestratorConfig config, Telemetry telemetry, Consumer<Throwable> onFatal,
+      Runnable onRunning) {
     TurnpikeSerdes serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     // Registry calls happen here, not on the stream thread: every subject the processor writes to is
     // registered (BACKWARD) before the first record, and the ids are cached from then on.
@@ -78,36 +114,45 @@ public final class Orchestrator implements AutoCloseable {
         inputPartitions(config)), streamsProperties(config));
     AutoCloseable streamsMetrics = telemetry.bindKafkaStreams(streams);
     AutoCloseable readiness = telemetry.readiness("orchestrator", () -> streams.state() == KafkaStreams.State.RUNNING);
-    CountDownLatch running = new CountDownLatch(1);
+    AutoCloseable liveness = telemetry.liveness("orchestrator", () -> streams.state() != KafkaStreams.State.ERROR
+        && streams.state() != KafkaStreams.State.PENDING_ERROR);
     streams.setStateListener((now, before) -> {
-      if (now == KafkaStreams.State.RUNNING) {
-        running.countDown();
-      }
       LOG.debug("orchestrator {} -> {}", before, now);
-    });
-    // A bug in one record must not stop the runs of everyone else: replace the thread and go on.
-    streams.setUncaughtExceptionHandler(e -> {
-      LOG.error("orchestrator stream thread failed; replacing it", e);
-      return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
-    });
-    streams.start();
-    try {
-      if (!running.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-        closeQuietly(readiness);
-        closeQuietly(streamsMetrics);
-        streams.close(Duration.ofSeconds(5));
-        throw new IllegalStateException("orchestrator did not reach RUNNING within " + timeout
-            + " (is Kafka reachable at " + config.bootstrapServers() + "?)");
+      if (now == KafkaStreams.State.RUNNING) {
+        onRunning.run();
+      } else if (now == KafkaStreams.State.ERROR) {
+        onFatal.accept(new IllegalStateException("the orchestrator's Kafka Streams client is in state ERROR"));
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      closeQuietly(readiness);
-      closeQuietly(streamsMetrics);
-      streams.close(Duration.ofSeconds(5));
-      throw new IllegalStateException("interrupted while starting the orchestrator", e);
+    });
+    streams.setUncaughtExceptionHandler(new ThreadReplacement());
+    streams.start();
+    return new Orchestrator(streams, streamsMetrics, readiness, liveness);
+  }
+
+  /**
+   * A bug in one record or an outage (the registry, the broker) must not stop everyone's runs: the
+   * stream thread is replaced and reads on from its last commit. Failures in a row back off (up to 30 s)
+   * so an outage does not become a busy loop of thread replacements.
+   */
+  private static final class ThreadReplacement implements StreamsUncaughtExceptionHandler {
+    private long lastFailureMs;
+    private long waitMs;
+
+    @Override
+    public synchronized StreamThreadExceptionResponse handle(Throwable e) {
+      long now = System.currentTimeMillis();
+      waitMs = now - lastFailureMs > 60_000 ? 0 : Math.min(30_000, Math.max(500, waitMs * 2));
+      lastFailureMs = now;
+      LOG.error("orchestrator stream thread failed; replacing it{}", waitMs == 0 ? "" : " in " + waitMs + " ms", e);
+      if (waitMs > 0) {
+        try {
+          Thread.sleep(waitMs); // on the dying thread: backoff before its replacement starts
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      return StreamThreadExceptionResponse.REPLACE_THREAD;
     }
-    LOG.info("orchestrator running (application.id={}, state={})", config.applicationId(), config.stateDir());
-    return new Orchestrator(streams, streamsMetrics, readiness);
   }
 
   /** Partition counts of the input topics, read once at start (I/O stays off the stream thread). */
@@ -137,11 +182,17 @@ public final class Orchestrator implements AutoCloseable {
     return streams.state();
   }
 
+  /** Stops processing: the current transaction commits, the stream threads stop, the group is left. */
   @Override
   public void close() {
+    close(Duration.ofSeconds(30));
+  }
+
+  private void close(Duration timeout) {
     closeQuietly(readiness);
     closeQuietly(streamsMetrics);
-    streams.close(Duration.ofSeconds(30));
+    streams.close(timeout);
+    closeQuietly(liveness);
   }
 
   private static void closeQuietly(AutoCloseable c) {
