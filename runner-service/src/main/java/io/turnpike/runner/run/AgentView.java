@@ -134,7 +134,7 @@ final class AgentView {
       case MODEL -> modelTimeout(agent);
       case TOOL, SANDBOX -> toolTimeout(agent, tool(agent, call.getName()).orElse(null));
       case GUARDRAIL -> guardrailTimeout(agent);
-      case APPROVAL -> Duration.ofMillis(Math.max(1, agent.getApprovalTimeoutMs() == null ? 1 : agent.getApprovalTimeoutMs()));
+      case APPROVAL -> Duration.ofMillis(agent.getApprovalTimeoutMs() == null ? 0 : agent.getApprovalTimeoutMs()); // its only wait
     };
   }
 }

@@ -46,9 +46,13 @@ final class Retries {
   static Duration backoffAfter(RetryPolicy policy, int attempt) {
     long base = Math.max(0, policy.getBackoffMs());
     long cap = Math.max(base, policy.getMaxBackoffMs());
-    int doublings = Math.max(0, Math.min(attempt - 1, 62));
-    long wait = base == 0 ? 0 : (doublings >= Long.numberOfLeadingZeros(base) - 1 ? cap : Math.min(cap, base << doublings));
-    return Duration.ofMillis(wait);
+    if (base == 0) {
+      return Duration.ZERO;
+    }
+    int doublings = Math.max(0, attempt - 1);
+    // Shifting into the sign bit would overflow; long before that the wait is past any cap.
+    boolean overflows = doublings >= Long.numberOfLeadingZeros(base) - 1;
+    return Duration.ofMillis(overflows ? cap : Math.min(cap, base << doublings));
   }
 
   /**
