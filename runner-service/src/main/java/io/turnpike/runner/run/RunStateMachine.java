@@ -182,6 +182,22 @@ public final class RunStateMachine {
     step.effects.add(new Effect.Finish(step.result(status).setFinalOutput(output).setError(error).setGuardrail(guardrail).build()));
   }
 
+  /**
+   * The state as published on {@code turnpike.run-state}, which users read: without the content of
+   * pending output-side guardrail checks. Only the runner's own store (and its internal changelog)
+   * keeps that copy, so that a check can be re-sent; output under judgement thus reaches no topic
+   * users read before its verdict, as before checks were retried.
+   */
+  public static RunState published(RunState state) {
+    if (state.getPending().stream().allMatch(p -> p.getContent() == null)) {
+      return state;
+    }
+    List<PendingCall> pending = state.getPending().stream()
+        .map(p -> p.getContent() == null ? p : PendingCall.newBuilder(p).setContent(null).build())
+        .toList();
+    return RunState.newBuilder(state).setPending(new ArrayList<>(pending)).build();
+  }
+
   /** Names of the agents a run's held or new model output hands off to; the orchestrator resolves them. */
   public static List<String> handoffTargets(RunState state, List<Object> output) {
     List<String> targets = new ArrayList<>();

@@ -180,9 +180,13 @@ class RunPhasesTest {
       Transition t = on(s, new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "Call 555-0100 now")));
       assertThat(checks(t)).singleElement().satisfies(c -> assertThat(c.getContent()).isEqualTo("Call 555-0100 now"));
       assertThat(t.state().getStatus()).isEqualTo(RunStatus.RUNNING);
-      // Only the pending check keeps it, so that a check that gets no answer can be sent again.
+      // Only the pending check keeps it, so that a check that gets no answer can be sent again; and
+      // only in the runner's store: the state users read on turnpike.run-state goes without it.
       assertThat(serialized(withoutPending(t.state()))).doesNotContain("555-0100");
       assertThat(t.state().getPending()).singleElement().satisfies(p -> assertThat(p.getContent()).isEqualTo("Call 555-0100 now"));
+      assertThat(serialized(RunStateMachine.published(t.state()))).doesNotContain("555-0100");
+      assertThat(RunStateMachine.published(t.state()).getPending()).singleElement()
+          .satisfies(p -> assertThat(p.getCallId()).isEqualTo("run-1:m1:out"));
       assertThat(t.effectsOf(Effect.Publish.class)).noneSatisfy(p ->
           assertThat(p.event().toString()).contains("555-0100"));
 
@@ -243,6 +247,7 @@ class RunPhasesTest {
       Transition out = on(s, new RunEvent.ToolAnswered(Fixtures.toolResult(RUN, "run-1:t1.1", "get_weather", "sunny, call 555-0100")));
       assertThat(checks(out)).singleElement().satisfies(c -> assertThat(c.getStage()).isEqualTo(GuardrailStage.TOOL_OUTPUT));
       assertThat(serialized(withoutPending(out.state()))).doesNotContain("555-0100");
+      assertThat(serialized(RunStateMachine.published(out.state()))).doesNotContain("555-0100");
       Transition t = on(out.state(), new RunEvent.GuardrailAnswered(verdict("run-1:t1.1:out", GuardrailStage.TOOL_OUTPUT, GuardrailOutcome.REDACT, "clean-out", "sunny, call [PHONE]")));
       assertThat(modelCalls(t)).singleElement().satisfies(c -> assertThat(((FunctionCallOutputItem) c.getInput().get(2)).getOutput()).isEqualTo("sunny, call [PHONE]"));
       assertThat(serialized(t.state())).doesNotContain("555-0100");
