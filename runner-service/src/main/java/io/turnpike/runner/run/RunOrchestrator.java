@@ -327,7 +327,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
             serdes.runResult().encode(f.result()), ts, headers("RunResult", trace, null));
       }
     }
-    forward(OrchestratorTopology.SINK_RUN_STATE, runId, serdes.runState().encode(after), ts,
+    forward(OrchestratorTopology.SINK_RUN_STATE, runId, serdes.runState().encode(RunStateMachine.published(after)), ts,
         headers("RunState", trace, null));
   }
 
