@@ -2,7 +2,9 @@ package io.turnpike.sandbox;
 
 import io.turnpike.schema.Settings;
 import io.turnpike.telemetry.Telemetry;
-import java.util.concurrent.CountDownLatch;
+import io.turnpike.schema.Topics;
+import io.turnpike.worker.ServiceProcess;
+import java.util.List;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -59,26 +61,10 @@ public final class SandboxService implements AutoCloseable {
     return worker;
   }
 
-  public static void main(String[] args) throws InterruptedException {
-    Settings settings = Settings.fromEnvironment();
-    Telemetry telemetry = Telemetry.create("sandbox-service", settings);
-    SandboxService service;
-    try {
-      service = start(settings, telemetry);
-    } catch (RuntimeException e) {
-      telemetry.close();
-      throw e;
-    }
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        service.close();
-      } finally {
-        telemetry.close();
-        stopped.countDown();
-      }
-    }));
-    stopped.await();
+  /** Runs the service as a supervised process (see {@code ServiceProcess}), configured from the environment. */
+  public static void main(String[] args) {
+    ServiceProcess.run("sandbox-service", List.of(Topics.SANDBOX_REQUESTS.name(), Topics.SANDBOX_RESULTS.name(),
+        Topics.WORKSPACES.name()), SandboxConfig::from, ctx -> start(ctx.settings(), ctx.telemetry(), ctx.onFatal()));
   }
 
   @Override
