@@ -26,7 +26,6 @@ final class TravelScript {
         .setMaxTurns(maxTurns)
         .setToolTimeoutMs(toolTimeoutMs)
         .setModelTimeoutMs(30_000)
-        .setMaxAttempts(3)
         .build();
   }
 
