@@ -36,6 +36,11 @@ public final class TurnpikeMetrics {
   public static final String GUARDRAIL_VERDICTS = "turnpike.guardrail.verdicts";
   /** Counter, tags {@code tool} and {@code outcome}: tool calls a tool worker answered. */
   public static final String TOOL_CALLS = "turnpike.tool.calls";
+  /**
+   * Counter, tag {@code topic}: records the orchestrator could not dead-letter (the dead letter itself
+   * could not be written) and skipped, so that they would not stop their partition.
+   */
+  public static final String DEAD_LETTERS_DROPPED = "turnpike.dead_letters.dropped";
 
   public static final String TAG_STATUS = "status";
   public static final String TAG_REASON = "reason";
@@ -46,6 +51,7 @@ public final class TurnpikeMetrics {
   public static final String TAG_GUARDRAIL = "guardrail";
   public static final String TAG_VERDICT = "verdict";
   public static final String TAG_TOOL = "tool";
+  public static final String TAG_TOPIC = "topic";
 
   /** Consumer lag as Micrometer's Kafka binders name it (a gauge per client, tag {@code client.id}). */
   public static final String KAFKA_CONSUMER_LAG_MAX = "kafka.consumer.fetch.manager.records.lag.max";
@@ -128,6 +134,12 @@ public final class TurnpikeMetrics {
     Counter.builder(TOOL_CALLS).description("Tool calls answered by a tool worker")
         .tag(TAG_TOOL, name(tool)).tag(TAG_OUTCOME, category(outcome))
         .register(registry).increment();
+  }
+
+  /** A record from {@code topic} (one of Turnpike's topics: a small set) was skipped without a dead letter. */
+  public void deadLetterDropped(String topic) {
+    Counter.builder(DEAD_LETTERS_DROPPED).description("Records skipped because their dead letter could not be written")
+        .tag(TAG_TOPIC, name(topic)).register(registry).increment();
   }
 
   /** Enum-ish values read the same whatever their source spelled: {@code COMPLETED} and {@code completed} are one series. */

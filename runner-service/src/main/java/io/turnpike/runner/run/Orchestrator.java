@@ -62,6 +62,14 @@ public final class Orchestrator implements AutoCloseable {
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), (int) config.sessionTimeout().toMillis());
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG),
         (int) Math.max(500, config.sessionTimeout().toMillis() / 3));
+    // Nothing stops a partition. The producer can move a record of an input topic raised to 8 MiB to its
+    // run's partition; every other record is held to its own topic's limit by the processor
+    // (RecordLimits), since a refused write fails the whole transaction. What Kafka refuses anyway is
+    // recorded by the handler in the SendFailures that the processor finds in appConfigs().
+    p.put(StreamsConfig.producerPrefix(ProducerConfig.MAX_REQUEST_SIZE_CONFIG), RecordLimits.MAX_REQUEST_BYTES);
+    p.put(StreamsConfig.PRODUCTION_EXCEPTION_HANDLER_CLASS_CONFIG, DeadLetterProductionHandler.class);
+    p.put(SendFailures.CONFIG, new SendFailures());
+    p.put(OrchestratorConfig.MAX_ANSWER_BYTES, config.maxAnswerBytes());
     return p;
   }
 

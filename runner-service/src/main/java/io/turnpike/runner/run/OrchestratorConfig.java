@@ -3,6 +3,7 @@ package io.turnpike.runner.run;
 import io.turnpike.schema.Settings;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 
 /**
  * Configuration of the run orchestrator (keys, with their defaults, are documented in the README).
@@ -17,6 +18,8 @@ import java.time.Duration;
  * @param sessionTimeout    how long a silent (crashed) instance keeps its runs before they move
  * @param pollInterval      longest a stream thread blocks waiting for records; a due commit waits for it
  * @param schemaRegistryUrl Confluent-compatible schema registry ({@code turnpike.schema.registry.url})
+ * @param maxAnswerBytes    larger answers (tool, sandbox, model, guardrail results) are dead-lettered and
+ *                          replaced by an error the run sees ({@value #MAX_ANSWER_BYTES})
  */
 public record OrchestratorConfig(
     String bootstrapServers,
@@ -28,7 +31,16 @@ public record OrchestratorConfig(
     int replicationFactor,
     Duration sessionTimeout,
     Duration pollInterval,
-    String schemaRegistryUrl) {
+    String schemaRegistryUrl,
+    int maxAnswerBytes) {
+
+  /** The key of {@link #maxAnswerBytes}, also how the orchestrator's processor finds it in the Streams configuration. */
+  public static final String MAX_ANSWER_BYTES = "turnpike.runner.max-answer-bytes";
+  /**
+   * What a results topic takes by default: larger answers are refused even where an operator raised a
+   * topic's limit, since the answer becomes part of the RunState and of the next model call.
+   */
+  public static final int DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
 
   public static OrchestratorConfig from(Settings s) {
     return new OrchestratorConfig(
@@ -41,6 +53,13 @@ public record OrchestratorConfig(
         s.getInt("turnpike.runner.replication-factor", -1),
         s.getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)),
         s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)),
-        s.schemaRegistryUrl());
+        s.schemaRegistryUrl(),
+        s.getInt(MAX_ANSWER_BYTES, DEFAULT_MAX_ANSWER_BYTES));
+  }
+
+  /** {@link #maxAnswerBytes} as the Streams configuration carries it, or the default where it does not. */
+  static int maxAnswerBytes(Map<String, Object> streamsConfig) {
+    Object configured = streamsConfig.get(MAX_ANSWER_BYTES);
+    return configured == null ? DEFAULT_MAX_ANSWER_BYTES : Integer.parseInt(configured.toString());
   }
 }

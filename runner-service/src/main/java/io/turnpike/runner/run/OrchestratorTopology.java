@@ -34,7 +34,9 @@ import org.apache.kafka.streams.state.Stores;
  * </pre>
  *
  * Values are read as bytes and decoded inside the processor so that a bad record becomes a dead
- * letter (with a FAILED RunResult where a run is known) instead of stopping the stream.
+ * letter (with a FAILED RunResult where a run is known) instead of stopping the stream; no record,
+ * whatever its size, stops a partition (see {@link RunOrchestrator} and {@link DeadLetterProductionHandler},
+ * which {@link Orchestrator#streamsProperties} configures).
  */
 public final class OrchestratorTopology {
   public static final String RUN_STORE = "run-state";
@@ -94,8 +96,11 @@ public final class OrchestratorTopology {
     topology.addSource("guardrail-results-in", keys, values, Topics.GUARDRAIL_RESULTS.name());
     topology.addProcessor(PROCESSOR, () -> new RunOrchestrator(timerInterval, serdes, telemetry, partitions),
         "run-requests-in", "run-commands-in", "model-results-in", "tool-results-in", "sandbox-results-in", "guardrail-results-in");
+    // The changelog takes what turnpike.run-state takes, and the processor holds every RunState, as the
+    // store keeps it, to that limit (RecordLimits). Streams applies it when it creates the topic only.
     topology.addStateStore(Stores.keyValueStoreBuilder(
-        Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), serdes.runState()), PROCESSOR);
+            Stores.persistentKeyValueStore(RUN_STORE), Serdes.String(), serdes.runState())
+        .withLoggingEnabled(Map.of("max.message.bytes", String.valueOf(RecordLimits.runStateBytes()))), PROCESSOR);
     topology.addStateStore(Stores.keyValueStoreBuilder(
         Stores.persistentKeyValueStore(TIMER_STORE), Serdes.String(), Serdes.String()), PROCESSOR);
 

@@ -9,18 +9,21 @@ import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunRequest;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
 import io.turnpike.avro.ToolResult;
 import io.turnpike.avro.Usage;
+import io.turnpike.schema.DeadLetter;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.RunRequestJson;
 import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.schema.registry.SchemaRegistryException;
 import io.turnpike.telemetry.Telemetry;
+import io.turnpike.telemetry.TurnpikeMetrics;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Set;
@@ -31,6 +34,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.UUID;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
@@ -51,6 +55,14 @@ import org.slf4j.LoggerFactory;
  * {@link RunEvent}s, loads and stores the run's {@link RunState}, turns effects into records on the
  * output topics, keeps the deadline index, and dead-letters what it cannot use. Everything it emits
  * for one input commits atomically with the state change (exactly_once_v2).
+ *
+ * <p>Nothing may stop a partition. A write that Kafka refuses fails the whole transaction, and the
+ * input comes back after the thread is replaced, so every record is checked against what its topic
+ * takes ({@link RecordLimits}) before anything is written: dead letters are cut
+ * ({@link DeadLetter}), answers over {@code turnpike.runner.max-answer-bytes} become errors the run
+ * sees ({@link AnswerLimit}), and a transition whose writes would still be too large is replaced by
+ * one that fits. What Kafka refuses anyway is remembered ({@link SendFailures}) and handled on the
+ * input's second pass.
  */
 final class RunOrchestrator implements Processor<String, byte[], String, byte[]> {
   private static final Logger LOG = LoggerFactory.getLogger(RunOrchestrator.class);
@@ -59,14 +71,19 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private final Duration timerInterval;
   private final TurnpikeSerdes serdes;
   private final RunTelemetry telemetry;
+  private final TurnpikeMetrics metrics;
   private final Map<String, Integer> partitions;
   private final Set<String> reroutedTopics = new HashSet<>();
-  /** The trace context of the records {@link #commit} is sending; null outside it. */
+  /** The trace context of the records {@link #prepare} is encoding; null outside it. */
   private SpanContext outgoing;
   private ProcessorContext<String, byte[]> context;
   private KeyValueStore<String, RunState> runs;
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
+  private SendFailures failures;
+  private RecordLimits limits;
+  private String changelog;
+  private int maxAnswerBytes;
 
   RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes) {
     this(timerInterval, serdes, Telemetry.noop("orchestrator"));
@@ -80,6 +97,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.timerInterval = timerInterval;
     this.serdes = serdes;
     this.telemetry = new RunTelemetry(telemetry);
+    this.metrics = telemetry.metrics();
     this.partitions = Map.copyOf(partitions);
   }
 
@@ -89,13 +107,18 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.runs = context.getStateStore(OrchestratorTopology.RUN_STORE);
     this.timers = context.getStateStore(OrchestratorTopology.TIMER_STORE);
     this.agents = context.getStateStore(OrchestratorTopology.AGENT_STORE);
+    Map<String, Object> configs = context.appConfigs();
+    this.failures = SendFailures.from(configs);
+    this.changelog = context.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog";
+    this.limits = RecordLimits.from(configs, changelog, failures);
+    this.maxAnswerBytes = OrchestratorConfig.maxAnswerBytes(configs);
     context.schedule(timerInterval, PunctuationType.WALL_CLOCK_TIME, this::fireDeadlines);
   }
 
   @Override
   public void process(Record<String, byte[]> record) {
     String topic = context.recordMetadata().map(RecordMetadata::topic).orElse("?");
-    if (misrouted(record, topic)) {
+    if (refusedBefore(record, topic) || misrouted(record, topic)) {
       return;
     }
     Span span = telemetry.startEvent(record.headers(), topic, record.key());
@@ -104,6 +127,26 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     } finally {
       span.end();
     }
+  }
+
+  /**
+   * An input whose writes Kafka refused before, for another reason than their size (see
+   * {@link SendFailures}; a size is handled by the learned limits): set it aside instead of failing
+   * the transaction again, and when even its dead letter was refused, or it keeps coming back, skip it.
+   */
+  private boolean refusedBefore(Record<String, byte[]> record, String topic) {
+    Optional<RecordMetadata> m = context.recordMetadata();
+    SendFailures.Refusals r = m.isEmpty() ? null : failures.of(new SendFailures.Source(topic, m.get().partition(), m.get().offset()));
+    if (r == null || r.sizeOnly() && r.count() < 3) {
+      return false;
+    }
+    if (r.deadLetterRefused() || r.count() >= 3) {
+      drop(record, topic, "Kafka refused what processing it wrote " + r.count() + " time(s), its dead letter included: "
+          + r.lastError());
+    } else {
+      deadLetter(record, topic, "Kafka refused what processing it wrote: " + r.lastError(), null);
+    }
+    return true;
   }
 
   /**
@@ -127,6 +170,13 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     Headers h = new RecordHeaders(record.headers().toArray());
     TurnpikeHeaders.put(h, "turnpike.rerouted-from", topic + "-" + actual);
+    int size = RecordLimits.estimate(record.key().getBytes(StandardCharsets.UTF_8), record.value(), h);
+    if (size > limits.ofInput(topic)) {
+      deadLetter(record, topic, "on partition " + actual + ", not " + expected + " where run " + record.key()
+          + " lives, and at " + AnswerLimit.bytes(size) + " too large to move there (the orchestrator writes up to "
+          + AnswerLimit.bytes(limits.ofInput(topic)) + ")", null);
+      return true;
+    }
     context.forward(new Record<>(record.key(), record.value(), record.timestamp(), h), OrchestratorTopology.rerouteSink(topic));
     return true;
   }
@@ -156,6 +206,12 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (event == null) {
       return;
     }
+    int size = record.value().length;
+    if (AnswerLimit.applies(event) && size > maxAnswerBytes) {
+      String why = AnswerLimit.tooLarge(event, size, maxAnswerBytes);
+      deadLetter(record, topic, "answer too large: " + why, null);
+      event = AnswerLimit.refusal(event, why);
+    }
     Transition t;
     try {
       t = RunStateMachine.apply(state, event, now);
@@ -168,8 +224,73 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       deadLetter(record, topic, t.rejection(), null);
       return;
     }
-    commit(state, t, now);
-    telemetry.committed(state, t, event, now);
+    Writes writes = prepare(t, now);
+    if (writes.overflow() == null) {
+      commit(state, writes);
+      telemetry.committed(state, t, event, now);
+      return;
+    }
+    // One input must not stall the partition: write something that fits instead.
+    Overflow overflow = writes.overflow();
+    if (state == null) {
+      String reason = "run " + runId + " cannot start: " + overflow;
+      deadLetter(record, topic, reason, null);
+      publishOrphanFailure(runId, event instanceof RunEvent.Started s ? s.request().getAgent() : null, reason, now);
+    } else if (!AnswerLimit.applies(event)) {
+      deadLetter(record, topic, "refused: " + overflow, null);
+    } else if (size > maxAnswerBytes) {
+      // Already an error in place of the answer (and dead-lettered above), and even that does not fit.
+      endRun(state, AnswerLimit.what(event) + " was refused, and even the error does not fit: " + overflow, now);
+    } else {
+      String why = AnswerLimit.what(event) + " was " + AnswerLimit.bytes(size) + ", too large for the run: " + overflow;
+      deadLetter(record, topic, "answer too large: " + why, null);
+      RunEvent refusal = AnswerLimit.refusal(event, why);
+      Transition instead = transition(state, refusal, now);
+      Writes fitting = instead == null || instead.isRejected() ? null : prepare(instead, now);
+      if (fitting != null && fitting.overflow() == null) {
+        commit(state, fitting);
+        telemetry.committed(state, instead, refusal, now);
+      } else {
+        endRun(state, why, now);
+      }
+    }
+  }
+
+  /**
+   * Ends a run that cannot go on within the limits, as a CANCEL command would (the one way to end a
+   * run from outside the state machine), with {@code reason} as its error. Its state is no larger
+   * than the last one written, so it fits unless the limits shrank since; then the run is left as it
+   * was and the partition goes on.
+   */
+  private void endRun(RunState state, String reason, Instant now) {
+    String message = "stopped by the orchestrator: " + reason;
+    RunEvent cancel = new RunEvent.CommandReceived(RunCommand.newBuilder()
+        .setRunId(state.getRunId())
+        .setCommandId("turnpike-orchestrator:record-limits")
+        .setType(RunCommandType.CANCEL)
+        .setMessage(message)
+        .setIssuedAt(now)
+        .build());
+    Transition t = transition(state, cancel, now);
+    Writes writes = t == null || t.isRejected() ? null : prepare(t, now);
+    if (writes != null && writes.overflow() == null) {
+      LOG.warn("run {} {}", state.getRunId(), message);
+      commit(state, writes);
+      telemetry.committed(state, t, cancel, now);
+    } else {
+      LOG.error("run {} cannot go on within the record limits and cannot be ended either ({}); leaving it as it was",
+          state.getRunId(), writes == null ? "no transition" : writes.overflow());
+    }
+  }
+
+  /** The state machine's answer, or null (logged) when it throws. */
+  private static Transition transition(RunState state, RunEvent event, Instant now) {
+    try {
+      return RunStateMachine.apply(state, event, now);
+    } catch (RuntimeException e) {
+      LOG.error("state machine failed on run {}", state == null ? "?" : state.getRunId(), e);
+      return null;
+    }
   }
 
   // --- decoding -------------------------------------------------------------------------------
@@ -292,43 +413,104 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
 
   // --- effects --------------------------------------------------------------------------------
 
-  private void commit(RunState before, Transition t, Instant now) {
-    if (!t.changed()) {
-      return;
-    }
-    RunState after = t.state();
-    String runId = after.getRunId();
-    String trace = after.getTraceId();
-    runs.put(runId, after);
-    updateTimers(before, after);
-    long ts = now.toEpochMilli();
-    outgoing = RunTelemetry.outgoing(after);
-    try {
-      send(runId, trace, after, t, ts);
-    } finally {
-      outgoing = null;
+  /** One record a transition writes. */
+  private record Write(String sink, String topic, byte[] value, Headers headers) {}
+
+  /**
+   * Everything one transition writes, encoded; {@code after} is null when nothing changed.
+   * {@code overflow} names the first record its topic would not take, null when everything fits.
+   */
+  private record Writes(RunState after, long timestamp, List<Write> records, Overflow overflow) {}
+
+  /** A record too large for its topic: what it is, how large, and what the topic takes. */
+  record Overflow(String what, String topic, int bytes, int limit) {
+    @Override
+    public String toString() {
+      return what + " would be " + AnswerLimit.bytes(bytes) + ", over the " + AnswerLimit.bytes(limit) + " that " + topic
+          + " takes";
     }
   }
 
-  private void send(String runId, String trace, RunState after, Transition t, long ts) {
-    for (Effect effect : t.effects()) {
-      switch (effect) {
-        case Effect.SendModelCall m -> forward(OrchestratorTopology.SINK_MODEL_REQUESTS, runId,
-            serdes.modelCall().encode(m.call()), ts, headers("ModelCall", trace, m.call().getCallId()));
-        case Effect.SendToolCall c -> forward(OrchestratorTopology.SINK_TOOL_REQUESTS, runId,
-            serdes.toolCall().encode(c.call()), ts, headers("ToolCall", trace, c.call().getCallId()));
-        case Effect.SendSandboxCommand c -> forward(OrchestratorTopology.SINK_SANDBOX_REQUESTS, runId,
-            serdes.sandboxCommand().encode(c.command()), ts, headers("SandboxCommand", trace, c.command().getCallId()));
-        case Effect.SendGuardrailCheck c -> forward(OrchestratorTopology.SINK_GUARDRAIL_REQUESTS, runId,
-            serdes.guardrailCheck().encode(c.check()), ts, headers("GuardrailCheck", trace, c.check().getCallId()));
-        case Effect.Publish p -> forward(OrchestratorTopology.SINK_TURN_EVENTS, runId,
-            serdes.turnEvent().encode(p.event()), ts, headers(p.event().getStep().getClass().getSimpleName(), trace, null));
-        case Effect.Finish f -> forward(OrchestratorTopology.SINK_RUN_RESULTS, runId,
-            serdes.runResult().encode(f.result()), ts, headers("RunResult", trace, null));
+  /** Encodes what {@code t} writes and checks each record against its topic's limit; writes nothing. */
+  private Writes prepare(Transition t, Instant now) {
+    if (!t.changed()) {
+      return new Writes(null, 0, List.of(), null);
+    }
+    RunState after = t.state();
+    String trace = after.getTraceId();
+    outgoing = RunTelemetry.outgoing(after);
+    List<Write> records = new ArrayList<>();
+    byte[] stored;
+    try {
+      for (Effect effect : t.effects()) {
+        records.add(switch (effect) {
+          case Effect.SendModelCall m -> new Write(OrchestratorTopology.SINK_MODEL_REQUESTS, Topics.MODEL_REQUESTS.name(),
+              serdes.modelCall().encode(m.call()), headers("ModelCall", trace, m.call().getCallId()));
+          case Effect.SendToolCall c -> new Write(OrchestratorTopology.SINK_TOOL_REQUESTS, Topics.TOOL_REQUESTS.name(),
+              serdes.toolCall().encode(c.call()), headers("ToolCall", trace, c.call().getCallId()));
+          case Effect.SendSandboxCommand c -> new Write(OrchestratorTopology.SINK_SANDBOX_REQUESTS, Topics.SANDBOX_REQUESTS.name(),
+              serdes.sandboxCommand().encode(c.command()), headers("SandboxCommand", trace, c.command().getCallId()));
+          case Effect.SendGuardrailCheck c -> new Write(OrchestratorTopology.SINK_GUARDRAIL_REQUESTS, Topics.GUARDRAIL_REQUESTS.name(),
+              serdes.guardrailCheck().encode(c.check()), headers("GuardrailCheck", trace, c.check().getCallId()));
+          case Effect.Publish p -> new Write(OrchestratorTopology.SINK_TURN_EVENTS, Topics.TURN_EVENTS.name(),
+              serdes.turnEvent().encode(p.event()), headers(p.event().getStep().getClass().getSimpleName(), trace, null));
+          case Effect.Finish f -> new Write(OrchestratorTopology.SINK_RUN_RESULTS, Topics.RUN_RESULTS.name(),
+              serdes.runResult().encode(f.result()), headers("RunResult", trace, null));
+        });
+      }
+      RunState published = RunStateMachine.published(after);
+      byte[] publishedBytes = serdes.runState().encode(published);
+      records.add(new Write(OrchestratorTopology.SINK_RUN_STATE, Topics.RUN_STATE.name(), publishedBytes,
+          headers("RunState", trace, null)));
+      // The store, and so its changelog, keeps the full state: encoded again only where it differs.
+      stored = published == after ? publishedBytes : serdes.runState().encode(after);
+    } finally {
+      outgoing = null;
+    }
+    return new Writes(after, now.toEpochMilli(), records, overflow(after.getRunId(), records, stored));
+  }
+
+  private Overflow overflow(String runId, List<Write> records, byte[] stored) {
+    byte[] key = runId.getBytes(StandardCharsets.UTF_8);
+    for (Write w : records) {
+      int size = RecordLimits.estimate(key, w.value(), w.headers());
+      int limit = limits.of(w.topic());
+      if (size > limit) {
+        return new Overflow(describe(w), w.topic(), size, limit);
       }
     }
-    forward(OrchestratorTopology.SINK_RUN_STATE, runId, serdes.runState().encode(RunStateMachine.published(after)), ts,
-        headers("RunState", trace, null));
+    int logged = RecordLimits.estimate(key, stored, null);
+    if (logged > limits.of(changelog)) {
+      return new Overflow("the run's state", changelog, logged, limits.of(changelog));
+    }
+    return null;
+  }
+
+  private static String describe(Write w) {
+    return switch (w.sink()) {
+      case OrchestratorTopology.SINK_MODEL_REQUESTS -> "the model call (the whole conversation)";
+      case OrchestratorTopology.SINK_TOOL_REQUESTS -> "a tool call";
+      case OrchestratorTopology.SINK_SANDBOX_REQUESTS -> "a sandbox command";
+      case OrchestratorTopology.SINK_GUARDRAIL_REQUESTS -> "a guardrail check";
+      case OrchestratorTopology.SINK_TURN_EVENTS -> "a turn event";
+      case OrchestratorTopology.SINK_RUN_RESULTS -> "the run's result";
+      case OrchestratorTopology.SINK_RUN_STATE -> "the run's state";
+      default -> "a record";
+    };
+  }
+
+  /** Stores the new state, keeps the deadline index in step and sends every record, in one transaction. */
+  private void commit(RunState before, Writes writes) {
+    RunState after = writes.after();
+    if (after == null) {
+      return;
+    }
+    String runId = after.getRunId();
+    runs.put(runId, after);
+    updateTimers(before, after);
+    for (Write w : writes.records()) {
+      forward(w.sink(), runId, w.value(), writes.timestamp(), w.headers());
+    }
   }
 
   private void publishOrphanFailure(String runId, String agent, String reason, Instant now) {
@@ -350,18 +532,45 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     context.forward(new Record<>(key, value, ts, headers), sink);
   }
 
+  /**
+   * Sets a record aside on {@code turnpike.dead-letters} ({@link DeadLetter}: body cut to fit, original
+   * size and sha-256 in headers). A dead letter that still does not fit is skipped, never retried.
+   */
   private void deadLetter(Record<String, byte[]> record, String topic, String reason, Throwable error) {
     LOG.warn("dead-lettering record from {} (key {}): {}", topic, record.key(), reason);
     Span.current().setStatus(StatusCode.ERROR, reason);
-    Headers h = new RecordHeaders(record.headers().toArray());
-    TurnpikeHeaders.put(h, TurnpikeHeaders.DLQ_TOPIC, topic);
-    context.recordMetadata().ifPresent(m -> {
-      TurnpikeHeaders.put(h, TurnpikeHeaders.DLQ_PARTITION, String.valueOf(m.partition()));
-      TurnpikeHeaders.put(h, TurnpikeHeaders.DLQ_OFFSET, String.valueOf(m.offset()));
-    });
-    TurnpikeHeaders.put(h, TurnpikeHeaders.DLQ_REASON, reason);
-    TurnpikeHeaders.put(h, TurnpikeHeaders.DLQ_ERROR, error == null ? "rejected" : error.getClass().getName());
-    context.forward(new Record<>(record.key(), record.value(), record.timestamp(), h), OrchestratorTopology.SINK_DEAD_LETTERS);
+    int partition = context.recordMetadata().map(RecordMetadata::partition).orElse(-1);
+    long offset = context.recordMetadata().map(RecordMetadata::offset).orElse(-1L);
+    String errorName = error == null ? null : error.getClass().getName();
+    DeadLetter letter = DeadLetter.of(topic, partition, offset, record.key(), record.value(), record.headers(), reason, errorName);
+    int limit = limits.of(Topics.DEAD_LETTERS.name());
+    if (size(letter) > limit) {
+      // The original headers are the one part DeadLetter does not cut.
+      letter = DeadLetter.of(topic, partition, offset, record.key(), record.value(), null,
+          reason + " (original headers left out: too large)", errorName);
+    }
+    if (size(letter) > limit) {
+      drop(record, topic, "its dead letter would be " + AnswerLimit.bytes(size(letter)) + ", over the "
+          + AnswerLimit.bytes(limit) + " that " + Topics.DEAD_LETTERS.name() + " takes (" + reason + ")");
+      return;
+    }
+    context.forward(new Record<>(letter.key(), letter.value(), record.timestamp(), letter.headers()),
+        OrchestratorTopology.SINK_DEAD_LETTERS);
+  }
+
+  private static int size(DeadLetter letter) {
+    return RecordLimits.estimate(letter.key() == null ? null : letter.key().getBytes(StandardCharsets.UTF_8), letter.value(),
+        letter.headers());
+  }
+
+  /** The last resort for a record that cannot even be dead-lettered: skipped, logged, counted. */
+  private void drop(Record<String, byte[]> record, String topic, String why) {
+    Optional<RecordMetadata> m = context.recordMetadata();
+    LOG.error("skipping record {}-{}@{} (key {}, {}) without a dead letter: {}", topic,
+        m.map(RecordMetadata::partition).orElse(-1), m.map(RecordMetadata::offset).orElse(-1L), record.key(),
+        AnswerLimit.bytes(record.value() == null ? 0 : record.value().length), why);
+    Span.current().setStatus(StatusCode.ERROR, why);
+    metrics.deadLetterDropped(topic);
   }
 
   private Headers headers(String type, String traceId, String callId) {
@@ -434,9 +643,14 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       try (Scope ignored = span.makeCurrent()) {
         RunEvent event = new RunEvent.DeadlinePassed(callId);
         Transition t = RunStateMachine.apply(state, event, now);
-        if (t.changed()) {
-          commit(state, t, now);
-          telemetry.committed(state, t, event, now);
+        Writes writes = prepare(t, now);
+        if (writes.overflow() == null) {
+          commit(state, writes);
+          if (t.changed()) {
+            telemetry.committed(state, t, event, now);
+          }
+        } else {
+          endRun(state, "after the deadline of " + callId + ", " + writes.overflow(), now);
         }
       } finally {
         span.end();

@@ -2,19 +2,41 @@ package io.turnpike.runner.run;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.GuardrailCheck;
+import io.turnpike.avro.GuardrailMode;
+import io.turnpike.avro.GuardrailOutcome;
+import io.turnpike.avro.GuardrailSpec;
+import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.ModelCall;
+import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
+import io.turnpike.avro.SandboxCommand;
+import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ToolCall;
 import io.turnpike.avro.TurnEvent;
+import io.turnpike.schema.DeadLetter;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeHeaders;
 import io.turnpike.schema.TurnpikeSerdes;
+import io.turnpike.telemetry.Telemetry;
+import io.turnpike.telemetry.TurnpikeMetrics;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Properties;
+import java.util.Random;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -38,6 +60,10 @@ class OrchestratorTopologyTest {
   private TestInputTopic<String, byte[]> commands;
   private TestInputTopic<String, byte[]> modelResults;
   private TestInputTopic<String, byte[]> toolResults;
+  private TestInputTopic<String, byte[]> sandboxResults;
+  private TestInputTopic<String, byte[]> guardrailResults;
+  private TestOutputTopic<String, byte[]> sandboxRequests;
+  private TestOutputTopic<String, byte[]> guardrailRequests;
   private TestOutputTopic<String, byte[]> modelRequests;
   private TestOutputTopic<String, byte[]> toolRequests;
   private TestOutputTopic<String, byte[]> turnEvents;
@@ -47,11 +73,20 @@ class OrchestratorTopologyTest {
 
   @BeforeEach
   void setUp() {
+    start(new Properties(), Telemetry.noop("orchestrator"));
+  }
+
+  /** (Re)starts the driver with {@code extra} Streams configuration, as Orchestrator.streamsProperties adds it. */
+  private void start(Properties extra, Telemetry telemetry) {
+    if (driver != null) {
+      driver.close();
+    }
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "orchestrator-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:9092");
     props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-    driver = new TopologyTestDriver(OrchestratorTopology.build(Duration.ofSeconds(1), SERDES), props, Fixtures.T0);
+    props.putAll(extra);
+    driver = new TopologyTestDriver(OrchestratorTopology.build(Duration.ofSeconds(1), SERDES, telemetry), props, Fixtures.T0);
     StringSerializer ks = new StringSerializer();
     ByteArraySerializer vs = new ByteArraySerializer();
     agents = driver.createInputTopic(Topics.AGENTS.name(), ks, vs);
@@ -59,10 +94,14 @@ class OrchestratorTopologyTest {
     commands = driver.createInputTopic(Topics.RUN_COMMANDS.name(), ks, vs);
     modelResults = driver.createInputTopic(Topics.MODEL_RESULTS.name(), ks, vs);
     toolResults = driver.createInputTopic(Topics.TOOL_RESULTS.name(), ks, vs);
+    sandboxResults = driver.createInputTopic(Topics.SANDBOX_RESULTS.name(), ks, vs);
+    guardrailResults = driver.createInputTopic(Topics.GUARDRAIL_RESULTS.name(), ks, vs);
     StringDeserializer kd = new StringDeserializer();
     ByteArrayDeserializer vd = new ByteArrayDeserializer();
     modelRequests = driver.createOutputTopic(Topics.MODEL_REQUESTS.name(), kd, vd);
     toolRequests = driver.createOutputTopic(Topics.TOOL_REQUESTS.name(), kd, vd);
+    sandboxRequests = driver.createOutputTopic(Topics.SANDBOX_REQUESTS.name(), kd, vd);
+    guardrailRequests = driver.createOutputTopic(Topics.GUARDRAIL_REQUESTS.name(), kd, vd);
     turnEvents = driver.createOutputTopic(Topics.TURN_EVENTS.name(), kd, vd);
     runResults = driver.createOutputTopic(Topics.RUN_RESULTS.name(), kd, vd);
     runState = driver.createOutputTopic(Topics.RUN_STATE.name(), kd, vd);
@@ -257,5 +296,245 @@ class OrchestratorTopologyTest {
     ModelCall call = SERDES.modelCall().decode(modelRequests.readValue());
     assertThat(call.getDeadline()).isEqualTo(Fixtures.T0.plusSeconds(130));
     assertThat(latestState("r11").getCreatedAt()).isEqualTo(Instant.parse("2026-11-25T12:01:40Z"));
+  }
+
+  // --- nothing stops a partition (issue #10) --------------------------------------------------
+
+  private static Properties config(Object... keysAndValues) {
+    Properties p = new Properties();
+    for (int i = 0; i < keysAndValues.length; i += 2) {
+      p.put(keysAndValues[i], keysAndValues[i + 1]);
+    }
+    return p;
+  }
+
+  private static String header(TestRecord<String, byte[]> r, String key) {
+    return TurnpikeHeaders.get(r.headers(), key);
+  }
+
+  /** Submits {@code runId} and answers its first model call with a get_weather call; returns the tool call. */
+  private ToolCall askForWeather(String runId) {
+    submit(runId);
+    modelRequests.readValue();
+    modelResults.pipeInput(runId, SERDES.modelResult().encode(Fixtures.toolCalls(runId, runId + ":m1", "get_weather", "{\"city\":\"Oslo\"}")));
+    return SERDES.toolCall().decode(toolRequests.readValue());
+  }
+
+  private FunctionCallOutputItem outputInNextModelCall() {
+    ModelCall next = SERDES.modelCall().decode(modelRequests.readValue());
+    return (FunctionCallOutputItem) next.getInput().stream().filter(i -> i instanceof FunctionCallOutputItem).findFirst().orElseThrow();
+  }
+
+  private static double dropped(Telemetry telemetry, String topic) {
+    var counter = telemetry.registry().find(TurnpikeMetrics.DEAD_LETTERS_DROPPED).tag(TurnpikeMetrics.TAG_TOPIC, topic).counter();
+    return counter == null ? 0 : counter.count();
+  }
+
+  @Test
+  void aHugeUndecodableRecordBecomesACutDeadLetterWithItsSizeAndDigest() throws Exception {
+    submit("r20");
+    modelRequests.readValue();
+    byte[] garbage = new byte[3 * 1024 * 1024];
+    new Random(20).nextBytes(garbage);
+    garbage[0] = 0;
+    toolResults.pipeInput(new TestRecord<>("r20", garbage,
+        new RecordHeaders().add(TurnpikeHeaders.TRACE_ID, "t20".getBytes(StandardCharsets.UTF_8)), Fixtures.T0));
+
+    TestRecord<String, byte[]> dlq = deadLetters.readRecord();
+    assertThat(dlq.key()).isEqualTo("r20");
+    assertThat(dlq.value()).hasSize(DeadLetter.MAX_BODY_BYTES).startsWith(Arrays.copyOf(garbage, 64));
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_TRUNCATED)).isEqualTo("true");
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_ORIGINAL_SIZE)).isEqualTo(String.valueOf(garbage.length));
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_SHA256))
+        .isEqualTo(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(garbage)));
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_TOPIC)).isEqualTo(Topics.TOOL_RESULTS.name());
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_OFFSET)).isEqualTo("0");
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_REASON)).contains("undecodable");
+    assertThat(header(dlq, TurnpikeHeaders.TRACE_ID)).isEqualTo("t20");
+    assertThat(latestState("r20").getStatus()).isEqualTo(RunStatus.RUNNING);
+  }
+
+  @Test
+  void aToolAnswerOverTheLimitIsDeadLetteredAndTheModelSeesWhy() {
+    start(config(OrchestratorConfig.MAX_ANSWER_BYTES, 4096), Telemetry.noop("orchestrator"));
+    ToolCall call = askForWeather("r21");
+    byte[] answer = SERDES.toolResult().encode(Fixtures.toolResult("r21", call.getCallId(), "get_weather", "x".repeat(10_000)));
+    toolResults.pipeInput("r21", answer);
+
+    TestRecord<String, byte[]> dlq = deadLetters.readRecord();
+    assertThat(dlq.value()).isEqualTo(answer);
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_TRUNCATED)).isNull();
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_REASON)).startsWith("answer too large: the answer of tool get_weather was "
+        + answer.length + " bytes");
+    FunctionCallOutputItem out = outputInNextModelCall();
+    assertThat(out.getIsError()).isTrue();
+    assertThat(out.getOutput()).isEqualTo("error: the answer of tool get_weather was " + AnswerLimit.bytes(answer.length)
+        + "; the limit is 4096 bytes (4.0 KiB) (turnpike.runner.max-answer-bytes)");
+  }
+
+  @Test
+  void aModelAnswerOverTheLimitFailsTheRunWithTheReason() {
+    start(config(OrchestratorConfig.MAX_ANSWER_BYTES, 4096), Telemetry.noop("orchestrator"));
+    submit("r22");
+    modelRequests.readValue();
+    modelResults.pipeInput("r22", SERDES.modelResult().encode(Fixtures.text("r22", "r22:m1", "y".repeat(10_000))));
+
+    RunResult failed = SERDES.runResult().decode(runResults.readValue());
+    assertThat(failed.getStatus()).isEqualTo(RunStatus.FAILED);
+    assertThat(failed.getError()).contains(AnswerLimit.MODEL_ERROR_CODE).contains("the model's answer to r22:m1 was ");
+    assertThat(header(deadLetters.readRecord(), TurnpikeHeaders.DLQ_REASON)).startsWith("answer too large");
+  }
+
+  @Test
+  void aSandboxAnswerOverTheLimitLosesItsImagesAndTheModelSeesWhy() {
+    start(config(OrchestratorConfig.MAX_ANSWER_BYTES, 4096), Telemetry.noop("orchestrator"));
+    agents.pipeInput("weather", SERDES.agentDefinition().encode(
+        AgentDefinition.newBuilder(Fixtures.agent(5)).setCapabilities(List.of("filesystem")).build()));
+    submit("r23");
+    modelRequests.readValue();
+    modelResults.pipeInput("r23", SERDES.modelResult().encode(Fixtures.toolCalls("r23", "r23:m1", "read_file", "{\"path\":\"a.png\"}")));
+    SandboxCommand cmd = SERDES.sandboxCommand().decode(sandboxRequests.readValue());
+    sandboxResults.pipeInput("r23", SERDES.sandboxResult().encode(SandboxResult.newBuilder().setRunId("r23")
+        .setCallId(cmd.getCallId()).setSessionId("r23").setTool("read_file").setOutput("an image")
+        .setImages(List.of(new ImageContent("image/png", ByteBuffer.wrap(new byte[8192])))).build()));
+
+    FunctionCallOutputItem out = outputInNextModelCall();
+    assertThat(out.getIsError()).isTrue();
+    assertThat(out.getImages()).isEmpty();
+    assertThat(out.getOutput()).startsWith("error: the answer of sandbox tool read_file was ").contains("the limit is 4096 bytes");
+    assertThat(deadLetters.readValuesToList()).hasSize(1);
+  }
+
+  @Test
+  void aGuardrailVerdictOverTheLimitFailsClosed() {
+    start(config(OrchestratorConfig.MAX_ANSWER_BYTES, 4096), Telemetry.noop("orchestrator"));
+    agents.pipeInput("weather", SERDES.agentDefinition().encode(AgentDefinition.newBuilder(Fixtures.agent(5, "get_weather"))
+        .setGuardrails(List.of(GuardrailSpec.newBuilder().setName("g").setStage(GuardrailStage.INPUT).setType("regex")
+            .setMode(GuardrailMode.BLOCKING).build()))
+        .build()));
+    submit("r24");
+    GuardrailCheck check = SERDES.guardrailCheck().decode(guardrailRequests.readValue());
+    guardrailResults.pipeInput("r24", SERDES.guardrailVerdict().encode(GuardrailVerdict.newBuilder().setRunId("r24")
+        .setCallId(check.getCallId()).setStage(GuardrailStage.INPUT).setOutcome(GuardrailOutcome.ALLOW)
+        .setContent("z".repeat(10_000)).build()));
+
+    RunResult result = SERDES.runResult().decode(runResults.readValue());
+    assertThat(result.getStatus()).isEqualTo(RunStatus.GUARDRAIL_TRIPPED);
+    assertThat(result.getError()).contains(AnswerLimit.GUARDRAIL).contains("the verdict of guardrail check " + check.getCallId() + " was ");
+    assertThat(modelRequests.isEmpty()).isTrue();
+  }
+
+  @Test
+  void anAnswerThatWouldOutgrowATopicBecomesAnErrorTheModelSees() {
+    SendFailures failures = new SendFailures();
+    start(config(SendFailures.CONFIG, failures), Telemetry.noop("orchestrator"));
+    ToolCall call = askForWeather("r25");
+    // as if the broker had refused a 20000-byte turn event: the answer is under max-answer-bytes, its turn event is not
+    failures.tooLarge(Topics.TURN_EVENTS.name(), 20_000);
+    byte[] answer = SERDES.toolResult().encode(Fixtures.toolResult("r25", call.getCallId(), "get_weather", "x".repeat(30_000)));
+    toolResults.pipeInput("r25", answer);
+
+    String why = "the answer of tool get_weather was " + AnswerLimit.bytes(answer.length) + ", too large for the run: a turn event"
+        + " would be ";
+    assertThat(header(deadLetters.readRecord(), TurnpikeHeaders.DLQ_REASON)).startsWith("answer too large: " + why)
+        .endsWith("over the " + AnswerLimit.bytes(19_999) + " that turnpike.turn-events takes");
+    FunctionCallOutputItem out = outputInNextModelCall();
+    assertThat(out.getIsError()).isTrue();
+    assertThat(out.getOutput()).startsWith("error: " + why);
+    assertThat(latestState("r25").getStatus()).isEqualTo(RunStatus.RUNNING);
+  }
+
+  @Test
+  void aRunThatCannotStartWithinTheLimitsFailsWithTheReason() {
+    start(config("producer.max.request.size", 64 * 1024), Telemetry.noop("orchestrator"));
+    // a 50 KB input fits its topic, but the RunState holds it twice (input and first message)
+    requests.pipeInput("r26", SERDES.runRequest().encode(Fixtures.request("r26", "w".repeat(50_000))));
+
+    assertThat(header(deadLetters.readRecord(), TurnpikeHeaders.DLQ_REASON)).startsWith("run r26 cannot start: ");
+    RunResult failed = SERDES.runResult().decode(runResults.readValue());
+    assertThat(failed.getStatus()).isEqualTo(RunStatus.FAILED);
+    assertThat(failed.getError()).startsWith("run r26 cannot start: ").contains("would be").contains("that turnpike.");
+    assertThat(latestState("r26")).isNull();
+    assertThat(modelRequests.isEmpty()).isTrue();
+  }
+
+  @Test
+  void aCommandThatWouldOutgrowTheRunIsRefusedAndTheRunGoesOn() {
+    SendFailures failures = new SendFailures();
+    start(config(SendFailures.CONFIG, failures), Telemetry.noop("orchestrator"));
+    submit("r27");
+    modelRequests.readValue();
+    // as if the broker had refused a 3000-byte RunState
+    failures.tooLarge(Topics.RUN_STATE.name(), 3000);
+    commands.pipeInput("r27", SERDES.runCommand().encode(RunCommand.newBuilder(Fixtures.command("r27", RunCommandType.USER_MESSAGE))
+        .setMessage("m".repeat(5000)).build()));
+
+    assertThat(header(deadLetters.readRecord(), TurnpikeHeaders.DLQ_REASON))
+        .startsWith("refused: the run's state would be ")
+        .endsWith(", over the " + AnswerLimit.bytes(2999) + " that " + Topics.RUN_STATE.name() + " takes");
+    assertThat(latestState("r27").getQueuedMessages()).isEmpty();
+    assertThat(latestState("r27").getStatus()).isEqualTo(RunStatus.RUNNING);
+  }
+
+  @Test
+  void aRunWhoseNextWriteNoLongerFitsIsEndedWithTheReason() {
+    SendFailures failures = new SendFailures();
+    start(config(SendFailures.CONFIG, failures), Telemetry.noop("orchestrator"));
+    submit("r28");
+    modelRequests.readValue();
+    // as if the broker had refused a 100-byte model call: the resend after the deadline cannot be written
+    failures.tooLarge(Topics.MODEL_REQUESTS.name(), 100);
+    driver.advanceWallClockTime(Duration.ofSeconds(31));
+    driver.advanceWallClockTime(Duration.ofSeconds(1));
+
+    RunResult ended = SERDES.runResult().decode(runResults.readValue());
+    assertThat(ended.getStatus()).isEqualTo(RunStatus.CANCELLED);
+    assertThat(ended.getError()).isEqualTo("stopped by the orchestrator: after the deadline of r28:m1, the model call"
+        + " (the whole conversation) would be " + ended.getError().replaceAll(".* would be (.*), over .*", "$1")
+        + ", over the 99 bytes that turnpike.model.requests takes");
+    assertThat(modelRequests.isEmpty()).isTrue();
+    assertThat(driver.getKeyValueStore(OrchestratorTopology.TIMER_STORE).approximateNumEntries()).isZero();
+  }
+
+  @Test
+  void anInputWhoseWritesKafkaRefusedIsDeadLetteredThenSkippedWithAMetric() {
+    SendFailures failures = new SendFailures();
+    Telemetry telemetry = Telemetry.builder("topology-test").jvmMetrics(false).build();
+    start(config(SendFailures.CONFIG, failures), telemetry);
+    submit("r29"); // run-requests offset 0
+    // as DeadLetterProductionHandler records them: what processing offset 1 wrote was refused (not for its
+    // size), and what offset 2 wrote was refused, its dead letter included
+    failures.refused(new SendFailures.Source(Topics.RUN_REQUESTS.name(), 0, 1), false, false, "InvalidRecordException: no");
+    failures.refused(new SendFailures.Source(Topics.RUN_REQUESTS.name(), 0, 2), false, true, "InvalidRecordException: no");
+    submit("r30");
+    submit("r31");
+    submit("r32");
+
+    TestRecord<String, byte[]> dlq = deadLetters.readRecord();
+    assertThat(dlq.key()).isEqualTo("r30");
+    assertThat(header(dlq, TurnpikeHeaders.DLQ_REASON)).isEqualTo("Kafka refused what processing it wrote: InvalidRecordException: no");
+    assertThat(deadLetters.isEmpty()).isTrue();
+    assertThat(dropped(telemetry, Topics.RUN_REQUESTS.name())).isEqualTo(1);
+    assertThat(latestState("r30")).isNull();
+    assertThat(latestState("r31")).isNull();
+    assertThat(SERDES.modelCall().decode(modelRequests.readValuesToList().get(1)).getRunId()).isEqualTo("r32");
+    telemetry.close();
+  }
+
+  @Test
+  void aDeadLetterTheTopicCannotTakeIsSkippedWithAMetric() {
+    SendFailures failures = new SendFailures();
+    Telemetry telemetry = Telemetry.builder("topology-test").jvmMetrics(false).build();
+    start(config(SendFailures.CONFIG, failures), telemetry);
+    failures.tooLarge(Topics.DEAD_LETTERS.name(), 2000);
+    submit("r33");
+    modelResults.pipeInput("r33", new byte[5000]);
+    modelResults.pipeInput("r33", new byte[500]);
+
+    assertThat(deadLetters.readValuesToList()).singleElement().satisfies(v -> assertThat(v).hasSize(500));
+    assertThat(dropped(telemetry, Topics.MODEL_RESULTS.name())).isEqualTo(1);
+    modelResults.pipeInput("r33", SERDES.modelResult().encode(Fixtures.text("r33", "r33:m1", "done")));
+    assertThat(SERDES.runResult().decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.COMPLETED);
+    telemetry.close();
   }
 }
