@@ -67,10 +67,10 @@ public final class ScriptedModelServer implements AutoCloseable {
     private int failRemaining;
     private int failStatus;
 
-    private ScriptedModelServer(ModelScript script) throws IOException {
+    private ScriptedModelServer(ModelScript script, int port) throws IOException {
         this.script = Objects.requireNonNull(script, "script");
         this.executor = Executors.newVirtualThreadPerTaskExecutor();
-        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 256);
+        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), port), 256);
         this.http.setExecutor(executor);
         this.http.createContext("/", this::handle);
         this.http.start();
@@ -78,8 +78,19 @@ public final class ScriptedModelServer implements AutoCloseable {
 
     /** Starts a server on 127.0.0.1 and a free port. */
     public static ScriptedModelServer start(ModelScript script) {
+        return start(script, 0);
+    }
+
+    /**
+     * Starts a server on 127.0.0.1:{@code port} (0: a free one). A fixed port lets a restarted server
+     * (a model server process killed and started again) be found at the same base URL.
+     */
+    public static ScriptedModelServer start(ModelScript script, int port) {
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("port must be 0..65535: " + port);
+        }
         try {
-            ScriptedModelServer server = new ScriptedModelServer(script);
+            ScriptedModelServer server = new ScriptedModelServer(script, port);
             LOG.debug("Scripted model server at {}", server.baseUrl());
             return server;
         } catch (IOException e) {
