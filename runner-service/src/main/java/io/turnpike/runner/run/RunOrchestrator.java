@@ -172,6 +172,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     TurnpikeHeaders.put(h, "turnpike.rerouted-from", topic + "-" + actual);
     int size = RecordLimits.estimate(record.key().getBytes(StandardCharsets.UTF_8), record.value(), h);
     if (size > limits.ofInput(topic)) {
+      // Set aside here; its run lives elsewhere, so no RunResult can be published for it from here.
       deadLetter(record, topic, "on partition " + actual + ", not " + expected + " where run " + record.key()
           + " lives, and at " + AnswerLimit.bytes(size) + " too large to move there (the orchestrator writes up to "
           + AnswerLimit.bytes(limits.ofInput(topic)) + ")", null);
@@ -206,11 +207,11 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (event == null) {
       return;
     }
-    int size = record.value().length;
-    if (AnswerLimit.applies(event) && size > maxAnswerBytes) {
-      String why = AnswerLimit.tooLarge(event, size, maxAnswerBytes);
-      deadLetter(record, topic, "answer too large: " + why, null);
-      event = AnswerLimit.refusal(event, why);
+    // An answer over the limit: the record is set aside and the run gets an error in its place.
+    String tooLarge = null;
+    if (AnswerLimit.applies(event) && record.value().length > maxAnswerBytes) {
+      tooLarge = AnswerLimit.tooLarge(event, record.value().length, maxAnswerBytes);
+      event = AnswerLimit.refusal(event, tooLarge);
     }
     Transition t;
     try {
@@ -221,28 +222,41 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       return;
     }
     if (t.isRejected()) {
-      deadLetter(record, topic, t.rejection(), null);
+      deadLetter(record, topic, tooLarge == null ? t.rejection() : "answer too large: " + tooLarge + "; " + t.rejection(), null);
       return;
     }
     Writes writes = prepare(t, now);
-    if (writes.overflow() == null) {
-      commit(state, writes);
-      telemetry.committed(state, t, event, now);
+    if (writes.overflow() != null) {
+      overflowed(record, topic, state, event, tooLarge, writes.overflow(), now);
       return;
     }
-    // One input must not stall the partition: write something that fits instead.
-    Overflow overflow = writes.overflow();
+    if (tooLarge != null) {
+      deadLetter(record, topic, "answer too large: " + tooLarge, null);
+    }
+    commit(state, writes);
+    telemetry.committed(state, t, event, now);
+  }
+
+  /**
+   * One input must not stall the partition: what its transition would write does not fit, so write
+   * something that does. A run that cannot start fails; a command is refused; an answer becomes an
+   * error the run sees, and a run that cannot take even that is ended.
+   */
+  private void overflowed(Record<String, byte[]> record, String topic, RunState state, RunEvent event, String tooLarge,
+      Overflow overflow, Instant now) {
+    String runId = record.key();
     if (state == null) {
       String reason = "run " + runId + " cannot start: " + overflow;
       deadLetter(record, topic, reason, null);
       publishOrphanFailure(runId, event instanceof RunEvent.Started s ? s.request().getAgent() : null, reason, now);
     } else if (!AnswerLimit.applies(event)) {
       deadLetter(record, topic, "refused: " + overflow, null);
-    } else if (size > maxAnswerBytes) {
-      // Already an error in place of the answer (and dead-lettered above), and even that does not fit.
+    } else if (tooLarge != null) {
+      deadLetter(record, topic, "answer too large: " + tooLarge, null);
       endRun(state, AnswerLimit.what(event) + " was refused, and even the error does not fit: " + overflow, now);
     } else {
-      String why = AnswerLimit.what(event) + " was " + AnswerLimit.bytes(size) + ", too large for the run: " + overflow;
+      String why = AnswerLimit.what(event) + " was " + AnswerLimit.bytes(record.value().length) + ", too large for the run: "
+          + overflow;
       deadLetter(record, topic, "answer too large: " + why, null);
       RunEvent refusal = AnswerLimit.refusal(event, why);
       Transition instead = transition(state, refusal, now);
@@ -273,7 +287,9 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
         .build());
     Transition t = transition(state, cancel, now);
     Writes writes = t == null || t.isRejected() ? null : prepare(t, now);
-    if (writes != null && writes.overflow() == null) {
+    if (writes != null && writes.after() == null) {
+      LOG.warn("run {} is already {}; not stopping it ({})", state.getRunId(), state.getStatus(), reason);
+    } else if (writes != null && writes.overflow() == null) {
       LOG.warn("run {} {}", state.getRunId(), message);
       commit(state, writes);
       telemetry.committed(state, t, cancel, now);
