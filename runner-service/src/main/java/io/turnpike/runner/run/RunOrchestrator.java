@@ -439,7 +439,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private record Writes(RunState after, long timestamp, List<Write> records, Overflow overflow) {}
 
   /** A record too large for its topic: what it is, how large, and what the topic takes. */
-  record Overflow(String what, String topic, int bytes, int limit) {
+  private record Overflow(String what, String topic, int bytes, int limit) {
     @Override
     public String toString() {
       return what + " would be " + AnswerLimit.bytes(bytes) + ", over the " + AnswerLimit.bytes(limit) + " that " + topic
