@@ -59,9 +59,10 @@ public final class Orchestrator implements AutoCloseable {
     // A commit that is not yet due when a batch is done waits for the next loop, i.e. for poll():
     // with Kafka's 100 ms poll that wait becomes every hop's latency. Keep poll short.
     p.put(StreamsConfig.POLL_MS_CONFIG, config.pollInterval().toMillis());
-    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), (int) config.sessionTimeout().toMillis());
-    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG),
-        (int) Math.max(500, config.sessionTimeout().toMillis() / 3));
+    // Failover like every other Turnpike group member: only the main consumer is in the group (the restore
+    // and global consumers have none, and reject group settings such as group.instance.id).
+    config.groupTuning().forEach((k, v) -> p.put(StreamsConfig.mainConsumerPrefix(k), v));
+    p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, config.standbyReplicas());
     // Nothing stops a partition. The producer can move a record of an input topic raised to 8 MiB to its
     // run's partition; every other record is held to its own topic's limit by the processor
     // (RecordLimits), since a refused write fails the whole transaction. What Kafka refuses anyway is

@@ -15,7 +15,10 @@ import java.util.Map;
  * @param commitInterval    EOS transaction commit interval: the floor of per-hop latency
  * @param timerInterval     how often pending-call deadlines are checked
  * @param replicationFactor replication of internal topics (-1: the broker's default)
- * @param sessionTimeout    how long a silent (crashed) instance keeps its runs before they move
+ * @param groupTuning       the group settings every Turnpike consumer applies ({@link Settings#consumerTuning()}:
+ *                          session timeout, rebalance timeout, static membership), for the stream threads' consumers
+ * @param standbyReplicas   warm copies of each task's state on other instances ({@code num.standby.replicas}), so a
+ *                          killed instance's runs continue elsewhere without restoring from the changelog
  * @param pollInterval      longest a stream thread blocks waiting for records; a due commit waits for it
  * @param schemaRegistryUrl Confluent-compatible schema registry ({@code turnpike.schema.registry.url})
  * @param maxAnswerBytes    larger answers (tool, sandbox, model, guardrail results) are dead-lettered and
@@ -29,7 +32,8 @@ public record OrchestratorConfig(
     Duration commitInterval,
     Duration timerInterval,
     int replicationFactor,
-    Duration sessionTimeout,
+    Map<String, Object> groupTuning,
+    int standbyReplicas,
     Duration pollInterval,
     String schemaRegistryUrl,
     int maxAnswerBytes) {
@@ -42,6 +46,13 @@ public record OrchestratorConfig(
    */
   public static final int DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
 
+  public OrchestratorConfig {
+    groupTuning = Map.copyOf(groupTuning);
+    if (standbyReplicas < 0) {
+      throw new IllegalArgumentException("turnpike.runner.standby-replicas must be 0 or more, got " + standbyReplicas);
+    }
+  }
+
   public static OrchestratorConfig from(Settings s) {
     return new OrchestratorConfig(
         s.bootstrapServers(),
@@ -51,7 +62,8 @@ public record OrchestratorConfig(
         s.getDuration("turnpike.runner.commit-interval", Duration.ofMillis(1)),
         s.getDuration("turnpike.runner.timer-interval", Duration.ofSeconds(1)),
         s.getInt("turnpike.runner.replication-factor", -1),
-        s.getDuration("turnpike.kafka.session-timeout", Duration.ofSeconds(45)),
+        s.consumerTuning(),
+        s.getInt("turnpike.runner.standby-replicas", 0),
         s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)),
         s.schemaRegistryUrl(),
         s.getInt(MAX_ANSWER_BYTES, DEFAULT_MAX_ANSWER_BYTES));
