@@ -96,12 +96,12 @@ public record ChaosPlan(
   }
 
   /**
-   * The size the JUnit test runs: 40 runs over 100 s with one of each fault (every part killed once,
+   * The size the JUnit test runs: 60 runs over 100 s with one of each fault (every part killed once,
    * the runners as a failover then a kill during the rebalance, the broker twice) and every hostile
    * record; about three minutes on a 2-core machine.
    */
   public static ChaosPlan forTest() {
-    return standard(40, 0.4, 1, Duration.ofSeconds(100)).withDrainTimeout(Duration.ofSeconds(45));
+    return standard(60, 0.6, 1, Duration.ofSeconds(100)).withDrainTimeout(Duration.ofSeconds(45));
   }
 
   /**
@@ -121,21 +121,25 @@ public record ChaosPlan(
         List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:+ExitOnOutOfMemoryError", "-Xss512k"));
   }
 
-  /** One of each fault, spread over {@code length} from {@code start}; {@code firstRunner} is the one that fails over. */
+  /**
+   * One of each fault, spread over {@code length} from {@code start}; {@code firstRunner} is the one that
+   * fails over. The runners and the broker go first, while the fleet is whole (their figures are the
+   * issue's); the tool worker, whose recovery takes longest on the code this was written against, goes last.
+   */
   public static List<PlannedFault> cycle(Duration start, Duration length, boolean hostile, Part firstRunner) {
     List<PlannedFault> f = new ArrayList<>();
     if (hostile) {
-      f.add(at(start, length, 0.04, new Fault.HostileRecords()));
+      f.add(at(start, length, 0.03, new Fault.HostileRecords()));
     }
-    f.add(at(start, length, 0.10, new Fault.Kill(Part.TOOL_WORKER, Duration.ZERO)));
-    f.add(at(start, length, 0.17, new Fault.Kill(Part.SANDBOX, Duration.ZERO)));
-    f.add(at(start, length, 0.24, new Fault.Kill(Part.GUARDRAIL, Duration.ZERO)));
-    f.add(at(start, length, 0.31, new Fault.Kill(Part.MODEL, Duration.ZERO)));
-    f.add(at(start, length, 0.36, new Fault.Kill(Part.MEMORY, Duration.ZERO)));
-    f.add(at(start, length, 0.40, new Fault.Kill(Part.REGISTRY, Duration.ZERO)));
-    f.add(at(start, length, 0.45, new Fault.RunnerFailoverThenKillDuringRebalance(firstRunner, Duration.ofSeconds(12))));
-    f.add(at(start, length, 0.74, new Fault.Kill(Part.BROKER, Duration.ZERO)));
-    f.add(at(start, length, 0.88, new Fault.Kill(Part.BROKER, Duration.ZERO)));
+    f.add(at(start, length, 0.06, new Fault.RunnerFailoverThenKillDuringRebalance(firstRunner, Duration.ofSeconds(12))));
+    f.add(at(start, length, 0.36, new Fault.Kill(Part.SANDBOX, Duration.ZERO)));
+    f.add(at(start, length, 0.42, new Fault.Kill(Part.GUARDRAIL, Duration.ZERO)));
+    f.add(at(start, length, 0.48, new Fault.Kill(Part.MODEL, Duration.ZERO)));
+    f.add(at(start, length, 0.52, new Fault.Kill(Part.MEMORY, Duration.ZERO)));
+    f.add(at(start, length, 0.56, new Fault.Kill(Part.REGISTRY, Duration.ZERO)));
+    f.add(at(start, length, 0.62, new Fault.Kill(Part.BROKER, Duration.ZERO)));
+    f.add(at(start, length, 0.80, new Fault.Kill(Part.BROKER, Duration.ZERO)));
+    f.add(at(start, length, 0.94, new Fault.Kill(Part.TOOL_WORKER, Duration.ZERO)));
     return f;
   }
 

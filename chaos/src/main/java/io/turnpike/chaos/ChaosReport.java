@@ -52,7 +52,9 @@ public final class ChaosReport {
   /**
    * What one kill did to the runs.
    *
-   * @param measure       what was timed: calls to the killed part, or the runs it owned, or all runs in flight
+   * @param measure       what was timed: calls to the killed part, or the runs it owned, or all runs in flight;
+   *                      each counted from the kill, or from the call or the submission if that came later,
+   *                      as long as it came before the part was back
    * @param waitMillis    per call or run hit: from the kill (or the call, if later) to its answer / next step
    * @param unanswered    hit calls or runs that never moved again
    * @param groupBackMs   kill → the part's group stable again without the dead member (null: no group)
@@ -249,9 +251,9 @@ public final class ChaosReport {
           s -> s.kind().equals("GuardrailCheckRequested"), Set.of("GuardrailChecked"));
       case MODEL -> calls(f, groupBack, windowEnd, "model calls",
           s -> s.kind().equals("ModelCallRequested"), Set.of("ModelResponded", "ModelFailed"));
-      case RUNNER_1, RUNNER_2 -> runsInFlight(f, groupBack, "runs on its " + f.victimPartitions().size() + " partitions "
+      case RUNNER_1, RUNNER_2 -> runsInFlight(f, groupBack, windowEnd, "runs on its partitions "
           + new java.util.TreeSet<>(f.victimPartitions()), s -> f.victimPartitions().contains(s.partition()));
-      default -> runsInFlight(f, groupBack, "runs in flight", s -> true);
+      default -> runsInFlight(f, groupBack, windowEnd, "runs in flight", s -> true);
     };
   }
 
@@ -284,28 +286,33 @@ public final class ChaosReport {
     return new FaultImpact(f, measure, List.copyOf(waits), unanswered, groupBack, null, null);
   }
 
-  /** Runs not finished at the kill (those matching {@code owned}): from the kill to their next step. */
-  private FaultImpact runsInFlight(FaultRecord f, Long groupBack, String measure, Predicate<RunSubmitter.Submission> owned) {
+  /**
+   * Runs (those matching {@code owned}) that were in flight at the kill or submitted before the part was
+   * back: from the kill, or their submission if later, to their next step.
+   */
+  private FaultImpact runsInFlight(FaultRecord f, Long groupBack, long windowEnd, String measure,
+      Predicate<RunSubmitter.Submission> owned) {
     long tk = f.killedAt();
     List<Long> waits = new ArrayList<>();
     List<Long> fromReady = new ArrayList<>();
     List<String> unanswered = new ArrayList<>();
     for (String runId : runIds) {
       RunSubmitter.Submission sub = submissions.get(runId);
-      if (sub.submittedAt() >= tk || !owned.test(sub)) {
+      if (sub.submittedAt() >= windowEnd || !owned.test(sub)) {
         continue;
       }
+      long from = Math.max(tk, sub.submittedAt());
       List<TopicAudit.Step> steps = e.topics().steps(runId);
-      boolean finished = steps.stream().anyMatch(s -> s.at() < tk && s.kind().equals("RunFinished"));
+      boolean finished = steps.stream().anyMatch(s -> s.at() < from && s.kind().equals("RunFinished"));
       if (finished) {
         continue;
       }
-      TopicAudit.Step next = steps.stream().filter(s -> s.at() >= tk).findFirst().orElse(null);
+      TopicAudit.Step next = steps.stream().filter(s -> s.at() >= from).findFirst().orElse(null);
       if (next == null) {
         unanswered.add(runId);
         continue;
       }
-      waits.add(next.at() - tk);
+      waits.add(next.at() - from);
       if (f.ready()) {
         fromReady.add(Math.max(0, next.at() - f.readyAt()));
       }
@@ -459,6 +466,10 @@ public final class ChaosReport {
       if (!f.ready()) {
         sb.append("           not ready: ").append(f.readyProblem()).append('\n');
       }
+      List<String> overlapping = overlapping(f);
+      if (!overlapping.isEmpty()) {
+        sb.append("           overlaps (down at the same time): ").append(String.join(", ", overlapping)).append('\n');
+      }
       if (f.part().isRunner()) {
         sb.append("           group ").append(f.group()).append(" was ").append(f.groupStateAtKill()).append(" at the kill; ")
             .append(f.victimMembers().size()).append(" member(s) died with it\n");
@@ -560,6 +571,14 @@ public final class ChaosReport {
   }
 
   // ------------------------------------------------------------------------------------ helpers
+
+  /** Other faults whose part was down (kill to ready) while this one's was: their effects mix. */
+  private List<String> overlapping(FaultRecord f) {
+    long end = f.ready() ? f.readyAt() : e.endedAt();
+    return e.faults().stream().filter(o -> o != f)
+        .filter(o -> o.killedAt() < end && (o.ready() ? o.readyAt() : e.endedAt()) > f.killedAt())
+        .map(FaultRecord::label).toList();
+  }
 
   private String lastStep(String runId) {
     List<TopicAudit.Step> steps = e.topics().steps(runId);

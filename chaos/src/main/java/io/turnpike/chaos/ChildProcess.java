@@ -194,6 +194,29 @@ public final class ChildProcess implements AutoCloseable {
     }
   }
 
+  /** How long the log is now: a mark for {@link #awaitLogLine}. */
+  public long logSize() {
+    try {
+      return Files.exists(log) ? Files.size(log) : 0;
+    } catch (IOException e) {
+      return 0;
+    }
+  }
+
+  /**
+   * Polls the log (every 50 ms, up to {@code timeout}) until text containing {@code needle} is written
+   * after {@code mark}; whether it was.
+   */
+  public boolean awaitLogLine(String needle, long mark, Duration timeout) {
+    try {
+      await().atMost(timeout).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(50))
+          .until(() -> readFrom(mark).contains(needle));
+      return true;
+    } catch (ConditionTimeoutException e) {
+      return false;
+    }
+  }
+
   /** The last {@code lines} lines of the log (all starts). */
   public String logTail(int lines) {
     try {
@@ -213,6 +236,10 @@ public final class ChildProcess implements AutoCloseable {
     synchronized (this) {
       from = logOffset;
     }
+    return readFrom(from);
+  }
+
+  private String readFrom(long from) throws IOException {
     try (RandomAccessFile f = new RandomAccessFile(log.toFile(), "r")) {
       long len = f.length() - from;
       if (len <= 0) {
