@@ -40,4 +40,10 @@ public sealed interface RunEvent {
 
   /** A pending call's deadline passed without an answer. */
   record DeadlinePassed(String callId) implements RunEvent {}
+
+  /**
+   * The orchestrator cannot carry the run on (its next state would not fit the topics' limits): the run
+   * ends FAILED with {@code reason}, so nothing waits for it forever.
+   */
+  record Abandoned(String reason) implements RunEvent {}
 }

@@ -271,20 +271,13 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   }
 
   /**
-   * Ends a run that cannot go on within the limits, as a CANCEL command would (the one way to end a
-   * run from outside the state machine), with {@code reason} as its error. Its state is no larger
+   * Ends a run that cannot go on within the limits: FAILED, with {@code reason} as its error. Its state is no larger
    * than the last one written, so it fits unless the limits shrank since; then the run is left as it
    * was and the partition goes on.
    */
   private void endRun(RunState state, String reason, Instant now) {
     String message = "stopped by the orchestrator: " + reason;
-    RunEvent cancel = new RunEvent.CommandReceived(RunCommand.newBuilder()
-        .setRunId(state.getRunId())
-        .setCommandId("turnpike-orchestrator:record-limits")
-        .setType(RunCommandType.CANCEL)
-        .setMessage(message)
-        .setIssuedAt(now)
-        .build());
+    RunEvent cancel = new RunEvent.Abandoned(message);
     Transition t = transition(state, cancel, now);
     Writes writes = t == null || t.isRejected() ? null : prepare(t, now);
     if (writes != null && writes.after() == null) {

@@ -62,6 +62,7 @@ public final class RunStateMachine {
       case RunEvent.SandboxAnswered s -> ToolCalls.sandboxAnswered(state, s.result(), now);
       case RunEvent.GuardrailAnswered g -> Guardrails.verdict(state, g.verdict(), g.agents(), now);
       case RunEvent.DeadlinePassed d -> deadlinePassed(state, d.callId(), now);
+      case RunEvent.Abandoned a -> abandoned(state, a.reason(), now);
     };
   }
 
@@ -101,6 +102,16 @@ public final class RunStateMachine {
     return same ? Transition.unchanged()
         : Transition.rejected("run " + req.getRunId() + " already exists (agent " + original
             + ", status " + state.getStatus() + "); use a new runId");
+  }
+
+  private static Transition abandoned(RunState state, String reason, Instant now) {
+    if (isTerminal(state.getStatus())) {
+      return Transition.unchanged();
+    }
+    Step step = new Step(state, now);
+    step.b.getHeld().clear();
+    finish(step, RunStatus.FAILED, null, reason, null);
+    return step.done();
   }
 
   // --- commands -------------------------------------------------------------------------------

@@ -488,7 +488,7 @@ class OrchestratorTopologyTest {
     driver.advanceWallClockTime(Duration.ofSeconds(1));
 
     RunResult ended = SERDES.runResult().decode(runResults.readValue());
-    assertThat(ended.getStatus()).isEqualTo(RunStatus.CANCELLED);
+    assertThat(ended.getStatus()).isEqualTo(RunStatus.FAILED);
     assertThat(ended.getError()).isEqualTo("stopped by the orchestrator: after the deadline of r28:m1, the model call"
         + " (the whole conversation) would be " + ended.getError().replaceAll(".* would be (.*), over .*", "$1")
         + ", over the 99 bytes that turnpike.model.requests takes");

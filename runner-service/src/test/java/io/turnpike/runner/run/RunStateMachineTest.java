@@ -255,6 +255,19 @@ class RunStateMachineTest {
   }
 
   @Test
+  void anAbandonedRunFailsWithTheReasonOnceAndLateAnswersAreIgnored() {
+    RunState s = start(5).state();
+    Transition t = on(s, new RunEvent.Abandoned("stopped by the orchestrator: too large"));
+    assertThat(t.state().getStatus()).isEqualTo(RunStatus.FAILED);
+    assertThat(t.state().getPending()).isEmpty();
+    assertThat(t.effectsOf(Effect.Finish.class)).singleElement()
+        .satisfies(f -> assertThat(f.result().getError()).isEqualTo("stopped by the orchestrator: too large"));
+    assertThat(on(t.state(), new RunEvent.Abandoned("again")).changed()).isFalse();
+    Transition late = on(t.state(), new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "too late")));
+    assertThat(late.state().getStatus()).isEqualTo(RunStatus.FAILED);
+  }
+
+  @Test
   void unsupportedCommandsAreRejectedAsValues() {
     RunState s = start(5).state();
     Transition t = on(s, new RunEvent.CommandReceived(Fixtures.command(RUN, RunCommandType.APPROVE)));
