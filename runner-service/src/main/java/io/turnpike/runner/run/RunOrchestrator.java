@@ -9,7 +9,6 @@ import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunCommand;
-import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunRequest;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
