@@ -52,8 +52,8 @@ public record ChaosPlan(
 
     /**
      * Kill runner {@code first} and keep it down for {@code firstDown} (its runs fail over to the other
-     * runner); start it again, and as soon as its return puts the runner group into a rebalance, kill
-     * the other runner and start that one again at once.
+     * runner); start it, and as soon as it asks to rejoin (its JoinGroup waiting in the rebalance its
+     * return started), kill it again; start it again at once.
      */
     record RunnerFailoverThenKillDuringRebalance(Part first, Duration firstDown) implements Fault {}
 
@@ -97,7 +97,7 @@ public record ChaosPlan(
 
   /**
    * The size the JUnit test runs: 60 runs over 100 s with one of each fault (every part killed once,
-   * the runners as a failover then a kill during the rebalance, the broker twice) and every hostile
+   * one runner as a failover then again as it rejoins, the broker twice) and every hostile
    * record; about three minutes on a 2-core machine.
    */
   public static ChaosPlan forTest() {
@@ -132,12 +132,13 @@ public record ChaosPlan(
       f.add(at(start, length, 0.03, new Fault.HostileRecords()));
     }
     f.add(at(start, length, 0.06, new Fault.RunnerFailoverThenKillDuringRebalance(firstRunner, Duration.ofSeconds(12))));
-    f.add(at(start, length, 0.36, new Fault.Kill(Part.SANDBOX, Duration.ZERO)));
-    f.add(at(start, length, 0.42, new Fault.Kill(Part.GUARDRAIL, Duration.ZERO)));
-    f.add(at(start, length, 0.48, new Fault.Kill(Part.MODEL, Duration.ZERO)));
-    f.add(at(start, length, 0.52, new Fault.Kill(Part.MEMORY, Duration.ZERO)));
-    f.add(at(start, length, 0.56, new Fault.Kill(Part.REGISTRY, Duration.ZERO)));
-    f.add(at(start, length, 0.62, new Fault.Kill(Part.BROKER, Duration.ZERO)));
+    f.add(at(start, length, 0.30, new Fault.Kill(firstRunner.peer(), Duration.ZERO)));
+    f.add(at(start, length, 0.40, new Fault.Kill(Part.SANDBOX, Duration.ZERO)));
+    f.add(at(start, length, 0.45, new Fault.Kill(Part.GUARDRAIL, Duration.ZERO)));
+    f.add(at(start, length, 0.50, new Fault.Kill(Part.MODEL, Duration.ZERO)));
+    f.add(at(start, length, 0.54, new Fault.Kill(Part.MEMORY, Duration.ZERO)));
+    f.add(at(start, length, 0.58, new Fault.Kill(Part.REGISTRY, Duration.ZERO)));
+    f.add(at(start, length, 0.64, new Fault.Kill(Part.BROKER, Duration.ZERO)));
     f.add(at(start, length, 0.80, new Fault.Kill(Part.BROKER, Duration.ZERO)));
     f.add(at(start, length, 0.94, new Fault.Kill(Part.TOOL_WORKER, Duration.ZERO)));
     return f;

@@ -241,7 +241,7 @@ public final class ChaosReport {
   private FaultImpact impact(FaultRecord f) {
     long tk = f.killedAt();
     Long groupBack = groupBack(f);
-    long windowEnd = Math.max(f.ready() ? f.readyAt() : e.endedAt(), groupBack == null ? 0 : tk + groupBack);
+    long windowEnd = Math.max(f.backAt() == null ? e.endedAt() : f.backAt(), groupBack == null ? 0 : tk + groupBack);
     return switch (f.part()) {
       case TOOL_WORKER -> calls(f, groupBack, windowEnd, "calls to " + ChaosScript.WEATHER_TOOL,
           s -> s.kind().equals("ToolCallRequested") && ChaosScript.WEATHER_TOOL.equals(s.detail()), Set.of("ToolCallCompleted"));
@@ -459,11 +459,11 @@ public final class ChaosReport {
       FaultRecord f = i.fault();
       sb.append(String.format(Locale.ROOT, "  %-8s %-72s %4s %9s %9s  %-40s %-15s %s%n", t(f.killedAt()),
           TopicAudit.abbreviate(f.label(), 72), f.exitStatus(),
-          f.ready() ? secs(f.readyAt() - f.killedAt()) : "NOT READY",
+          f.ready() ? secs(f.readyAt() - f.killedAt()) : FaultRecord.KILLED_AGAIN.equals(f.readyProblem()) ? "re-killed" : "NOT READY",
           i.groupBackMs() == null ? (f.group() == null ? "-" : "never") : secs(i.groupBackMs()),
           i.waits().n() + " " + TopicAudit.abbreviate(i.measure(), 36), i.waits().seconds(),
           i.unanswered().isEmpty() ? "0" : i.unanswered().size() + " " + head(i.unanswered())));
-      if (!f.ready()) {
+      if (!f.ready() && !FaultRecord.KILLED_AGAIN.equals(f.readyProblem())) {
         sb.append("           not ready: ").append(f.readyProblem()).append('\n');
       }
       List<String> overlapping = overlapping(f);
@@ -510,7 +510,7 @@ public final class ChaosReport {
 
     List<Timeline.Incident> exits = e.incidents().stream().filter(h -> h.kind() == Timeline.Kind.EXITED
         || h.kind() == Timeline.Kind.NOT_READY || h.kind() == Timeline.Kind.NOTE).toList();
-    sb.append("\nEXITS NOBODY ASKED FOR, PARTS NOT READY IN TIME (").append(exits.size()).append(")\n");
+    sb.append("\nEXITS NOBODY ASKED FOR, PARTS NOT READY IN TIME, NOTES (").append(exits.size()).append(")\n");
     exits.forEach(h -> sb.append("  ").append(t(h.at())).append(' ').append(h.part()).append(": ")
         .append(TopicAudit.abbreviate(h.detail(), 300)).append('\n'));
 
@@ -574,9 +574,9 @@ public final class ChaosReport {
 
   /** Other faults whose part was down (kill to ready) while this one's was: their effects mix. */
   private List<String> overlapping(FaultRecord f) {
-    long end = f.ready() ? f.readyAt() : e.endedAt();
+    long end = f.backAt() == null ? e.endedAt() : f.backAt();
     return e.faults().stream().filter(o -> o != f)
-        .filter(o -> o.killedAt() < end && (o.ready() ? o.readyAt() : e.endedAt()) > f.killedAt())
+        .filter(o -> o.killedAt() < end && (o.backAt() == null ? e.endedAt() : o.backAt()) > f.killedAt())
         .map(FaultRecord::label).toList();
   }
 

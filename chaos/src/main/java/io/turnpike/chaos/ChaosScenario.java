@@ -57,7 +57,8 @@ public final class ChaosScenario {
   public static final String GUARDRAIL_GROUP = "turnpike-guardrail-service";
   public static final String RUN_PREFIX = "chaos-";
   private static final String WARM_UP_RUN = RUN_PREFIX + "warmup";
-  private static final Duration REBALANCE_WAIT = Duration.ofSeconds(60);
+  /** How long a runner or broker kill waits for the rest of the fleet to be ready first. */
+  private static final Duration WHOLE_FLEET_WAIT = Duration.ofSeconds(30);
 
   private final ChaosPlan plan;
   private final Path dir;
@@ -391,29 +392,34 @@ public final class ChaosScenario {
     }
 
     private void failoverThenKillDuringRebalance(Fault.RunnerFailoverThenKillDuringRebalance r, String at) {
-      Part first = r.first();
-      Part second = first.peer();
-      FaultRecord firstKill = killNow(first, "kill -9 " + first + numbered(first) + " (failover to " + second + "; down "
-          + r.firstDown().toSeconds() + " s)");
-      if (firstKill == null) {
+      Part runner = r.first();
+      ChildProcess child = fleet.part(runner);
+      FaultRecord failover = killNow(runner, "kill -9 " + runner + numbered(runner) + " (failover to " + runner.peer()
+          + "; down " + r.firstDown().toSeconds() + " s)");
+      if (failover == null) {
         return;
       }
       pause(clock, r.firstDown().toMillis());
-      long mark = fleet.part(second).logSize();
-      restart(firstKill, at);
-      // The first runner's return makes the group rebalance: that is when the second one dies, at best
-      // just after it sent its JoinGroup (a member that dies waiting for its join is kept in the group
-      // by the coordinator until the rebalance ends, however long that takes).
-      Optional<GroupWatch.Sample> rebalance = groups.awaitRebalance(Fleet.RUNNER_APPLICATION_ID, REBALANCE_WAIT);
-      boolean joining = rebalance.isPresent() && fleet.part(second).awaitLogLine(
-          "groupId=" + Fleet.RUNNER_APPLICATION_ID + "] (Re-)joining group", mark, Duration.ofSeconds(20));
-      // not waiting for the first runner to be ready: the point is to kill the second one before that
-      FaultRecord secondKill = killNow(second, "kill -9 " + second + numbered(second) + (rebalance.isEmpty()
-          ? " (no rebalance seen within " + REBALANCE_WAIT.toSeconds() + " s)"
-          : " during the rebalance " + first + "'s return started" + (joining ? ", after it asked to rejoin" : "")), false);
-      if (secondKill != null) {
-        restart(secondKill, at);
+      long mark = child.logSize();
+      long restartedAt = System.currentTimeMillis();
+      child.start();
+      // Its return makes the group rebalance, and it waits in that rebalance for the other runner to
+      // rejoin (up to one heartbeat interval): that is when it dies again. The group coordinator of Kafka
+      // 4.3.1 does not expire a member waiting for its join or sync (ClassicGroupMember
+      // .hasSatisfiedHeartbeat); only the rebalance timeout does — for Kafka Streams max.poll.interval.ms,
+      // 300 s by default.
+      boolean rejoining = child.awaitLogLine("groupId=" + Fleet.RUNNER_APPLICATION_ID + "] (Re-)joining group", mark,
+          plan.readyTimeout());
+      Optional<GroupWatch.Sample> state = Optional.ofNullable(groups.describeNow().get(Fleet.RUNNER_APPLICATION_ID));
+      FaultRecord again = killNow(runner, "kill -9 " + runner + numbered(runner) + (rejoining
+          ? " as it rejoins (its JoinGroup waits in the rebalance its return started)"
+          : " (it did not ask to rejoin within " + plan.readyTimeout().toSeconds() + " s)"), false);
+      if (again == null) {
+        return;
       }
+      faults.add(CompletableFuture.completedFuture(failover.killedAgain(restartedAt, again.killedAt())));
+      state.ifPresent(s -> timeline.add(runner, Timeline.Kind.NOTE, "runner group " + s.state() + " at the second kill"));
+      restart(again, at);
     }
 
     /** Starts the killed part again at once; its readiness is awaited in the background. */
@@ -445,9 +451,22 @@ public final class ChaosScenario {
     private FaultRecord killNow(Part part, String label, boolean wholeFleet) {
       List<Part> awaited = wholeFleet ? List.copyOf(restarting.keySet()) : List.of(part);
       for (Part p : awaited) {
-        CompletableFuture<FaultRecord> previous = restarting.remove(p);
-        if (previous != null) {
-          previous.join(); // bounded by the readiness timeout
+        CompletableFuture<FaultRecord> previous = restarting.get(p);
+        if (previous == null) {
+          continue;
+        }
+        try {
+          // its own previous restart: as long as readiness may take; the rest of the fleet: a while, then
+          // go on (a part that does not come back must not hold up every later fault; overlaps are reported)
+          previous.get(p == part ? plan.readyTimeout().toMillis() + 5000 : WHOLE_FLEET_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+          restarting.remove(p);
+        } catch (TimeoutException e) {
+          timeline.add(p, Timeline.Kind.NOTE, "still not ready when " + label + " began");
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted", e);
+        } catch (ExecutionException e) {
+          restarting.remove(p);
         }
       }
       ChildProcess child = fleet.part(part);

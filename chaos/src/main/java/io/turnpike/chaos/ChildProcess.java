@@ -204,16 +204,25 @@ public final class ChildProcess implements AutoCloseable {
   }
 
   /**
-   * Polls the log (every 50 ms, up to {@code timeout}) until text containing {@code needle} is written
+   * Polls the log (every 10 ms, up to {@code timeout}) until text containing {@code needle} is written
    * after {@code mark}; whether it was.
    */
   public boolean awaitLogLine(String needle, long mark, Duration timeout) {
     try {
-      await().atMost(timeout).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(50))
+      await().atMost(timeout).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(10))
           .until(() -> readFrom(mark).contains(needle));
       return true;
     } catch (ConditionTimeoutException e) {
       return false;
+    }
+  }
+
+  /** What the log says after {@code mark} ("" if it cannot be read). */
+  public String logSince(long mark) {
+    try {
+      return readFrom(mark);
+    } catch (IOException e) {
+      return "";
     }
   }
 

@@ -30,6 +30,19 @@ public record FaultRecord(String label, Part part, long killedAt, int exitStatus
     return exitStatus == ChildProcess.SIGKILL_EXIT;
   }
 
+  /** {@link #readyProblem} of a part that was killed again before it was ready. */
+  public static final String KILLED_AGAIN = "killed again before it was ready";
+
+  /** When the part was back, as far as this fault is concerned: ready, killed again, or never (null). */
+  public Long backAt() {
+    return ready || KILLED_AGAIN.equals(readyProblem) ? readyAt : null;
+  }
+
+  FaultRecord killedAgain(long restartedAt, long killedAgainAt) {
+    return new FaultRecord(label, part, killedAt, exitStatus, restartedAt, false, killedAgainAt, KILLED_AGAIN, group,
+        victimMembers, victimPartitions, groupStateAtKill);
+  }
+
   FaultRecord restarted(long restartedAt, ChildProcess.ReadyOutcome outcome) {
     return new FaultRecord(label, part, killedAt, exitStatus, restartedAt, outcome.ready(), outcome.at(),
         outcome.problem(), group, victimMembers, victimPartitions, groupStateAtKill);

@@ -1,7 +1,5 @@
 package io.turnpike.chaos;
 
-import static org.awaitility.Awaitility.await;
-
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -14,7 +12,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
@@ -23,7 +20,6 @@ import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.TopicPartition;
-import org.awaitility.core.ConditionTimeoutException;
 
 /**
  * Samples the consumer groups of the fleet with {@code Admin.describeConsumerGroups} (state, members,
@@ -180,27 +176,6 @@ public final class GroupWatch implements AutoCloseable {
   /** The first sample at or after {@code at} that satisfies {@code condition}. */
   public Optional<Sample> firstFrom(String group, long at, Predicate<Sample> condition) {
     return history(group).stream().filter(s -> s.at() >= at && condition.test(s)).findFirst();
-  }
-
-  /**
-   * Polls {@code group} (every 50 ms, up to {@code timeout}) until it is rebalancing; the sample that
-   * showed it, or empty if it never was.
-   */
-  public Optional<Sample> awaitRebalance(String group, Duration timeout) {
-    AtomicReference<Sample> seen = new AtomicReference<>();
-    try {
-      await().atMost(timeout).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(50)).until(() -> {
-        Sample s = describeNow().get(group);
-        if (s != null && s.rebalancing()) {
-          seen.set(s);
-          return true;
-        }
-        return false;
-      });
-    } catch (ConditionTimeoutException e) {
-      return Optional.empty();
-    }
-    return Optional.of(seen.get());
   }
 
   /** Maximal stretches during which {@code group}'s samples satisfy {@code condition}. */
