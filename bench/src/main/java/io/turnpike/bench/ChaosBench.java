@@ -43,6 +43,9 @@ public final class ChaosBench {
       }
       options.put(arg.substring(0, eq), arg.substring(eq + 1));
     }
+    // this JVM's own Kafka clients complain all through every broker outage: that is the run, not news
+    ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("org.apache.kafka"))
+        .setLevel(ch.qos.logback.classic.Level.ERROR);
     var missing = ChaosScenario.missingPrerequisite();
     if (missing.isPresent()) {
       System.err.println("ChaosBench cannot run here: " + missing.get());

@@ -79,6 +79,6 @@ class ChaosReportTest {
     ChaosReport.FaultImpact impact = r.impacts().get(0);
     assertThat(impact.groupBackMs()).as("stable without the dead member, its partition owned").isEqualTo(2000);
     assertThat(r.render()).contains("INVARIANTS broken", "kill -9 runner-1", "chaos-0003");
-    assertThat(r.renderMarkdown()).contains("| 3 | 2 |");
+    assertThat(r.renderMarkdown()).contains("| 3 | 2 | 0 | 0 | 1 | 1 | 1 | 1 / 2 |");
   }
 }
