@@ -75,15 +75,7 @@ public record ChaosPlan(
     return Duration.ofMillis(Math.round(runs * 1000.0 / runsPerSecond));
   }
 
-  public ChaosPlan withRuns(int runs, double runsPerSecond) {
-    return new ChaosPlan(runs, runsPerSecond, partitions, sessionTimeout, modelDelay, toolLatency, faults, faultGap, drainTimeout,
-        readyTimeout, bigRecordTopic, bigRecordBytes, childJvmOptions);
-  }
 
-  public ChaosPlan withFaults(List<PlannedFault> faults) {
-    return new ChaosPlan(runs, runsPerSecond, partitions, sessionTimeout, modelDelay, toolLatency, faults, faultGap, drainTimeout,
-        readyTimeout, bigRecordTopic, bigRecordBytes, childJvmOptions);
-  }
 
   public ChaosPlan withDrainTimeout(Duration drainTimeout) {
     return new ChaosPlan(runs, runsPerSecond, partitions, sessionTimeout, modelDelay, toolLatency, faults, faultGap, drainTimeout,

@@ -64,9 +64,6 @@ public final class ChildProcess implements AutoCloseable {
     return log;
   }
 
-  public synchronized int starts() {
-    return starts;
-  }
 
   public synchronized long pid() {
     return process == null ? -1 : process.pid();

@@ -23,9 +23,4 @@ public final class Timeline {
       return List.copyOf(incidents);
     }
   }
-
-  /** Exits that the harness did not cause: crashes, or a process that gave up (for example at start). */
-  public List<Incident> unexpectedExits() {
-    return incidents().stream().filter(i -> i.kind() == Kind.EXITED).toList();
-  }
 }
