@@ -225,9 +225,14 @@ public final class LocalBackend implements Backend {
     };
   }
 
+  /**
+   * Runs one command in a sandbox as commands will run, in {@code dir}, emptied first: an instance
+   * started again on this host has other session uids, which cannot overwrite what a previous one left.
+   */
   private String probe(Path dir) {
     try {
       Files.createDirectories(dir);
+      emptyQuietly(dir);
       List<String> argv = new ArrayList<>();
       if (root && which("setpriv") != null) {
         // the probe runs as one of the session users, as commands will
@@ -248,6 +253,20 @@ public final class LocalBackend implements Backend {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return "interrupted while probing bubblewrap";
+    }
+  }
+
+  private static void emptyQuietly(Path dir) {
+    try (var paths = Files.walk(dir)) {
+      paths.filter(p -> !p.equals(dir)).sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          log.debug("cannot delete {}: {}", p, e.toString());
+        }
+      });
+    } catch (IOException e) {
+      log.debug("cannot delete {}: {}", dir, e.toString());
     }
   }
 
