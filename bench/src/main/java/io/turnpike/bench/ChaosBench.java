@@ -34,7 +34,7 @@ public final class ChaosBench {
 
   public static void main(String[] args) throws Exception {
     Map<String, String> options = new LinkedHashMap<>(Map.of(
-        "runs", "1000", "rate", "2", "cycle", "120", "drain", "180", "session-timeout", "6000"));
+        "runs", "1000", "rate", "2", "cycle", "120", "drain", "180", "session-timeout", "10000"));
     for (String arg : args) {
       int eq = arg.indexOf('=');
       if (eq <= 0 || !options.containsKey(arg.substring(0, eq)) && !arg.startsWith("dir=")) {

@@ -13,12 +13,12 @@ import java.util.List;
 /**
  * The agent every chaos run uses: the function tool {@code get_weather} (served by the tool worker),
  * the sandbox capabilities filesystem and shell with a one-file manifest, an input guardrail and an
- * output guardrail (rule-based, and never tripped by the scripted text), and the README's default
- * deadlines and attempts, so that what a fault does to a run is what it would do to anyone's.
+ * output guardrail (rule-based, and never tripped by the scripted text), per-attempt deadlines like
+ * the README's example and no retry policy of its own (the runner's defaults: 10 attempts with doubling
+ * backoff within 10 minutes), so that what a fault does to a run is what it would do to anyone's.
  */
 public final class ChaosAgent {
   public static final String NAME = "chaos-agent";
-  public static final int MAX_ATTEMPTS = 3;
   public static final long TOOL_TIMEOUT_MS = 15_000;
   public static final long MODEL_TIMEOUT_MS = 60_000;
   public static final long GUARDRAIL_TIMEOUT_MS = 30_000;
@@ -50,7 +50,6 @@ public final class ChaosAgent {
         .setModelTimeoutMs(MODEL_TIMEOUT_MS)
         .setToolTimeoutMs(TOOL_TIMEOUT_MS)
         .setGuardrailTimeoutMs(GUARDRAIL_TIMEOUT_MS)
-        .setMaxAttempts(MAX_ATTEMPTS)
         .build();
   }
 }

@@ -389,9 +389,9 @@ public final class ChaosReport {
     StringBuilder sb = new StringBuilder();
     ChaosPlan p = e.plan();
     sb.append(String.format(Locale.ROOT, "CHAOS REPORT: %d runs at %.2f/s, %d partitions, session timeout %d ms; agent deadlines:"
-            + " tool %d s, model %d s, guardrail %d s, %d attempts%n", submitted(), p.runsPerSecond(), p.partitions(),
+            + " tool %d s, model %d s, guardrail %d s per attempt, default retry policy%n", submitted(), p.runsPerSecond(), p.partitions(),
         p.sessionTimeout().toMillis(), ChaosAgent.TOOL_TIMEOUT_MS / 1000, ChaosAgent.MODEL_TIMEOUT_MS / 1000,
-        ChaosAgent.GUARDRAIL_TIMEOUT_MS / 1000, ChaosAgent.MAX_ATTEMPTS));
+        ChaosAgent.GUARDRAIL_TIMEOUT_MS / 1000));
     sb.append(String.format(Locale.ROOT, "fleet: %s, each its own process; logs in %s%n",
         java.util.Arrays.stream(Part.values()).map(Part::label).collect(Collectors.joining(", ")), e.dir().resolve("logs")));
     sb.append("runner process ids: ").append(e.processIds().isEmpty() ? "unknown (their group members cannot be told apart)"

@@ -341,6 +341,13 @@ public final class EmbeddedKafka implements AutoCloseable {
         p.put("num.partitions", "1");
         p.put("group.initial.rebalance.delay.ms", "0");
         p.put("auto.create.topics.enable", "false");
+        // A node killed and started again on the same data dir (the chaos test, a crashed `turnpike dev`)
+        // registers anew only once its old broker session has expired (KRaft's default: 9 s), and a
+        // transaction the crash left open blocks read_committed readers until the coordinator's next
+        // sweep aborts it (default: every 10 s). A one-node cluster has nobody to wait for.
+        p.put("broker.session.timeout.ms", "3000");
+        p.put("broker.heartbeat.interval.ms", "1000");
+        p.put("transaction.abort.timed.out.transaction.cleanup.interval.ms", "2000");
         // Small-machine tuning.
         p.put("log.cleaner.dedupe.buffer.size", String.valueOf(16L * 1024 * 1024));
         p.put("num.network.threads", "2");
