@@ -13,17 +13,14 @@ import io.turnpike.telemetry.KafkaTracing;
 import io.turnpike.telemetry.Telemetry;
 import io.turnpike.telemetry.TurnpikeSpans;
 import io.turnpike.worker.Admission;
+import io.turnpike.worker.CallWorker;
 import io.turnpike.worker.Job;
 import io.turnpike.worker.ServiceProcess;
-import io.turnpike.worker.Worker;
 import io.turnpike.worker.WorkerLoop;
 import io.turnpike.worker.WorkerOptions;
-import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -54,7 +51,7 @@ public final class GuardrailService implements AutoCloseable {
   private final boolean ownsEngine;
   private final Telemetry telemetry;
   private final WorkerLoop<GuardrailCheck, GuardrailVerdict> loop;
-  private final AtomicLong expired = new AtomicLong();
+  private final Checks checks;
 
   /**
    * @param engine the engine to judge with; closed with the service when {@code ownsEngine}
@@ -88,7 +85,8 @@ public final class GuardrailService implements AutoCloseable {
         .withConsumer(consumerOverrides)
         .withProducer(producerOverrides)
         .withOnFatal(onFatal);
-    this.loop = new WorkerLoop<>(options, new Checks(),
+    this.checks = new Checks();
+    this.loop = new WorkerLoop<>(options, checks,
         Admission.concurrent("guardrail-check", config.concurrency(), this::process), telemetry);
   }
 
@@ -160,7 +158,7 @@ public final class GuardrailService implements AutoCloseable {
   }
 
   public long expired() {
-    return expired.get();
+    return checks.expiredCount();
   }
 
   public long assignments() {
@@ -172,30 +170,9 @@ public final class GuardrailService implements AutoCloseable {
   }
 
   /** GuardrailCheck in, GuardrailVerdict out. */
-  private final class Checks implements Worker<GuardrailCheck, GuardrailVerdict> {
-    @Override
-    public GuardrailCheck decode(ConsumerRecord<String, byte[]> record) {
-      return serdes.guardrailCheck().deserialize(record.topic(), record.value());
-    }
-
-    @Override
-    public String skip(GuardrailCheck check) {
-      return isExpired(check) ? expiredReason(check) : null;
-    }
-
-    @Override
-    public String key(GuardrailCheck check) {
-      return check.getRunId();
-    }
-
-    @Override
-    public String callId(GuardrailCheck check) {
-      return check.getCallId();
-    }
-
-    @Override
-    public byte[] encode(GuardrailCheck check, GuardrailVerdict verdict) {
-      return serdes.guardrailVerdict().serialize(Topics.GUARDRAIL_RESULTS.name(), verdict);
+  private final class Checks extends CallWorker<GuardrailCheck, GuardrailVerdict> {
+    Checks() {
+      super(serdes.guardrailCheck(), serdes.guardrailVerdict(), Topics.GUARDRAIL_RESULTS.name());
     }
 
     /** The verdict repeats (or grows) the content; one that cannot be published trips without it. */
@@ -212,18 +189,6 @@ public final class GuardrailService implements AutoCloseable {
     }
   }
 
-  private static boolean isExpired(GuardrailCheck check) {
-    return check.getDeadline() != null && check.getDeadline().isBefore(Instant.now());
-  }
-
-  private String expiredReason(GuardrailCheck check) {
-    expired.incrementAndGet();
-    String why = "guardrail check " + check.getCallId() + " of run " + check.getRunId() + " (attempt "
-        + check.getAttempt() + "): its deadline " + check.getDeadline() + " has passed";
-    log.warn("skipping {}", why);
-    return why;
-  }
-
   private void process(Job<GuardrailCheck, GuardrailVerdict> job) throws InterruptedException {
     GuardrailCheck check = job.request();
     Span span = telemetry.tracing().consumerSpan(TurnpikeSpans.GUARDRAIL_CHECK, job.headers())
@@ -232,8 +197,8 @@ public final class GuardrailService implements AutoCloseable {
         .setAttribute(TurnpikeSpans.GUARDRAIL_STAGE, String.valueOf(check.getStage()))
         .startSpan();
     try {
-      if (isExpired(check)) {
-        job.skip(expiredReason(check));
+      if (checks.expired(check)) {
+        job.skip(checks.expiredReason(check));
         return;
       }
       GuardrailVerdict verdict;

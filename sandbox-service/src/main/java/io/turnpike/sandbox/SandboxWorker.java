@@ -6,17 +6,14 @@ import io.turnpike.sandbox.workspace.WorkspaceStore;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.telemetry.Telemetry;
-import io.turnpike.worker.Worker;
+import io.turnpike.worker.CallWorker;
 import io.turnpike.worker.WorkerLoop;
 import io.turnpike.worker.WorkerOptions;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,7 +42,7 @@ public final class SandboxWorker implements AutoCloseable {
   private final WorkspaceStore store;
   private final SessionManager sessions;
   private final WorkerLoop<SandboxCommand, SandboxResult> loop;
-  private final AtomicLong expired = new AtomicLong();
+  private final Commands commands;
   private final List<AutoCloseable> gauges = new ArrayList<>();
 
   public SandboxWorker(SandboxConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides) {
@@ -63,6 +60,7 @@ public final class SandboxWorker implements AutoCloseable {
       Telemetry telemetry, Consumer<Throwable> onFatal) {
     this.config = config;
     this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
+    this.commands = new Commands();
     // A linger tuned for answers is not one for snapshot chunks, which the store batches itself.
     Map<String, Object> storeProps = new HashMap<>(producerOverrides);
     storeProps.remove(ProducerConfig.LINGER_MS_CONFIG);
@@ -77,7 +75,7 @@ public final class SandboxWorker implements AutoCloseable {
           .withConsumer(consumerOverrides)
           .withProducer(producerOverrides)
           .withOnFatal(onFatal);
-      this.loop = new WorkerLoop<>(options, new Commands(), sessions, telemetry);
+      this.loop = new WorkerLoop<>(options, commands, sessions, telemetry);
     } catch (RuntimeException e) {
       store.close();
       throw e;
@@ -112,7 +110,7 @@ public final class SandboxWorker implements AutoCloseable {
 
   /** Commands skipped because their deadline had passed. */
   public long expired() {
-    return expired.get();
+    return commands.expiredCount();
   }
 
   public long deadLettered() {
@@ -140,37 +138,9 @@ public final class SandboxWorker implements AutoCloseable {
   }
 
   /** SandboxCommand in, SandboxResult out. */
-  private final class Commands implements Worker<SandboxCommand, SandboxResult> {
-    @Override
-    public SandboxCommand decode(ConsumerRecord<String, byte[]> record) {
-      return serdes.sandboxCommand().deserialize(record.topic(), record.value());
-    }
-
-    @Override
-    public String skip(SandboxCommand cmd) {
-      if (cmd.getDeadline() == null || !cmd.getDeadline().isBefore(Instant.now())) {
-        return null;
-      }
-      expired.incrementAndGet();
-      String why = "sandbox command " + cmd.getCallId() + " of run " + cmd.getRunId() + " (" + cmd.getTool()
-          + "): its deadline " + cmd.getDeadline() + " has passed";
-      log.warn("skipping {}", why);
-      return why;
-    }
-
-    @Override
-    public String key(SandboxCommand cmd) {
-      return cmd.getRunId();
-    }
-
-    @Override
-    public String callId(SandboxCommand cmd) {
-      return cmd.getCallId();
-    }
-
-    @Override
-    public byte[] encode(SandboxCommand cmd, SandboxResult result) {
-      return serdes.sandboxResult().serialize(Topics.SANDBOX_RESULTS.name(), result);
+  private final class Commands extends CallWorker<SandboxCommand, SandboxResult> {
+    Commands() {
+      super(serdes.sandboxCommand(), serdes.sandboxResult(), Topics.SANDBOX_RESULTS.name());
     }
 
     @Override

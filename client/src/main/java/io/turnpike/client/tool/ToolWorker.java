@@ -12,11 +12,10 @@ import io.turnpike.telemetry.Telemetry;
 import io.turnpike.telemetry.TurnpikeSpans;
 import io.turnpike.worker.Admission;
 import io.turnpike.worker.Job;
-import io.turnpike.worker.Worker;
+import io.turnpike.worker.CallWorker;
 import io.turnpike.worker.WorkerLoop;
 import io.turnpike.worker.WorkerOptions;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
@@ -32,7 +31,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,12 +71,12 @@ public final class ToolWorker implements AutoCloseable {
   private final String workerId;
   private final Map<String, CompletableFuture<ToolResult>> answeredByCallId;
   private final Telemetry telemetry;
+  private final Calls calls;
   private final WorkerLoop<ToolCall, ToolResult> loop;
 
   private final AtomicLong answered = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
   private final AtomicLong duplicates = new AtomicLong();
-  private final AtomicLong expired = new AtomicLong();
   private final AtomicLong ignored = new AtomicLong();
 
   private final Object lifecycle = new Object();
@@ -106,7 +104,8 @@ public final class ToolWorker implements AutoCloseable {
         .withProducer(b.settings.producerTuning())
         .withConsumer(b.consumerOverrides)
         .withOnFatal(b.onFatal);
-    this.loop = new WorkerLoop<>(options, new Calls(), Admission.concurrent("tool-handler", b.concurrency, this::handle),
+    this.calls = new Calls();
+    this.loop = new WorkerLoop<>(options, calls, Admission.concurrent("tool-handler", b.concurrency, this::handle),
         telemetry);
   }
 
@@ -142,7 +141,7 @@ public final class ToolWorker implements AutoCloseable {
   }
 
   public Stats stats() {
-    return new Stats(answered.get(), failed.get(), duplicates.get(), expired.get(), ignored.get(),
+    return new Stats(answered.get(), failed.get(), duplicates.get(), calls.expiredCount(), ignored.get(),
         loop.stats().deadLettered());
   }
 
@@ -164,10 +163,9 @@ public final class ToolWorker implements AutoCloseable {
   }
 
   /** ToolCall in, ToolResult out; calls for tools this worker does not serve are not its business. */
-  private final class Calls implements Worker<ToolCall, ToolResult> {
-    @Override
-    public ToolCall decode(ConsumerRecord<String, byte[]> record) {
-      return serdes.toolCall().deserialize(record.topic(), record.value());
+  private final class Calls extends CallWorker<ToolCall, ToolResult> {
+    Calls() {
+      super(serdes.toolCall(), serdes.toolResult(), Topics.TOOL_RESULTS.name());
     }
 
     @Override
@@ -176,26 +174,7 @@ public final class ToolWorker implements AutoCloseable {
         ignored.incrementAndGet();
         return "tool " + call.getName() + " is served by another group";
       }
-      if (isExpired(call)) {
-        expired.incrementAndGet();
-        return "call " + call.getCallId() + " expired at " + call.getDeadline();
-      }
-      return null;
-    }
-
-    @Override
-    public String key(ToolCall call) {
-      return call.getRunId();
-    }
-
-    @Override
-    public String callId(ToolCall call) {
-      return call.getCallId();
-    }
-
-    @Override
-    public byte[] encode(ToolCall call, ToolResult result) {
-      return serdes.toolResult().serialize(Topics.TOOL_RESULTS.name(), result);
+      return super.skip(call);
     }
 
     @Override
@@ -221,11 +200,10 @@ public final class ToolWorker implements AutoCloseable {
       }
       return;
     }
-    if (isExpired(call)) {
-      expired.incrementAndGet();
+    if (calls.expired(call)) {
       answeredByCallId.remove(call.getCallId(), mine);
       mine.completeExceptionally(new IllegalStateException("expired before it ran"));
-      job.skip("call " + call.getCallId() + " expired while waiting");
+      job.skip(calls.expiredReason(call));
       return;
     }
     Span span = telemetry.tracing().childSpan(TurnpikeSpans.TOOL_CALL, job.parent())
@@ -278,10 +256,6 @@ public final class ToolWorker implements AutoCloseable {
         .setWorker(workerId)
         .setDurationMs(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0))
         .build();
-  }
-
-  private static boolean isExpired(ToolCall c) {
-    return c.getDeadline() != null && c.getDeadline().isBefore(Instant.now());
   }
 
   /** Stops consuming; running handlers get the shutdown grace to finish and answer; finished work is committed. */

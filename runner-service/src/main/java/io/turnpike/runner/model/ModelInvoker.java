@@ -13,17 +13,13 @@ import io.turnpike.telemetry.KafkaTracing;
 import io.turnpike.telemetry.Telemetry;
 import io.turnpike.telemetry.TurnpikeSpans;
 import io.turnpike.worker.Admission;
+import io.turnpike.worker.CallWorker;
 import io.turnpike.worker.Job;
-import io.turnpike.worker.Worker;
 import io.turnpike.worker.WorkerLoop;
 import io.turnpike.worker.WorkerOptions;
-import java.time.Clock;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,9 +45,8 @@ public final class ModelInvoker implements AutoCloseable {
   private final TurnpikeSerdes serdes;
   private final ModelClient client;
   private final Telemetry telemetry;
-  private final Clock clock = Clock.systemUTC();
   private final WorkerLoop<ModelCall, ModelResult> loop;
-  private final AtomicLong expired = new AtomicLong();
+  private final Calls calls;
 
   public ModelInvoker(ModelInvokerConfig config, ModelClient client) {
     this(config, client, Map.of(), Map.of());
@@ -87,7 +82,8 @@ public final class ModelInvoker implements AutoCloseable {
         .withConsumer(consumerOverrides)
         .withProducer(producerOverrides)
         .withOnFatal(onFatal);
-    this.loop = new WorkerLoop<>(options, new Calls(), Admission.concurrent("model-call", config.concurrency(), this::process),
+    this.calls = new Calls();
+    this.loop = new WorkerLoop<>(options, calls, Admission.concurrent("model-call", config.concurrency(), this::process),
         telemetry);
   }
 
@@ -141,7 +137,7 @@ public final class ModelInvoker implements AutoCloseable {
 
   /** Calls skipped because their deadline had passed. */
   public long expired() {
-    return expired.get();
+    return calls.expiredCount();
   }
 
   /** How many times partitions were assigned to this invoker (1 when it never lost its group). */
@@ -155,30 +151,9 @@ public final class ModelInvoker implements AutoCloseable {
   }
 
   /** ModelCall in, ModelResult out. */
-  private final class Calls implements Worker<ModelCall, ModelResult> {
-    @Override
-    public ModelCall decode(ConsumerRecord<String, byte[]> record) {
-      return serdes.modelCall().deserialize(record.topic(), record.value());
-    }
-
-    @Override
-    public String skip(ModelCall call) {
-      return isExpired(call) ? expiredReason(call) : null;
-    }
-
-    @Override
-    public String key(ModelCall call) {
-      return call.getRunId();
-    }
-
-    @Override
-    public String callId(ModelCall call) {
-      return call.getCallId();
-    }
-
-    @Override
-    public byte[] encode(ModelCall call, ModelResult result) {
-      return serdes.modelResult().serialize(Topics.MODEL_RESULTS.name(), result);
+  private final class Calls extends CallWorker<ModelCall, ModelResult> {
+    Calls() {
+      super(serdes.modelCall(), serdes.modelResult(), Topics.MODEL_RESULTS.name());
     }
 
     @Override
@@ -186,18 +161,6 @@ public final class ModelInvoker implements AutoCloseable {
       return OpenAiModelClient.failed(call, ErrorInfo.newBuilder().setCode(ModelErrors.ERROR)
           .setMessage("the model answered, but " + problem).setRetryable(false).build());
     }
-  }
-
-  private boolean isExpired(ModelCall call) {
-    return call.getDeadline() != null && call.getDeadline().isBefore(Instant.now(clock));
-  }
-
-  private String expiredReason(ModelCall call) {
-    expired.incrementAndGet();
-    String why = "model call " + call.getCallId() + " of run " + call.getRunId() + " (attempt " + call.getAttempt()
-        + "): its deadline " + call.getDeadline() + " has passed";
-    log.warn("skipping {}", why);
-    return why;
   }
 
   private void process(Job<ModelCall, ModelResult> job) {
@@ -209,9 +172,9 @@ public final class ModelInvoker implements AutoCloseable {
         .setAttribute(TurnpikeSpans.GEN_AI_REQUEST_MODEL, call.getModel())
         .startSpan();
     try {
-      if (isExpired(call)) {
+      if (calls.expired(call)) {
         span.setAttribute(TurnpikeSpans.OUTCOME, "expired");
-        job.skip(expiredReason(call));
+        job.skip(calls.expiredReason(call));
         return;
       }
       ModelResult result;
