@@ -129,8 +129,13 @@ public final class GuardrailService implements AutoCloseable {
   public GuardrailService start() {
     // Learn the ids of today's schemas now (the registry must be reachable), so that decoding the usual
     // records never waits for it.
-    serdes.guardrailCheck().schemaId(Topics.GUARDRAIL_REQUESTS.name());
-    serdes.guardrailVerdict().schemaId(Topics.GUARDRAIL_RESULTS.name());
+    try {
+      serdes.guardrailCheck().schemaId(Topics.GUARDRAIL_REQUESTS.name());
+      serdes.guardrailVerdict().schemaId(Topics.GUARDRAIL_RESULTS.name());
+    } catch (RuntimeException e) {
+      close(); // a caller that retries (a service process waiting out a registry outage) makes a new one
+      throw e;
+    }
     loop.start();
     log.info("guardrail service started: group {}, concurrency {}, guardrail types {}, model {}", config.groupId(),
         config.concurrency(), engine.types(), config.model());

@@ -110,8 +110,13 @@ public final class ModelInvoker implements AutoCloseable {
   public ModelInvoker start() {
     // Learn the ids of today's schemas now (the registry must be reachable), so that decoding the usual
     // records never waits for it.
-    serdes.modelCall().schemaId(Topics.MODEL_REQUESTS.name());
-    serdes.modelResult().schemaId(Topics.MODEL_RESULTS.name());
+    try {
+      serdes.modelCall().schemaId(Topics.MODEL_REQUESTS.name());
+      serdes.modelResult().schemaId(Topics.MODEL_RESULTS.name());
+    } catch (RuntimeException e) {
+      close(); // a caller that retries (a service process waiting out a registry outage) makes a new one
+      throw e;
+    }
     loop.start();
     log.info("model invoker started: {}", config);
     return this;
