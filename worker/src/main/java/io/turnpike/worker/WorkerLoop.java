@@ -29,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -108,6 +109,8 @@ public final class WorkerLoop<T, R> implements AutoCloseable {
   // Poll-thread state.
   private final Map<TopicPartition, PartitionProgress> progress = new HashMap<>();
   private final ArrayDeque<Job<T, R>> backlog = new ArrayDeque<>();
+  /** The backlog's size, for {@link #stats} from any thread. */
+  private final AtomicInteger backlogSize = new AtomicInteger();
   /** Partitions waiting to read a record again after a transient decoding failure, until when (ms). */
   private final Map<TopicPartition, Long> retryAt = new HashMap<>();
   private boolean finishedSinceCommit;
@@ -208,8 +211,6 @@ public final class WorkerLoop<T, R> implements AutoCloseable {
   public Stats stats() {
     return counters.snapshot(admission.inFlight(), backlogSize.get());
   }
-
-  private final AtomicInteger backlogSize = new AtomicInteger();
 
   /**
    * Counts since start.
@@ -624,10 +625,11 @@ public final class WorkerLoop<T, R> implements AutoCloseable {
     backlog.clear();
     backlogSize.set(0);
     admission.drain(options.closeTimeout());
-    // Answers of the jobs that finished are on their way: wait for their acknowledgements (bounded).
+    // Answers of the jobs that finished are on their way: wait for their acknowledgements, bounded (a
+    // flush would wait out the producer's whole delivery timeout while the broker is away).
     long deadline = System.nanoTime() + Math.min(options.closeTimeout().toNanos(), Duration.ofSeconds(10).toNanos());
     while (sendsInFlight.get() > 0 && System.nanoTime() < deadline) {
-      producer.flush();
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
     }
     backoff.shutdownNow();
     senders.shutdown();
