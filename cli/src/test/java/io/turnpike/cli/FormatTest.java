@@ -83,7 +83,7 @@ class FormatTest {
         .setInput("refund me")
         .setTurn(2)
         .setItems(List.of(new MessageItem(Role.USER, "refund me", null)))
-        .setUsage(new Usage(1L, 2L, 3L, 2))
+        .setUsage(Usage.newBuilder().setInputTokens(1L).setOutputTokens(2L).setTotalTokens(3L).setModelCalls(2).build())
         .setCreatedAt(NOW.minusSeconds(300))
         .setUpdatedAt(NOW.minusSeconds(90))
         .setVersion(12)

@@ -14,7 +14,18 @@ public sealed interface InputItem {
     record FunctionCall(String callId, String name, String arguments) implements InputItem {
     }
 
-    /** A function's result (Responses {@code function_call_output}, Chat {@code tool} message). */
+    /**
+     * A function's result (Responses {@code function_call_output}, Chat {@code tool} message); with a
+     * list output (text and images), the text parts joined. See {@link ModelRequestView#imageUrls()}
+     * for the images.
+     */
     record FunctionCallOutput(String callId, String output) implements InputItem {
+    }
+
+    /** A reasoning item replayed from an earlier turn (Responses API); {@code encryptedContent} may be null. */
+    record Reasoning(String id, String encryptedContent, java.util.List<String> summary) implements InputItem {
+        public Reasoning {
+            summary = summary == null ? java.util.List.of() : java.util.List.copyOf(summary);
+        }
     }
 }

@@ -52,6 +52,9 @@ public record ModelRequestView(String api, String model, String instructions, Li
         int turns = 0;
         boolean inCallRun = false;
         for (InputItem item : input) {
+            if (item instanceof InputItem.Reasoning) {
+                continue; // part of the turn whose output follows it
+            }
             if (item instanceof InputItem.FunctionCall) {
                 if (!inCallRun) {
                     turns++;
@@ -95,6 +98,34 @@ public record ModelRequestView(String api, String model, String instructions, Li
             }
         }
         return null;
+    }
+
+    /** The reasoning items replayed in the input, in order. */
+    public List<InputItem.Reasoning> reasoning() {
+        return input.stream().filter(i -> i instanceof InputItem.Reasoning).map(i -> (InputItem.Reasoning) i).toList();
+    }
+
+    /**
+     * The URLs (data URLs for inline images) of every image in the input, in order: Responses
+     * {@code input_image} parts (of a message or of a function_call_output's list output) and Chat
+     * {@code image_url} parts.
+     */
+    public List<String> imageUrls() {
+        List<String> urls = new java.util.ArrayList<>();
+        if (raw == null) {
+            return urls;
+        }
+        JsonNode items = api.equals(RESPONSES) ? raw.path("input") : raw.path("messages");
+        for (JsonNode item : items) {
+            for (JsonNode part : item.has("output") ? item.path("output") : item.path("content")) {
+                if ("input_image".equals(part.path("type").asText()) && part.hasNonNull("image_url")) {
+                    urls.add(part.path("image_url").asText());
+                } else if ("image_url".equals(part.path("type").asText())) {
+                    urls.add(part.path("image_url").path("url").asText());
+                }
+            }
+        }
+        return urls;
     }
 
     /** First value of a request header (case-insensitive), or null. */

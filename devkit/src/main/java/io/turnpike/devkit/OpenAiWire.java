@@ -81,6 +81,14 @@ final class OpenAiWire {
                     textOr(item.get("name"), null), argumentsText(item.get("arguments")));
             case "function_call_output" -> new InputItem.FunctionCallOutput(textOr(item.get("call_id"), null),
                     contentText(item.get("output")));
+            case "reasoning" -> {
+                List<String> summary = new ArrayList<>();
+                for (JsonNode part : item.path("summary")) {
+                    summary.add(part.path("text").asText());
+                }
+                yield new InputItem.Reasoning(textOr(item.get("id"), null), textOr(item.get("encrypted_content"), null),
+                        summary);
+            }
             default -> null;
         };
     }
@@ -158,13 +166,22 @@ final class OpenAiWire {
 
     // -------------------------------------------------------------------------------- rendering
 
-    /** Token counts: scripted, or about four characters per token. */
-    record Usage(long input, long output) {
+    /** Token counts: scripted, or about four characters per token; cached and reasoning counts as scripted. */
+    record Usage(long input, long output, long cached, long reasoning) {
+        Usage(long input, long output) {
+            this(input, output, 0, 0);
+        }
+
         long total() {
             return input + output;
         }
 
         static Usage of(ScriptedReply reply, String requestBody) {
+            Usage u = estimate(reply, requestBody);
+            return new Usage(u.input(), u.output(), reply.cachedTokens(), reply.reasoningTokens());
+        }
+
+        private static Usage estimate(ScriptedReply reply, String requestBody) {
             long out = switch (reply.kind()) {
                 case TEXT -> reply.text().length();
                 case TOOL_CALLS -> reply.toolCalls().stream()
@@ -178,7 +195,34 @@ final class OpenAiWire {
 
     /** The output items of a Responses reply; ids are fixed here so streaming and the final object agree. */
     List<ObjectNode> responsesOutput(ScriptedReply reply) {
+        return responsesOutput(reply, null);
+    }
+
+    /**
+     * As above; a reasoning item carries its encrypted content only when {@code request} includes
+     * {@code reasoning.encrypted_content}, as with the real API.
+     */
+    List<ObjectNode> responsesOutput(ScriptedReply reply, ModelRequestView request) {
         List<ObjectNode> items = new ArrayList<>();
+        if (reply.reasoning() != null) {
+            ObjectNode r = NODES.objectNode();
+            r.put("type", "reasoning");
+            r.put("id", newId("rs_"));
+            r.putArray("summary").addObject().put("type", "summary_text").put("text", reply.reasoning());
+            boolean encrypted = false;
+            if (request != null && request.raw() != null) {
+                for (JsonNode include : request.raw().path("include")) {
+                    encrypted |= "reasoning.encrypted_content".equals(include.asText());
+                }
+            }
+            if (encrypted) {
+                r.put("encrypted_content", "enc:" + java.util.Base64.getEncoder().encodeToString(
+                        reply.reasoning().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            } else {
+                r.putNull("encrypted_content");
+            }
+            items.add(r);
+        }
         if (reply.kind() == ScriptedReply.Kind.TEXT) {
             ObjectNode msg = NODES.objectNode();
             msg.put("type", "message");
@@ -238,30 +282,37 @@ final class OpenAiWire {
         r.put("parallel_tool_calls", raw.path("parallel_tool_calls").asBoolean(true));
         copyOrNull(r, raw, "previous_response_id");
         ObjectNode reasoning = r.putObject("reasoning");
-        reasoning.putNull("effort");
-        reasoning.putNull("summary");
+        JsonNode asked = raw.path("reasoning");
+        reasoning.set("effort", asked.hasNonNull("effort") ? asked.get("effort") : NullNode.instance);
+        reasoning.set("summary", asked.hasNonNull("summary") ? asked.get("summary") : NullNode.instance);
         r.put("service_tier", "default");
         r.put("store", raw.path("store").asBoolean(true));
         r.put("temperature", raw.path("temperature").isNumber() ? raw.path("temperature").asDouble() : 1.0);
+        // The text config comes back as asked (a json_schema format, a verbosity), as the API echoes it.
         ObjectNode text = r.putObject("text");
-        text.putObject("format").put("type", "text");
-        text.put("verbosity", "medium");
+        JsonNode askedText = raw.path("text");
+        if (askedText.path("format").isObject()) {
+            text.set("format", askedText.get("format"));
+        } else {
+            text.putObject("format").put("type", "text");
+        }
+        text.put("verbosity", askedText.path("verbosity").asText("medium"));
         JsonNode toolChoice = raw.get("tool_choice");
         r.set("tool_choice", toolChoice == null || toolChoice.isNull() ? NODES.textNode("auto") : toolChoice);
         r.set("tools", echoTools(raw.path("tools")));
         r.put("top_logprobs", 0);
         r.put("top_p", raw.path("top_p").isNumber() ? raw.path("top_p").asDouble() : 1.0);
-        r.put("truncation", "disabled");
+        r.put("truncation", raw.path("truncation").asText("disabled"));
         if (usage == null) {
             r.putNull("usage");
         } else {
             ObjectNode u = r.putObject("usage");
             u.put("input_tokens", usage.input());
             ObjectNode inDetails = u.putObject("input_tokens_details");
-            inDetails.put("cached_tokens", 0);
+            inDetails.put("cached_tokens", usage.cached());
             inDetails.put("cache_write_tokens", 0);
             u.put("output_tokens", usage.output());
-            u.putObject("output_tokens_details").put("reasoning_tokens", 0);
+            u.putObject("output_tokens_details").put("reasoning_tokens", usage.reasoning());
             u.put("total_tokens", usage.total());
         }
         r.putNull("user");
@@ -351,10 +402,10 @@ final class OpenAiWire {
         u.put("completion_tokens", usage.output());
         u.put("total_tokens", usage.total());
         ObjectNode pd = u.putObject("prompt_tokens_details");
-        pd.put("cached_tokens", 0);
+        pd.put("cached_tokens", usage.cached());
         pd.put("audio_tokens", 0);
         ObjectNode cd = u.putObject("completion_tokens_details");
-        cd.put("reasoning_tokens", 0);
+        cd.put("reasoning_tokens", usage.reasoning());
         cd.put("audio_tokens", 0);
         cd.put("accepted_prediction_tokens", 0);
         cd.put("rejected_prediction_tokens", 0);

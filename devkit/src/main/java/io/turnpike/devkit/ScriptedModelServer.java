@@ -281,7 +281,7 @@ public final class ScriptedModelServer implements AutoCloseable {
         boolean stream = view.stream();
         if (view.api().equals(ModelRequestView.RESPONSES)) {
             String id = wire.newId("resp_");
-            List<ObjectNode> output = wire.responsesOutput(reply);
+            List<ObjectNode> output = wire.responsesOutput(reply, view);
             if (stream) {
                 streamResponses(exchange, id, now, view, output, usage);
             } else {
@@ -311,7 +311,11 @@ public final class ScriptedModelServer implements AutoCloseable {
             String itemId = done.path("id").asText();
             ObjectNode added = done.deepCopy();
             added.put("status", "in_progress");
-            if ("message".equals(done.path("type").asText())) {
+            if ("reasoning".equals(done.path("type").asText())) {
+                added.set("summary", NODES.arrayNode());
+                sse.event("response.output_item.added", event("response.output_item.added", seq++)
+                        .put("output_index", i).set("item", added));
+            } else if ("message".equals(done.path("type").asText())) {
                 String text = done.path("content").path(0).path("text").asText();
                 added.set("content", NODES.arrayNode());
                 sse.event("response.output_item.added", event("response.output_item.added", seq++)

@@ -30,9 +30,18 @@ public final class ScriptedReply {
     private final Duration delay;
     private final long inputTokens;   // -1 = estimate
     private final long outputTokens;  // -1 = estimate
+    private final String reasoning;   // null = no reasoning item
+    private final long cachedTokens;
+    private final long reasoningTokens;
 
     private ScriptedReply(Kind kind, String text, List<ToolCallSpec> toolCalls, int httpStatus,
                           String errorMessage, Duration delay, long inputTokens, long outputTokens) {
+        this(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens, null, 0, 0);
+    }
+
+    private ScriptedReply(Kind kind, String text, List<ToolCallSpec> toolCalls, int httpStatus,
+                          String errorMessage, Duration delay, long inputTokens, long outputTokens,
+                          String reasoning, long cachedTokens, long reasoningTokens) {
         this.kind = kind;
         this.text = text;
         this.toolCalls = toolCalls;
@@ -41,6 +50,9 @@ public final class ScriptedReply {
         this.delay = delay;
         this.inputTokens = inputTokens;
         this.outputTokens = outputTokens;
+        this.reasoning = reasoning;
+        this.cachedTokens = cachedTokens;
+        this.reasoningTokens = reasoningTokens;
     }
 
     /** A final assistant message. */
@@ -76,7 +88,8 @@ public final class ScriptedReply {
         if (delay == null || delay.isNegative()) {
             throw new IllegalArgumentException("delay must be zero or positive");
         }
-        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens);
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
+                reasoning, cachedTokens, reasoningTokens);
     }
 
     /** Usage to report; without it usage is estimated as about 4 characters per token. */
@@ -84,7 +97,31 @@ public final class ScriptedReply {
         if (inputTokens < 0 || outputTokens < 0) {
             throw new IllegalArgumentException("token counts must be >= 0");
         }
-        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens);
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
+                reasoning, cachedTokens, reasoningTokens);
+    }
+
+    /**
+     * A reasoning model's answer (Responses API): a {@code reasoning} output item with this summary
+     * comes before the text or calls. Like the real API it carries {@code encrypted_content} only when
+     * the request's {@code include} asks for {@code reasoning.encrypted_content}; the scripted content
+     * is {@code "enc:" + base64(summary)}, so a test can see which reasoning was replayed.
+     */
+    public ScriptedReply withReasoning(String summary) {
+        if (kind == Kind.HTTP_ERROR) {
+            throw new IllegalStateException("an HTTP error has no reasoning");
+        }
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
+                Objects.requireNonNull(summary, "summary"), cachedTokens, reasoningTokens);
+    }
+
+    /** Cached input tokens and reasoning tokens to report in the usage details (both APIs); 0 without. */
+    public ScriptedReply withUsageDetails(long cachedInputTokens, long reasoningTokens) {
+        if (cachedInputTokens < 0 || reasoningTokens < 0) {
+            throw new IllegalArgumentException("token counts must be >= 0");
+        }
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
+                reasoning, cachedInputTokens, reasoningTokens);
     }
 
     public Kind kind() {
@@ -123,17 +160,33 @@ public final class ScriptedReply {
         return outputTokens < 0 ? OptionalLong.empty() : OptionalLong.of(outputTokens);
     }
 
+    /** The reasoning summary of a reasoning item before the output, or null for none. */
+    public String reasoning() {
+        return reasoning;
+    }
+
+    public long cachedTokens() {
+        return cachedTokens;
+    }
+
+    public long reasoningTokens() {
+        return reasoningTokens;
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof ScriptedReply r && kind == r.kind && Objects.equals(text, r.text)
                 && toolCalls.equals(r.toolCalls) && httpStatus == r.httpStatus
                 && Objects.equals(errorMessage, r.errorMessage) && delay.equals(r.delay)
-                && inputTokens == r.inputTokens && outputTokens == r.outputTokens;
+                && inputTokens == r.inputTokens && outputTokens == r.outputTokens
+                && Objects.equals(reasoning, r.reasoning) && cachedTokens == r.cachedTokens
+                && reasoningTokens == r.reasoningTokens;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens);
+        return Objects.hash(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens, reasoning,
+                cachedTokens, reasoningTokens);
     }
 
     @Override
@@ -144,6 +197,9 @@ public final class ScriptedReply {
             case HTTP_ERROR -> "httpError=" + httpStatus + " " + errorMessage;
         };
         return "ScriptedReply[" + body + (delay.isZero() ? "" : ", delay=" + delay)
-                + (inputTokens < 0 ? "" : ", usage=" + inputTokens + "/" + outputTokens) + "]";
+                + (inputTokens < 0 ? "" : ", usage=" + inputTokens + "/" + outputTokens)
+                + (reasoning == null ? "" : ", reasoning=" + reasoning)
+                + (cachedTokens == 0 && reasoningTokens == 0 ? "" : ", cached=" + cachedTokens + ", reasoningTokens=" + reasoningTokens)
+                + "]";
     }
 }

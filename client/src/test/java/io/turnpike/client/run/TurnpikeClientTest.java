@@ -323,7 +323,7 @@ class TurnpikeClientTest {
         .setStatus(status)
         .setAgent(agent("travel-assistant", 1))
         .setInput("hi")
-        .setUsage(new Usage(0L, 0L, 0L, 0))
+        .setUsage(Usage.newBuilder().build())
         .setCreatedAt(Instant.now())
         .setUpdatedAt(Instant.now())
         .setVersion(version)

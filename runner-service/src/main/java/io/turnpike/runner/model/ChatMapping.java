@@ -4,8 +4,13 @@ import static io.turnpike.runner.model.MappingSupport.InvalidCallException;
 
 import com.openai.models.FunctionDefinition;
 import com.openai.models.FunctionParameters;
+import com.openai.models.ReasoningEffort;
+import com.openai.models.ResponseFormatJsonSchema;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionAssistantMessageParam;
+import com.openai.models.chat.completions.ChatCompletionContentPart;
+import com.openai.models.chat.completions.ChatCompletionContentPartImage;
+import com.openai.models.chat.completions.ChatCompletionContentPartText;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionMessage;
 import com.openai.models.chat.completions.ChatCompletionMessageFunctionToolCall;
@@ -13,13 +18,17 @@ import com.openai.models.chat.completions.ChatCompletionMessageToolCall;
 import com.openai.models.chat.completions.ChatCompletionNamedToolChoice;
 import com.openai.models.chat.completions.ChatCompletionToolChoiceOption;
 import com.openai.models.chat.completions.ChatCompletionToolMessageParam;
+import com.openai.models.chat.completions.ChatCompletionUserMessageParam;
 import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.OutputType;
+import io.turnpike.avro.ReasoningItem;
 import io.turnpike.avro.Role;
 import io.turnpike.avro.ToolSpec;
 import java.util.ArrayList;
@@ -80,6 +89,35 @@ final class ChatMapping {
     if (s.getMaxOutputTokens() != null) {
       b.maxCompletionTokens(s.getMaxOutputTokens());
     }
+    if (s.getReasoning() != null && s.getReasoning().getEffort() != null) {
+      b.reasoningEffort(ReasoningEffort.of(s.getReasoning().getEffort())); // Chat returns no reasoning items to replay
+    }
+    if (s.getFrequencyPenalty() != null) {
+      b.frequencyPenalty(s.getFrequencyPenalty());
+    }
+    if (s.getPresencePenalty() != null) {
+      b.presencePenalty(s.getPresencePenalty());
+    }
+    if (s.getVerbosity() != null) {
+      b.verbosity(ChatCompletionCreateParams.Verbosity.of(s.getVerbosity()));
+    }
+    if (!s.getMetadata().isEmpty()) {
+      ChatCompletionCreateParams.Metadata.Builder m = ChatCompletionCreateParams.Metadata.builder();
+      s.getMetadata().forEach(m::putProperty);
+      b.metadata(m.build());
+    }
+    OutputType type = call.getOutputType();
+    if (type != null) {
+      ResponseFormatJsonSchema.JsonSchema.Schema.Builder schema = ResponseFormatJsonSchema.JsonSchema.Schema.builder();
+      MappingSupport.schema(type).forEach(schema::putAdditionalProperty);
+      b.responseFormat(ResponseFormatJsonSchema.builder()
+          .jsonSchema(ResponseFormatJsonSchema.JsonSchema.builder()
+              .name(type.getName())
+              .schema(schema.build())
+              .strict(type.getStrict())
+              .build())
+          .build());
+    }
     if (tools > 0) {
       if (s.getParallelToolCalls() != null) {
         b.parallelToolCalls(s.getParallelToolCalls());
@@ -102,7 +140,16 @@ final class ChatMapping {
   private static void addMessages(ChatCompletionCreateParams.Builder b, ModelCall call) {
     // The assistant message being built: function calls join the assistant text right before them.
     ChatCompletionAssistantMessageParam.Builder pending = null;
+    // Images of the tool messages just added: a tool message holds text only, and nothing may come
+    // between an assistant's tool calls and their tool messages, so they follow as one user message.
+    List<ChatCompletionContentPart> images = new ArrayList<>();
     for (Object item : MappingSupport.input(call)) {
+      if (item instanceof ReasoningItem) {
+        continue; // Responses API items: Chat Completions has no way to replay them
+      }
+      if (!(item instanceof FunctionCallOutputItem)) {
+        flushImages(b, images);
+      }
       if (item instanceof FunctionCallItem f) {
         if (pending == null) {
           pending = ChatCompletionAssistantMessageParam.builder();
@@ -125,15 +172,37 @@ final class ChatMapping {
             pending = ChatCompletionAssistantMessageParam.builder().content(m.getText());
         case MessageItem m when m.getRole() == Role.USER -> b.addUserMessage(m.getText());
         case MessageItem m -> b.addSystemMessage(m.getText());
-        case FunctionCallOutputItem o -> b.addMessage(ChatCompletionToolMessageParam.builder()
-            .toolCallId(o.getToolCallId())
-            .content(o.getOutput())
-            .build());
+        case FunctionCallOutputItem o -> {
+          b.addMessage(ChatCompletionToolMessageParam.builder()
+              .toolCallId(o.getToolCallId())
+              .content(o.getOutput())
+              .build());
+          List<ImageContent> shown = MappingSupport.shown(o);
+          if (!shown.isEmpty()) {
+            images.add(ChatCompletionContentPart.ofText(ChatCompletionContentPartText.builder()
+                .text("The image" + (shown.size() == 1 ? "" : "s") + " returned by " + o.getName() + " (call "
+                    + o.getToolCallId() + "):")
+                .build()));
+            for (ImageContent image : shown) {
+              images.add(ChatCompletionContentPart.ofImageUrl(ChatCompletionContentPartImage.builder()
+                  .imageUrl(ChatCompletionContentPartImage.ImageUrl.builder().url(MappingSupport.dataUrl(image)).build())
+                  .build()));
+            }
+          }
+        }
         default -> throw new InvalidCallException("unsupported input item " + MappingSupport.typeOf(item));
       }
     }
+    flushImages(b, images);
     if (pending != null) {
       b.addMessage(pending.build());
+    }
+  }
+
+  private static void flushImages(ChatCompletionCreateParams.Builder b, List<ChatCompletionContentPart> images) {
+    if (!images.isEmpty()) {
+      b.addMessage(ChatCompletionUserMessageParam.builder().contentOfArrayOfContentParts(List.copyOf(images)).build());
+      images.clear();
     }
   }
 
@@ -145,7 +214,9 @@ final class ChatMapping {
         .setCallId(call.getCallId())
         .setResponseId(completion.id())
         .setUsage(completion.usage()
-            .map(u -> MappingSupport.usage(u.promptTokens(), u.completionTokens(), u.totalTokens()))
+            .map(u -> MappingSupport.usage(u.promptTokens(), u.completionTokens(), u.totalTokens(),
+                u.promptTokensDetails().flatMap(d -> d.cachedTokens()).orElse(0L),
+                u.completionTokensDetails().flatMap(d -> d.reasoningTokens()).orElse(0L)))
             .orElseGet(MappingSupport::noUsage));
     if (completion.choices().isEmpty()) {
       return result.setOutput(output).setError(ErrorInfo.newBuilder()

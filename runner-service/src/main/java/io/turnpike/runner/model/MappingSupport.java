@@ -4,13 +4,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.openai.core.JsonValue;
 import com.openai.core.ObjectMappers;
 import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.OutputType;
 import io.turnpike.avro.Role;
 import io.turnpike.avro.ToolKind;
 import io.turnpike.avro.ToolSpec;
 import io.turnpike.avro.Usage;
+import java.nio.ByteBuffer;
+import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -65,19 +70,40 @@ final class MappingSupport {
     if (json == null || json.isBlank()) {
       json = "{\"type\":\"object\",\"properties\":{}}";
     }
+    return schema(json, "tool " + tool.getName() + " has parametersJson");
+  }
+
+  /** The outputType's JSON schema as openai-java JSON values, one per top-level property. */
+  static Map<String, JsonValue> schema(OutputType type) {
+    return schema(type.getSchemaJson(), "output type " + type.getName() + " has a schema");
+  }
+
+  private static Map<String, JsonValue> schema(String json, String what) {
     JsonNode node;
     try {
       node = ObjectMappers.jsonMapper().readTree(json);
     } catch (Exception e) {
-      throw new InvalidCallException("tool " + tool.getName() + " has parametersJson that is not JSON: "
-          + e.getMessage(), e);
+      throw new InvalidCallException(what + " that is not JSON: " + e.getMessage(), e);
     }
     if (node == null || !node.isObject()) {
-      throw new InvalidCallException("tool " + tool.getName() + " has parametersJson that is not a JSON object");
+      throw new InvalidCallException(what + " that is not a JSON object");
     }
     Map<String, JsonValue> out = new LinkedHashMap<>();
     node.fields().forEachRemaining(e -> out.put(e.getKey(), JsonValue.fromJsonNode(e.getValue())));
     return out;
+  }
+
+  /** An image as the data URL both APIs take in place of a link. */
+  static String dataUrl(ImageContent image) {
+    ByteBuffer data = image.getData().duplicate();
+    byte[] bytes = new byte[data.remaining()];
+    data.get(bytes);
+    return "data:" + image.getMimeType() + ";base64," + Base64.getEncoder().encodeToString(bytes);
+  }
+
+  /** The images of a tool output the model can be shown (a reference to an image the run did not keep has no bytes). */
+  static List<ImageContent> shown(FunctionCallOutputItem output) {
+    return output.getImages().stream().filter(i -> i.getData() != null).toList();
   }
 
   /** True for tools the model sees as function tools: FUNCTION, SANDBOX and MCP. */
@@ -109,11 +135,17 @@ final class MappingSupport {
   }
 
   static Usage usage(long input, long output, long total) {
+    return usage(input, output, total, 0, 0);
+  }
+
+  static Usage usage(long input, long output, long total, long cachedInput, long reasoning) {
     return Usage.newBuilder()
         .setInputTokens(input)
         .setOutputTokens(output)
         .setTotalTokens(total == 0 ? input + output : total)
         .setModelCalls(1)
+        .setCachedInputTokens(cachedInput)
+        .setReasoningTokens(reasoning)
         .build();
   }
 

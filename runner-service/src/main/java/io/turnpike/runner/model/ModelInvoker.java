@@ -190,6 +190,7 @@ public final class ModelInvoker implements AutoCloseable {
         // A ModelClient should not throw; answer anyway so the run is not left waiting.
         result = OpenAiModelClient.failed(call, ModelErrors.fromException(e, ModelErrors.Redactor.NONE));
       }
+      result = checkOutputType(call, result);
       record(span, call, result, Duration.ofNanos(System.nanoTime() - started));
       result.setRunId(call.getRunId());
       result.setCallId(call.getCallId());
@@ -199,6 +200,21 @@ public final class ModelInvoker implements AutoCloseable {
       throw e;
     } finally {
       span.end();
+    }
+  }
+
+  /** Whatever the client, a final answer the run takes follows the agent's outputType. */
+  private static ModelResult checkOutputType(ModelCall call, ModelResult result) {
+    try {
+      ModelResult checked = OutputTypes.checked(call, result);
+      if (checked != result) {
+        log.warn("model call {} of run {} (agent {}, attempt {}): {}", call.getCallId(), call.getRunId(), call.getAgent(),
+            call.getAttempt(), checked.getError().getMessage());
+      }
+      return checked;
+    } catch (MappingSupport.InvalidCallException e) {
+      return ModelResult.newBuilder(result).setOutput(java.util.List.of()).setError(ModelErrors.error(ModelErrors.INVALID_CALL,
+          e.getMessage(), false, ModelErrors.Redactor.NONE)).build();
     }
   }
 

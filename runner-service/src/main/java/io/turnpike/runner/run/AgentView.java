@@ -5,10 +5,14 @@ import io.turnpike.avro.ApprovalRule;
 import io.turnpike.avro.GuardrailMode;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.OutputType;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.SkillRef;
+import io.turnpike.avro.StructuredOutput;
 import io.turnpike.avro.ToolKind;
 import io.turnpike.avro.ToolSpec;
+import io.turnpike.avro.ToolUseMode;
 import io.turnpike.schema.Capabilities;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -113,6 +117,29 @@ final class AgentView {
       }
     }
     return null;
+  }
+
+  /**
+   * The model settings of the next call: the agent's, without its toolChoice once it has called a tool
+   * in this run when resetToolChoice is on (the SDK's reset_tool_choice), so that a required or named
+   * tool choice cannot make the model call tools forever.
+   */
+  static ModelSettings settings(AgentDefinition agent, List<String> toolUsers) {
+    ModelSettings s = agent.getModelSettings();
+    if (s == null || s.getToolChoice() == null || !agent.getResetToolChoice() || !toolUsers.contains(agent.getName())) {
+      return s;
+    }
+    return ModelSettings.newBuilder(s).setToolChoice(null).build();
+  }
+
+  /** A final answer as structured output when the agent has an outputType (the model invoker checked it), else null. */
+  static StructuredOutput structured(AgentDefinition agent, String text) {
+    OutputType type = agent.getOutputType();
+    return type == null ? null : new StructuredOutput(text, type.getName(), type.getSha256());
+  }
+
+  static ToolUseMode toolUseMode(AgentDefinition agent) {
+    return agent.getToolUseBehavior() == null ? ToolUseMode.RUN_LLM_AGAIN : agent.getToolUseBehavior().getMode();
   }
 
   static Duration modelTimeout(AgentDefinition agent) {

@@ -54,7 +54,7 @@ final class AnswerLimit {
           .setOutput("error: " + why).setIsError(true).build());
       // The command ran: its snapshot and exit code stay true, only the output is replaced.
       case RunEvent.SandboxAnswered s -> new RunEvent.SandboxAnswered(SandboxResult.newBuilder(s.result())
-          .setOutput("error: " + why).setIsError(true).setImages(List.of()).build());
+          .setOutput("error: " + why).setIsError(true).setImages(List.of()).build(), s.maxImageBytes());
       // Not retryable: a model that answered that much once is likely to again, and each try costs.
       case RunEvent.ModelAnswered m -> new RunEvent.ModelAnswered(ModelResult.newBuilder(m.result())
           .setOutput(List.of()).setError(new ErrorInfo(MODEL_ERROR_CODE, why, false)).build(), Map.of());

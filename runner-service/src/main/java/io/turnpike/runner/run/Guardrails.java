@@ -120,12 +120,21 @@ final class Guardrails {
     switch (stage) {
       case INPUT -> input(step, v, outcome, agents);
       case OUTPUT -> {
+        // A tool's output that ends the run (toolUseBehavior) is already in the conversation as that
+        // tool's output; only the model's own answer becomes an assistant message.
+        boolean fromTool = call.getName() != null;
         if (outcome == GuardrailOutcome.ALLOW || outcome == GuardrailOutcome.REDACT) {
           String text = v.getContent() == null ? "" : v.getContent();
-          step.items().add(new MessageItem(Role.ASSISTANT, text, step.agent().getName()));
-          RunStateMachine.finish(step, RunStatus.COMPLETED, text, null, null);
+          if (!fromTool) {
+            step.items().add(new MessageItem(Role.ASSISTANT, text, step.agent().getName()));
+          }
+          // A redacted answer is no longer the one checked against the outputType.
+          Turns.complete(step, text, !fromTool && outcome == GuardrailOutcome.ALLOW ? AgentView.structured(step.agent(), text) : null);
         } else {
-          step.items().add(new MessageItem(Role.ASSISTANT, "[output blocked by guardrail " + v.getGuardrail() + "]", step.agent().getName()));
+          if (!fromTool) {
+            step.items().add(new MessageItem(Role.ASSISTANT, "[output blocked by guardrail " + v.getGuardrail() + "]",
+                step.agent().getName()));
+          }
           trip(step, v, stage);
         }
       }

@@ -71,6 +71,7 @@ public final class Orchestrator implements AutoCloseable {
     p.put(StreamsConfig.PRODUCTION_EXCEPTION_HANDLER_CLASS_CONFIG, DeadLetterProductionHandler.class);
     p.put(SendFailures.CONFIG, new SendFailures());
     p.put(OrchestratorConfig.MAX_ANSWER_BYTES, config.maxAnswerBytes());
+    p.put(OrchestratorConfig.MAX_IMAGE_BYTES, config.maxImageBytes());
     return p;
   }
 

@@ -23,6 +23,9 @@ import java.util.Map;
  * @param schemaRegistryUrl Confluent-compatible schema registry ({@code turnpike.schema.registry.url})
  * @param maxAnswerBytes    larger answers (tool, sandbox, model, guardrail results) are dead-lettered and
  *                          replaced by an error the run sees ({@value #MAX_ANSWER_BYTES})
+ * @param maxImageBytes     the most image bytes a run keeps, all its images together ({@value #MAX_IMAGE_BYTES}):
+ *                          kept once in its RunState and sent with every model call; an image over it is not
+ *                          kept and the model is told
  */
 public record OrchestratorConfig(
     String bootstrapServers,
@@ -36,7 +39,8 @@ public record OrchestratorConfig(
     int standbyReplicas,
     Duration pollInterval,
     String schemaRegistryUrl,
-    int maxAnswerBytes) {
+    int maxAnswerBytes,
+    long maxImageBytes) {
 
   /** The key of {@link #maxAnswerBytes}, also how the orchestrator's processor finds it in the Streams configuration. */
   public static final String MAX_ANSWER_BYTES = "turnpike.runner.max-answer-bytes";
@@ -45,6 +49,8 @@ public record OrchestratorConfig(
    * topic's limit, since the answer becomes part of the RunState and of the next model call.
    */
   public static final int DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
+  /** The key of {@link #maxImageBytes}, passed to the processor through the Streams configuration like max-answer-bytes. */
+  public static final String MAX_IMAGE_BYTES = "turnpike.runner.max-image-bytes";
 
   public OrchestratorConfig {
     groupTuning = Map.copyOf(groupTuning);
@@ -66,12 +72,19 @@ public record OrchestratorConfig(
         s.getInt("turnpike.runner.standby-replicas", 0),
         s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)),
         s.schemaRegistryUrl(),
-        s.getInt(MAX_ANSWER_BYTES, DEFAULT_MAX_ANSWER_BYTES));
+        s.getInt(MAX_ANSWER_BYTES, DEFAULT_MAX_ANSWER_BYTES),
+        s.getLong(MAX_IMAGE_BYTES, Images.DEFAULT_MAX_BYTES));
   }
 
   /** {@link #maxAnswerBytes} as the Streams configuration carries it, or the default where it does not. */
   static int maxAnswerBytes(Map<String, Object> streamsConfig) {
     Object configured = streamsConfig.get(MAX_ANSWER_BYTES);
     return configured == null ? DEFAULT_MAX_ANSWER_BYTES : Integer.parseInt(configured.toString());
+  }
+
+  /** {@link #maxImageBytes} as the Streams configuration carries it, or the default where it does not. */
+  static long maxImageBytes(Map<String, Object> streamsConfig) {
+    Object configured = streamsConfig.get(MAX_IMAGE_BYTES);
+    return configured == null ? Images.DEFAULT_MAX_BYTES : Long.parseLong(configured.toString());
   }
 }

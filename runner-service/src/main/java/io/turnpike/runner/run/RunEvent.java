@@ -29,7 +29,15 @@ public sealed interface RunEvent {
 
   record ToolAnswered(ToolResult result) implements RunEvent {}
 
-  record SandboxAnswered(SandboxResult result) implements RunEvent {}
+  /**
+   * A sandbox answer; of the images it returns the run keeps at most {@code maxImageBytes} in all
+   * ({@code turnpike.runner.max-image-bytes}, which the orchestrator reads).
+   */
+  record SandboxAnswered(SandboxResult result, long maxImageBytes) implements RunEvent {
+    public SandboxAnswered(SandboxResult result) {
+      this(result, Images.DEFAULT_MAX_BYTES);
+    }
+  }
 
   /** A guardrail verdict; {@code agents} resolves handoffs in a model answer it releases (see ModelAnswered). */
   record GuardrailAnswered(GuardrailVerdict verdict, Map<String, AgentDefinition> agents) implements RunEvent {

@@ -83,6 +83,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private RecordLimits limits;
   private String changelog;
   private int maxAnswerBytes;
+  private long maxImageBytes;
 
   RunOrchestrator(Duration timerInterval, TurnpikeSerdes serdes) {
     this(timerInterval, serdes, Telemetry.noop("orchestrator"));
@@ -111,6 +112,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.changelog = context.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog";
     this.limits = RecordLimits.from(configs, changelog, failures);
     this.maxAnswerBytes = OrchestratorConfig.maxAnswerBytes(configs);
+    this.maxImageBytes = OrchestratorConfig.maxImageBytes(configs);
     context.schedule(timerInterval, PunctuationType.WALL_CLOCK_TIME, this::fireDeadlines);
   }
 
@@ -330,7 +332,8 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       return new RunEvent.ModelAnswered(res, handoffAgents(state, res.getOutput()));
     }
     if (topic.equals(Topics.SANDBOX_RESULTS.name())) {
-      return new RunEvent.SandboxAnswered(decodeOrFail(() -> serdes.sandboxResult().decode(record.value()), topic, false));
+      return new RunEvent.SandboxAnswered(decodeOrFail(() -> serdes.sandboxResult().decode(record.value()), topic, false),
+          maxImageBytes);
     }
     if (topic.equals(Topics.GUARDRAIL_RESULTS.name())) {
       GuardrailVerdict verdict = decodeOrFail(() -> serdes.guardrailVerdict().decode(record.value()), topic, false);
@@ -528,7 +531,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
         .setAgent(agent)
         .setError(reason)
         .setTurns(0)
-        .setUsage(new Usage(0L, 0L, 0L, 0))
+        .setUsage(Usage.newBuilder().build())
         .setFinishedAt(now)
         .build();
     telemetry.rejected(result);

@@ -36,7 +36,7 @@ import java.util.Optional;
 public final class RunStateMachine {
 
   /** The current RunState layout (see RunState.avsc's doc for what each version added). */
-  public static final int SCHEMA_VERSION = 3;
+  public static final int SCHEMA_VERSION = 4;
 
   private RunStateMachine() {}
 
@@ -59,7 +59,7 @@ public final class RunStateMachine {
       case RunEvent.CommandReceived c -> command(state, c.command(), now);
       case RunEvent.ModelAnswered m -> Turns.modelAnswered(state, m.result(), m.agents(), now);
       case RunEvent.ToolAnswered t -> ToolCalls.toolAnswered(state, t.result(), now);
-      case RunEvent.SandboxAnswered s -> ToolCalls.sandboxAnswered(state, s.result(), now);
+      case RunEvent.SandboxAnswered s -> ToolCalls.sandboxAnswered(state, s.result(), s.maxImageBytes(), now);
       case RunEvent.GuardrailAnswered g -> Guardrails.verdict(state, g.verdict(), g.agents(), now);
       case RunEvent.DeadlinePassed d -> deadlinePassed(state, d.callId(), now);
       case RunEvent.Abandoned a -> abandoned(state, a.reason(), now);
@@ -80,7 +80,7 @@ public final class RunStateMachine {
         .setTurn(0)
         .setItems(new ArrayList<>(List.of(new MessageItem(Role.USER, req.getInput(), null))))
         .setPending(new ArrayList<>())
-        .setUsage(new Usage(0L, 0L, 0L, 0))
+        .setUsage(Usage.newBuilder().build())
         .setMetadata(new HashMap<>(req.getMetadata()))
         .setTraceId(started.traceId())
         .setCreatedAt(now)
@@ -186,20 +186,26 @@ public final class RunStateMachine {
 
   /** Ends the run: status, result, a RunFinished event; nothing stays pending. */
   static void finish(Step step, RunStatus status, String output, String error, String guardrail) {
+    if (status != RunStatus.COMPLETED) {
+      step.b.setStructuredOutput(null);
+    }
     step.b.setStatus(status).setFinalOutput(output).setError(error).setPending(new ArrayList<>());
     step.toolCalls().clear();
     step.b.getApprovals().clear();
     Turns.emitFinished(step, status, output, error);
-    step.effects.add(new Effect.Finish(step.result(status).setFinalOutput(output).setError(error).setGuardrail(guardrail).build()));
+    step.effects.add(new Effect.Finish(step.result(status).setFinalOutput(output).setError(error).setGuardrail(guardrail)
+        .setStructuredOutput(step.b.getStructuredOutput()).build()));
   }
 
   /**
    * The state as published on {@code turnpike.run-state}, which users read: without the content of
-   * pending output-side guardrail checks. Only the runner's own store (and its internal changelog)
-   * keeps that copy, so that a check can be re-sent; output under judgement thus reaches no topic
-   * users read before its verdict, as before checks were retried.
+   * pending output-side guardrail checks, and with references instead of image bytes. Only the
+   * runner's own store (and its internal changelog) keeps those: a check can then be re-sent and the
+   * model shown the images, while output under judgement reaches no topic users read before its
+   * verdict (as before checks were retried) and the public copy of every step stays small.
    */
   public static RunState published(RunState state) {
+    state = Images.withoutBytes(state);
     if (state.getPending().stream().allMatch(p -> p.getContent() == null)) {
       return state;
     }

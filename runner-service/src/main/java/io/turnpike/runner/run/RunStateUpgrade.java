@@ -2,6 +2,8 @@ package io.turnpike.runner.run;
 
 import io.turnpike.avro.CallKind;
 import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.ToolCallProgress;
@@ -50,7 +52,61 @@ final class RunStateUpgrade {
       }
       b.setPending(pending);
     }
+    if (state.getSchemaVersion() < 4) {
+      upgradeImages(b);
+      b.setToolUsers(toolUsers(state));
+    }
     return b.setSchemaVersion(RunStateMachine.SCHEMA_VERSION).build();
+  }
+
+  /**
+   * v3 kept each image inline where it was used (an output item, a call under an output check): v4
+   * keeps the bytes once in {@code images} and refers to them by hash. Nothing is dropped: what v3
+   * kept, however large, stays kept.
+   */
+  private static void upgradeImages(RunState.Builder b) {
+    List<ImageContent> store = new ArrayList<>(b.getImages());
+    List<Object> items = new ArrayList<>();
+    for (Object item : b.getItems()) {
+      items.add(item instanceof FunctionCallOutputItem o && !o.getImages().isEmpty()
+          ? FunctionCallOutputItem.newBuilder(o).setImages(stored(store, o.getImages())).build() : item);
+    }
+    List<ToolCallProgress> calls = new ArrayList<>();
+    for (ToolCallProgress t : b.getToolCalls()) {
+      calls.add(t.getResultImages().isEmpty() ? t
+          : ToolCallProgress.newBuilder(t).setResultImages(stored(store, t.getResultImages())).build());
+    }
+    b.setItems(items).setToolCalls(calls).setImages(store);
+  }
+
+  private static List<ImageContent> stored(List<ImageContent> store, List<ImageContent> images) {
+    List<ImageContent> references = Images.references(images);
+    for (int i = 0; i < images.size(); i++) {
+      ImageContent ref = references.get(i);
+      if (images.get(i).getData() != null && Images.stored(store, ref.getSha256()) == null) {
+        store.add(ImageContent.newBuilder(ref).setData(images.get(i).getData()).build());
+      }
+    }
+    return new ArrayList<>(references);
+  }
+
+  /**
+   * Who has called a tool, as well as a v3 state tells: every agent that handed off (the transfer is a
+   * tool call), and the current agent when the conversation holds a call that is not a transfer.
+   */
+  private static List<String> toolUsers(RunState state) {
+    List<String> users = new ArrayList<>();
+    state.getHandoffs().forEach(h -> {
+      if (!users.contains(h.getFromAgent())) {
+        users.add(h.getFromAgent());
+      }
+    });
+    boolean called = state.getItems().stream()
+        .anyMatch(i -> i instanceof FunctionCallItem f && !f.getName().startsWith(AgentView.HANDOFF_PREFIX));
+    if (called && !users.contains(state.getAgent().getName())) {
+      users.add(state.getAgent().getName());
+    }
+    return users;
   }
 
   private static String arguments(RunState state, String toolCallId) {

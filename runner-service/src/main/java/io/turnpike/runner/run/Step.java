@@ -38,6 +38,8 @@ final class Step {
     b.setHandoffs(new ArrayList<>(b.getHandoffs()));
     b.setGuardrailResults(new ArrayList<>(b.getGuardrailResults()));
     b.setQueuedMessages(new ArrayList<>(b.getQueuedMessages()));
+    b.setImages(new ArrayList<>(b.getImages()));
+    b.setToolUsers(new ArrayList<>(b.getToolUsers()));
   }
 
   RunState current() {
@@ -121,12 +123,15 @@ final class Step {
 
   void addUsage(Usage u) {
     Usage total = b.getUsage();
-    if (u == null) {
-      b.setUsage(new Usage(total.getInputTokens(), total.getOutputTokens(), total.getTotalTokens(), total.getModelCalls() + 1));
-      return;
+    Usage.Builder sum = Usage.newBuilder(total).setModelCalls(total.getModelCalls() + 1);
+    if (u != null) {
+      sum.setInputTokens(total.getInputTokens() + u.getInputTokens())
+          .setOutputTokens(total.getOutputTokens() + u.getOutputTokens())
+          .setTotalTokens(total.getTotalTokens() + u.getTotalTokens())
+          .setCachedInputTokens(total.getCachedInputTokens() + u.getCachedInputTokens())
+          .setReasoningTokens(total.getReasoningTokens() + u.getReasoningTokens());
     }
-    b.setUsage(new Usage(total.getInputTokens() + u.getInputTokens(), total.getOutputTokens() + u.getOutputTokens(),
-        total.getTotalTokens() + u.getTotalTokens(), total.getModelCalls() + 1));
+    b.setUsage(sum.build());
   }
 
   RunResult.Builder result(RunStatus status) {

@@ -153,15 +153,15 @@ final class ToolCalls {
   }
 
   static Transition toolAnswered(RunState state, ToolResult r, Instant now) {
-    return answered(state, r.getCallId(), CallKind.TOOL, r.getOutput(), r.getIsError(), List.of(), now);
+    return answered(state, r.getCallId(), CallKind.TOOL, r.getOutput(), r.getIsError(), List.of(), 0, now);
   }
 
-  static Transition sandboxAnswered(RunState state, SandboxResult r, Instant now) {
-    return answered(state, r.getCallId(), CallKind.SANDBOX, r.getOutput(), r.getIsError(), r.getImages(), now);
+  static Transition sandboxAnswered(RunState state, SandboxResult r, long maxImageBytes, Instant now) {
+    return answered(state, r.getCallId(), CallKind.SANDBOX, r.getOutput(), r.getIsError(), r.getImages(), maxImageBytes, now);
   }
 
-  private static Transition answered(RunState state, String callId, CallKind kind, String output, boolean isError,
-      List<ImageContent> images, Instant now) {
+  private static Transition answered(RunState state, String callId, CallKind kind, String answer, boolean isError,
+      List<ImageContent> answerImages, long maxImageBytes, Instant now) {
     Optional<PendingCall> pending = RunStateMachine.pendingCall(state, callId, kind);
     if (pending.isEmpty()) {
       return RunStateMachine.ignored(state, callId, now);
@@ -172,6 +172,10 @@ final class ToolCalls {
     if (progress.isEmpty()) {
       return RunStateMachine.ignored(state, callId, now);
     }
+    // Kept now, once, whatever the output guardrails say: the call's progress and items then refer to them.
+    Images.Kept kept = Images.keep(step, answerImages, maxImageBytes);
+    String output = answer + kept.note();
+    List<ImageContent> images = kept.references();
     List<GuardrailSpec> guards = AgentView.guardrails(step.agent(), GuardrailStage.TOOL_OUTPUT, progress.get().getName());
     if (guards.isEmpty()) {
       complete(step, progress.get(), output, isError, images);
@@ -189,14 +193,15 @@ final class ToolCalls {
     step.toolCalls().removeIf(t -> t.getCallId().equals(progress.getCallId()));
     output(step, progress.getCallId(), progress.getToolCallId(), progress.getName(), output, isError, images);
     if (step.toolCalls().isEmpty() && !step.terminal()) {
-      Turns.nextTurnOrStop(step);
+      Turns.afterTools(step);
     }
   }
 
   private static void output(Step step, String callId, String toolCallId, String name, String output, boolean isError,
       List<ImageContent> images) {
-    step.items().add(new FunctionCallOutputItem(toolCallId, name, output, isError, new ArrayList<>(images)));
-    step.emit(new ToolCallCompleted(callId, name, output, isError));
+    List<ImageContent> references = Images.references(images);
+    step.items().add(new FunctionCallOutputItem(toolCallId, name, output, isError, new ArrayList<>(references)));
+    step.emit(new ToolCallCompleted(callId, name, output, isError, new ArrayList<>(references)));
   }
 
   /** What the next agent sees of the conversation, per the handing-off agent's filter. */

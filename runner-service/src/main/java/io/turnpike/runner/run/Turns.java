@@ -4,6 +4,7 @@ import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.CallKind;
 import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.FunctionCallOutputItem;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
 import io.turnpike.avro.MessageItem;
@@ -14,10 +15,13 @@ import io.turnpike.avro.ModelOutputHeld;
 import io.turnpike.avro.ModelResponded;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.PendingCall;
+import io.turnpike.avro.ReasoningItem;
 import io.turnpike.avro.Role;
 import io.turnpike.avro.RunFinished;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
+import io.turnpike.avro.StructuredOutput;
+import io.turnpike.avro.ToolUseMode;
 import io.turnpike.avro.Usage;
 import io.turnpike.avro.UserMessageAdded;
 import java.util.ArrayList;
@@ -64,9 +68,10 @@ final class Turns {
         .setAgent(agent.getName())
         .setModel(agent.getModel())
         .setInstructions(AgentView.instructions(agent))
-        .setInput(new ArrayList<>(step.items()))
+        .setInput(Images.inline(step.b.getImages(), step.items()))
         .setTools(AgentView.tools(agent))
-        .setSettings(agent.getModelSettings())
+        .setSettings(AgentView.settings(agent, step.b.getToolUsers()))
+        .setOutputType(agent.getOutputType())
         .setDeadline(pc.getDeadline())
         .build()));
     step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), agent.getModel()));
@@ -81,14 +86,17 @@ final class Turns {
     PendingCall call = pending.get();
     if (result.getError() != null) {
       ErrorInfo error = result.getError();
+      if (result.getUsage() != null) {
+        step.addUsage(result.getUsage()); // an answer that was refused (not the outputType) was still paid for
+      }
       if (call.getBackingOff()) {
         // An earlier attempt's late error: the next attempt is already scheduled.
-        step.emit(new ModelFailed(call.getCallId(), error, call.getDeadline()));
+        step.emit(new ModelFailed(call.getCallId(), error, call.getDeadline(), result.getUsage()));
         return step.done();
       }
       Optional<java.time.Instant> next = error.getRetryable()
           ? Retries.nextSend(step.agent(), call, now, now) : Optional.empty();
-      step.emit(new ModelFailed(call.getCallId(), error, next.orElse(null)));
+      step.emit(new ModelFailed(call.getCallId(), error, next.orElse(null), result.getUsage()));
       if (next.isPresent()) {
         Retries.schedule(step, call, next.get());
       } else {
@@ -128,28 +136,32 @@ final class Turns {
         text.append(text.isEmpty() ? "" : "\n").append(m.getText());
       }
     }
-    List<GuardrailSpec> outputGuards = AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null);
-    if (calls.isEmpty() && !text.isEmpty() && !outputGuards.isEmpty()) {
-      // The final answer is judged before it lands anywhere: not in RunState, not in the events.
+    if (calls.isEmpty() && !text.isEmpty() && !AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null).isEmpty()) {
+      // The final answer is judged before it lands anywhere: not in RunState, not in the events. Its
+      // reasoning is left out too (a summary may say what the answer said).
       step.emit(new ModelResponded(callId, List.of(new MessageItem(Role.ASSISTANT, HELD_MARKER, agentName)), usage));
-      Guardrails.send(step, GuardrailStage.OUTPUT, step.runId() + ":m" + step.b.getTurn() + ":out", text.toString(), null, null, outputGuards);
+      finalAnswer(step, text.toString(), null);
       return;
     }
-    step.emit(new ModelResponded(callId, new ArrayList<>(output), usage));
+    step.emit(new ModelResponded(callId, forEvent(output, agentName), usage));
     for (Object item : output) {
-      if (item instanceof MessageItem m) {
-        step.items().add(MessageItem.newBuilder(m).setAgent(agentName).build());
-      } else if (item instanceof FunctionCallItem f) {
-        step.items().add(f);
+      switch (item) {
+        case MessageItem m -> step.items().add(MessageItem.newBuilder(m).setAgent(agentName).build());
+        case FunctionCallItem f -> step.items().add(f);
+        case ReasoningItem r -> step.items().add(ReasoningItem.newBuilder(r).setAgent(agentName).build());
+        default -> { }
       }
     }
     if (calls.isEmpty()) {
       if (text.isEmpty()) {
         RunStateMachine.finish(step, RunStatus.FAILED, null, "model returned neither text nor tool calls (call " + callId + ")", null);
       } else {
-        RunStateMachine.finish(step, RunStatus.COMPLETED, text.toString(), null, null);
+        finalAnswer(step, text.toString(), null);
       }
       return;
+    }
+    if (!step.b.getToolUsers().contains(agentName)) {
+      step.b.getToolUsers().add(agentName);
     }
     int index = 0;
     for (FunctionCallItem f : calls) {
@@ -159,8 +171,87 @@ final class Turns {
       }
     }
     if (step.toolCalls().isEmpty()) {
-      nextTurnOrStop(step);
+      afterTools(step);
     }
+  }
+
+  /** The answer as a turn event carries it: reasoning without its encrypted content (opaque, and the bulk of it). */
+  private static List<Object> forEvent(List<Object> output, String agentName) {
+    List<Object> out = new ArrayList<>(output.size());
+    for (Object item : output) {
+      out.add(item instanceof ReasoningItem r
+          ? ReasoningItem.newBuilder(r).setEncryptedContent(null).setAgent(agentName).build() : item);
+    }
+    return out;
+  }
+
+  /**
+   * The run has its final output: the model's text, or (toolUseBehavior) a tool's output, named by
+   * {@code fromTool}. Output guardrails judge it first when the agent has any.
+   */
+  static void finalAnswer(Step step, String text, String fromTool) {
+    List<GuardrailSpec> outputGuards = AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null);
+    if (!outputGuards.isEmpty()) {
+      Guardrails.send(step, GuardrailStage.OUTPUT, step.runId() + ":m" + step.b.getTurn() + ":out", text, fromTool, null, outputGuards);
+      return;
+    }
+    complete(step, text, fromTool == null ? AgentView.structured(step.agent(), text) : null);
+  }
+
+  /**
+   * Completes the run with its final output. A tool's output that ends the run is not checked against
+   * the outputType (as in the SDK), so it is never a structured output.
+   */
+  static void complete(Step step, String text, StructuredOutput structured) {
+    step.b.setStructuredOutput(structured);
+    RunStateMachine.finish(step, RunStatus.COMPLETED, text, null, null);
+  }
+
+  /** The turn's tool calls all have their outputs: stop with one of them (toolUseBehavior), or ask the model again. */
+  static void afterTools(Step step) {
+    if (step.terminal()) {
+      return;
+    }
+    Optional<FunctionCallOutputItem> last = toolFinalOutput(step);
+    if (last.isPresent()) {
+      finalAnswer(step, last.get().getOutput(), last.get().getName());
+      return;
+    }
+    nextTurnOrStop(step);
+  }
+
+  /**
+   * The output that ends the run under the agent's toolUseBehavior: the first of the turn's calls (in
+   * the order the model made them) of one of the agent's tools (STOP_ON_FIRST_TOOL), or of a tool in
+   * stopAtToolNames (STOP_AT_TOOLS). A handoff in the turn wins, as in the SDK: the run goes on with
+   * the next agent. Calls of unknown tools, whose output is an error the runner made up, do not count.
+   */
+  static Optional<FunctionCallOutputItem> toolFinalOutput(Step step) {
+    AgentDefinition agent = step.agent();
+    ToolUseMode mode = AgentView.toolUseMode(agent);
+    int turn = step.b.getTurn();
+    if (mode == ToolUseMode.RUN_LLM_AGAIN || step.b.getHandoffs().stream().anyMatch(h -> h.getTurn() == turn)) {
+      return Optional.empty();
+    }
+    List<Object> items = step.items();
+    Map<String, FunctionCallOutputItem> outputs = new java.util.HashMap<>();
+    int i = items.size() - 1;
+    for (; i >= 0 && items.get(i) instanceof FunctionCallOutputItem o; i--) {
+      outputs.put(o.getToolCallId(), o);
+    }
+    List<FunctionCallItem> calls = new ArrayList<>();
+    for (; i >= 0 && items.get(i) instanceof FunctionCallItem f; i--) {
+      calls.add(0, f);
+    }
+    List<String> stopAt = agent.getToolUseBehavior().getStopAtToolNames();
+    for (FunctionCallItem f : calls) {
+      FunctionCallOutputItem out = outputs.get(f.getToolCallId());
+      boolean ownTool = AgentView.handoffTarget(agent, f.getName()).isEmpty() && AgentView.tool(agent, f.getName()).isPresent();
+      if (out != null && ownTool && (mode == ToolUseMode.STOP_ON_FIRST_TOOL || stopAt.contains(f.getName()))) {
+        return Optional.of(out);
+      }
+    }
+    return Optional.empty();
   }
 
   static void nextTurnOrStop(Step step) {
@@ -182,7 +273,9 @@ final class Turns {
     step.emit(new UserMessageAdded(text));
     if (step.b.getStatus() == RunStatus.COMPLETED) {
       step.items().add(new MessageItem(Role.USER, text, null));
-      step.b.setStatus(RunStatus.RUNNING).setFinalOutput(null).setError(null).setSegmentStartTurn(step.b.getTurn());
+      step.b.setStatus(RunStatus.RUNNING).setFinalOutput(null).setStructuredOutput(null).setError(null)
+          .setSegmentStartTurn(step.b.getTurn());
+      step.b.getToolUsers().clear(); // a new exchange, as a new Runner.run is in the SDK: toolChoice applies again
       requestModel(step);
     } else {
       step.b.getQueuedMessages().add(text);

@@ -16,6 +16,7 @@ import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.ReasoningItem;
 import io.turnpike.avro.Role;
 import io.turnpike.avro.ToolKind;
 import java.util.List;
@@ -167,7 +168,13 @@ class ResponsesMappingTest {
     assertThat(r.getCallId()).isEqualTo("call-9");
     assertThat(r.getResponseId()).isEqualTo("resp_1");
     assertThat(r.getError()).isNull();
-    assertThat(r.getOutput()).hasSize(3);
+    assertThat(r.getOutput()).hasSize(4);
+    assertThat(r.getOutput().get(0)).isInstanceOfSatisfying(ReasoningItem.class, reasoning -> {
+      assertThat(reasoning.getItemId()).isEqualTo("rs_1");
+      assertThat(reasoning.getEncryptedContent()).isNull();
+      assertThat(reasoning.getSummary()).isEmpty();
+    });
+    r.getOutput().remove(0);
     MessageItem m = (MessageItem) r.getOutput().get(0);
     assertThat(m.getRole()).isEqualTo(Role.ASSISTANT);
     assertThat(m.getText()).isEqualTo("Il fait beau à Paris.");

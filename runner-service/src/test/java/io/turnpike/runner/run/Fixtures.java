@@ -62,7 +62,7 @@ final class Fixtures {
   static ModelResult text(String runId, String callId, String text) {
     return ModelResult.newBuilder().setRunId(runId).setCallId(callId)
         .setOutput(List.of(new MessageItem(Role.ASSISTANT, text, null)))
-        .setUsage(new Usage(10L, 5L, 15L, 1)).build();
+        .setUsage(Usage.newBuilder().setInputTokens(10L).setOutputTokens(5L).setTotalTokens(15L).setModelCalls(1).build()).build();
   }
 
   static ModelResult toolCalls(String runId, String callId, String... nameAndArgs) {
@@ -71,7 +71,7 @@ final class Fixtures {
       out.add(new FunctionCallItem("fc_" + callId + "_" + i, nameAndArgs[i], nameAndArgs[i + 1], null));
     }
     return ModelResult.newBuilder().setRunId(runId).setCallId(callId).setOutput(out)
-        .setUsage(new Usage(20L, 7L, 27L, 1)).build();
+        .setUsage(Usage.newBuilder().setInputTokens(20L).setOutputTokens(7L).setTotalTokens(27L).setModelCalls(1).build()).build();
   }
 
   static ModelResult modelError(String runId, String callId, boolean retryable) {

@@ -396,7 +396,7 @@ class OrchestratorTopologyTest {
     SandboxCommand cmd = SERDES.sandboxCommand().decode(sandboxRequests.readValue());
     sandboxResults.pipeInput("r23", SERDES.sandboxResult().encode(SandboxResult.newBuilder().setRunId("r23")
         .setCallId(cmd.getCallId()).setSessionId("r23").setTool("read_file").setOutput("an image")
-        .setImages(List.of(new ImageContent("image/png", ByteBuffer.wrap(new byte[8192])))).build()));
+        .setImages(List.of(ImageContent.newBuilder().setMimeType("image/png").setData(ByteBuffer.wrap(new byte[8192])).build())).build()));
 
     FunctionCallOutputItem out = outputInNextModelCall();
     assertThat(out.getIsError()).isTrue();

@@ -110,7 +110,7 @@ class RunPhasesTest {
 
       byte[] png = {(byte) 0x89, 'P', 'N', 'G'};
       Transition done = on(asked.state(), new RunEvent.SandboxAnswered(SandboxResult.newBuilder().setRunId(RUN).setCallId(cmd.getCallId())
-          .setSessionId(RUN).setTool("write_file").setOutput("wrote 2 bytes").setImages(List.of(new ImageContent("image/png", ByteBuffer.wrap(png)))).build()));
+          .setSessionId(RUN).setTool("write_file").setOutput("wrote 2 bytes").setImages(List.of(ImageContent.newBuilder().setMimeType("image/png").setData(ByteBuffer.wrap(png)).build())).build()));
       assertThat(modelCalls(done)).singleElement().satisfies(c -> assertThat(c.getInput().get(2))
           .isInstanceOfSatisfying(FunctionCallOutputItem.class, o -> {
             assertThat(o.getOutput()).isEqualTo("wrote 2 bytes");
