@@ -10,6 +10,8 @@ import io.turnpike.sandbox.backend.Backend;
 import io.turnpike.sandbox.backend.DockerBackend;
 import io.turnpike.sandbox.backend.ExecRequest;
 import io.turnpike.sandbox.backend.LocalBackend;
+import io.turnpike.sandbox.workspace.RestorePlan;
+import io.turnpike.sandbox.workspace.SnapshotKey;
 import io.turnpike.sandbox.workspace.SnapshotManifest;
 import io.turnpike.sandbox.workspace.Workspace;
 import io.turnpike.sandbox.workspace.WorkspaceStore;
@@ -176,19 +178,20 @@ public final class SandboxBench {
     for (int i = 0; i < count; i++) {
       byte[] b = new byte[10 * 1024];
       rnd.nextBytes(b);
-      ws.write(ws.resolve("d" + (i % 20) + "/f" + i + ".bin"), b, false);
+      ws.write("d" + (i % 20) + "/f" + i + ".bin", b, false);
     }
     // files modified within a second of a snapshot are rehashed at the next one ("racy" files): let
     // the workspace age first, as a real one has between commands
     Thread.sleep(1100);
-    try (WorkspaceStore store = new WorkspaceStore(bootstrap, "mock://bench", Map.of(), 1024 * 1024)) {
+    SnapshotKey key = SnapshotKey.random();
+    try (WorkspaceStore store = new WorkspaceStore(bootstrap, "mock://bench", Map.of(), 1024 * 1024, key)) {
       WorkspaceStore.FileCache cache = new WorkspaceStore.FileCache();
       long t0 = System.nanoTime();
       SnapshotManifest first = store.snapshot(session, "local", ws, null, cache, List.of(), true);
       long firstMs = (System.nanoTime() - t0) / 1_000_000;
       byte[] b = new byte[10 * 1024];
       rnd.nextBytes(b);
-      ws.write(ws.resolve("d0/f0.bin"), b, false);
+      ws.write("d0/f0.bin", b, false);
       t0 = System.nanoTime();
       SnapshotManifest second = store.snapshot(session, "local", ws, first, cache, List.of(), false);
       long incrMs = (System.nanoTime() - t0) / 1_000_000;
@@ -202,12 +205,12 @@ public final class SandboxBench {
           + "(manifest %s)%n", first.totalBytes() / 1e6, firstMs, incrMs, unchangedMs, second.snapshotId());
     }
     Path original = ws.root();
-    try (WorkspaceStore fresh = new WorkspaceStore(bootstrap, "mock://bench", Map.of(), 1024 * 1024)) {
+    try (WorkspaceStore fresh = new WorkspaceStore(bootstrap, "mock://bench", Map.of(), 1024 * 1024, key)) {
       Workspace target = new Workspace(root("bench-restore").resolve("ws"), null, null);
       long t0 = System.nanoTime();
       SnapshotManifest latest = fresh.latest(session).orElseThrow();
       long lookupMs = (System.nanoTime() - t0) / 1_000_000;
-      fresh.restore(latest, target, new WorkspaceStore.FileCache());
+      fresh.restore(fresh.plan(latest, session, RestorePlan.Limits.DEFAULT), target, new WorkspaceStore.FileCache());
       long totalMs = (System.nanoTime() - t0) / 1_000_000;
       long files;
       try (var s = Files.walk(target.root())) {

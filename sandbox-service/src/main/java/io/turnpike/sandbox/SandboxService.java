@@ -1,5 +1,6 @@
 package io.turnpike.sandbox;
 
+import io.turnpike.sandbox.workspace.SnapshotKey;
 import io.turnpike.schema.Settings;
 import io.turnpike.telemetry.Telemetry;
 import io.turnpike.schema.Topics;
@@ -41,7 +42,7 @@ public final class SandboxService implements AutoCloseable {
   public static SandboxService start(Settings settings, Telemetry telemetry, Consumer<Throwable> onFatal) {
     SandboxConfig config = SandboxConfig.from(settings);
     SandboxWorker worker = new SandboxWorker(config, settings.consumerTuning(), settings.producerTuning(), telemetry,
-        onFatal);
+        onFatal, SnapshotKey.from(settings));
     try {
       worker.start();
     } catch (RuntimeException e) {

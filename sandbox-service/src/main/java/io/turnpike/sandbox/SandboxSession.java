@@ -11,6 +11,8 @@ import io.turnpike.sandbox.backend.ExecRequest;
 import io.turnpike.sandbox.backend.ExecResult;
 import io.turnpike.sandbox.backend.OutputBuffer;
 import io.turnpike.sandbox.workspace.ApplyPatch;
+import io.turnpike.sandbox.workspace.RestorePlan;
+import io.turnpike.sandbox.workspace.SnapshotRefusedException;
 import io.turnpike.sandbox.workspace.SnapshotManifest;
 import io.turnpike.sandbox.workspace.Workspace;
 import io.turnpike.sandbox.workspace.WorkspaceStore;
@@ -107,6 +109,19 @@ final class SandboxSession implements AutoCloseable {
     }
     Workspace ws = new Workspace(wsDir, owner == null ? null : owner[0], owner == null ? null : owner[1]);
     SnapshotManifest latest = store.latest(sessionId).orElse(null);
+    RestorePlan plan = null;
+    String refusal = null;
+    if (latest != null) {
+      // Anyone who can produce to turnpike.workspaces can write a manifest: it is restored only when its
+      // tag verifies with the services' key and its entries are a workspace the service would write.
+      try {
+        plan = store.plan(latest, sessionId, restoreLimits(config));
+      } catch (SnapshotRefusedException e) {
+        log.warn("session {}: {}; the session starts from its agent's manifest instead", sessionId, e.getMessage());
+        refusal = e.getMessage();
+        latest = null;
+      }
+    }
     String how;
     SandboxSession s;
     if (latest != null) {
@@ -116,7 +131,7 @@ final class SandboxSession implements AutoCloseable {
         how = "reopened (local workspace is snapshot " + local + ")";
       } else {
         long t0 = System.nanoTime();
-        store.restore(latest, ws, new WorkspaceStore.FileCache());
+        store.restore(plan, ws, new WorkspaceStore.FileCache());
         how = "restored snapshot " + latest.snapshotId() + " (" + latest.fileCount() + " files, " + latest.totalBytes()
             + " bytes) from Kafka in " + (System.nanoTime() - t0) / 1_000_000 + " ms";
       }
@@ -126,11 +141,17 @@ final class SandboxSession implements AutoCloseable {
       ws.clear();
       Files.deleteIfExists(marker);
       seed(ws, manifest, agent, config);
-      how = "created from the manifest";
+      how = refusal == null ? "created from the manifest" : "created from the manifest (its latest snapshot was refused)";
       s = new SandboxSession(sessionId, config, store, backend, manifest, ws, marker, slot, how, null);
     }
     log.info("session {} on {} backend: {}", sessionId, backend.name(), how);
     return s;
+  }
+
+  /** The most a restore accepts: no legitimate snapshot holds more than the largest workspace a manifest may ask for. */
+  private static RestorePlan.Limits restoreLimits(SandboxConfig config) {
+    long max = (long) config.maxima().diskMb() * 1024 * 1024;
+    return new RestorePlan.Limits(RestorePlan.Limits.DEFAULT.maxEntries(), max, max);
   }
 
   String openedHow() {
@@ -158,8 +179,10 @@ final class SandboxSession implements AutoCloseable {
     if (m == null) {
       return;
     }
+    // through the workspace's writer like every other write: a manifest is input too (anyone who can
+    // produce to turnpike.sandbox.requests chooses it), so its paths get no trust a model's do not
     for (String d : m.getDirectories()) {
-      ws.createDirectories(ws.resolve(d));
+      ws.createDirectories(d);
     }
     for (ManifestFile f : m.getFiles()) {
       byte[] content;
@@ -170,7 +193,7 @@ final class SandboxSession implements AutoCloseable {
       } else {
         content = new byte[0];
       }
-      ws.write(ws.resolve(f.getPath()), content, f.getExecutable());
+      ws.write(f.getPath(), content, f.getExecutable());
     }
   }
 
@@ -179,13 +202,22 @@ final class SandboxSession implements AutoCloseable {
       throw new ToolException("the manifest file " + f.getPath() + " comes from the agent bundle (" + f.getSource()
           + "), but this sandbox service has no turnpike.sandbox.bundles-dir");
     }
-    Path bundle = config.bundlesDir().get().resolve(agent == null ? "" : agent).normalize();
-    Path src = bundle.resolve(Workspace.normalize(f.getSource())).normalize();
-    if (!src.startsWith(bundle) || !Files.isRegularFile(src)) {
-      throw new ToolException("the manifest file " + f.getPath() + " names " + f.getSource()
-          + ", which is not a file of the agent bundle " + bundle);
+    // The agent name comes with the command: one plain folder name, or it could name any folder
+    // ("../../etc") and the source any file in it.
+    String name = agent == null ? "" : agent;
+    if (name.isEmpty() || name.equals(".") || name.equals("..") || name.contains("/") || name.contains("\\")
+        || name.indexOf('\0') >= 0) {
+      throw new ToolException("the manifest file " + f.getPath() + " comes from the agent bundle, but the agent name '"
+          + name + "' is not a folder name of " + config.bundlesDir().get());
     }
-    return Files.readAllBytes(src);
+    Path bundle = config.bundlesDir().get().resolve(name);
+    try {
+      // read like a workspace: links inside the bundle are followed only inside it
+      return Workspace.existing(bundle).readFile(f.getSource(), 64L * 1024 * 1024);
+    } catch (ToolException | IOException e) {
+      throw new ToolException("the manifest file " + f.getPath() + " names " + f.getSource()
+          + ", which is not a file of the agent bundle " + bundle + " (" + e.getMessage() + ")");
+    }
   }
 
   private void writeMarker() throws IOException {
@@ -309,16 +341,13 @@ final class SandboxSession implements AutoCloseable {
     return n.asLong();
   }
 
+  /** The largest file read_file reads (a range of a larger one: the shell). */
+  static final long MAX_READ_BYTES = 64L * 1024 * 1024;
+
   private String readFile(JsonNode args) throws IOException {
     String path = text(args, "path", true);
-    Path p = ws.resolve(path);
-    if (Files.isDirectory(p)) {
-      throw new ToolException("'" + path + "' is a directory; use list_dir");
-    }
-    if (!Files.isRegularFile(p)) {
-      throw new ToolException("no such file: '" + path + "'");
-    }
-    byte[] bytes = Files.readAllBytes(p);
+    // refuses folders, FIFOs and devices before opening anything, and never follows a link out
+    byte[] bytes = ws.readFile(path, MAX_READ_BYTES);
     String content;
     try {
       content = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
@@ -362,7 +391,6 @@ final class SandboxSession implements AutoCloseable {
   private String writeFile(JsonNode args) throws IOException {
     String path = text(args, "path", true);
     String content = text(args, "content", true);
-    Path p = ws.resolve(path);
     if (Workspace.normalize(path).isEmpty()) {
       throw new ToolException("a file path is required, not the workspace root");
     }
@@ -370,57 +398,32 @@ final class SandboxSession implements AutoCloseable {
     if (bytes.length > (long) limits.diskMb() * 1024 * 1024) {
       throw new ToolException("the content is larger than the file size limit of " + limits.diskMb() + " MB");
     }
-    boolean existed = Files.exists(p);
-    ws.write(p, bytes, existed && Files.isExecutable(p));
-    return (existed ? "overwrote " : "wrote ") + Workspace.normalize(path) + " (" + bytes.length + " bytes)";
+    Workspace.Node before = ws.stat(path, true);
+    ws.write(path, bytes, before.isFile() && before.executable());
+    return (before.exists() ? "overwrote " : "wrote ") + Workspace.normalize(path) + " (" + bytes.length + " bytes)";
   }
 
   private String listDir(JsonNode args) throws IOException {
     String path = text(args, "path", false);
     Long depthArg = number(args, "depth");
     int depth = depthArg == null ? 1 : (int) Math.max(1, Math.min(5, depthArg));
-    Path dir = ws.resolve(path == null ? "" : path);
-    if (!Files.isDirectory(dir)) {
-      throw new ToolException(Files.exists(dir) ? "'" + path + "' is a file; use read_file" : "no such directory: '" + path + "'");
-    }
+    List<Workspace.Node> nodes = ws.list(path == null ? "" : path, depth, 2001);
     TreeMap<String, String> lines = new TreeMap<>();
-    int[] count = {0};
-    Files.walkFileTree(dir, EnumSet.noneOf(java.nio.file.FileVisitOption.class), depth, new SimpleFileVisitor<>() {
-      @Override
-      public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes a) {
-        if (!d.equals(dir)) {
-          lines.put(dir.relativize(d) + "/", dir.relativize(d) + "/");
-          count[0]++;
-        }
-        return count[0] > 2000 ? FileVisitResult.TERMINATE : FileVisitResult.CONTINUE;
+    for (Workspace.Node n : nodes) {
+      switch (n.kind()) {
+        case DIR -> lines.put(n.path() + "/", n.path() + "/");
+        case LINK -> lines.put(n.path(), n.path() + " -> " + n.target());
+        case FILE -> lines.put(n.path(), n.path() + "  (" + n.size() + " bytes)");
+        default -> lines.put(n.path(), n.path() + "  (not a regular file: a FIFO, socket or device)");
       }
-
-      @Override
-      public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
-        String rel = dir.relativize(f).toString();
-        if (a.isDirectory()) {
-          lines.put(rel + "/", rel + "/");
-        } else if (a.isSymbolicLink()) {
-          lines.put(rel, rel + " -> " + Files.readSymbolicLink(f));
-        } else {
-          lines.put(rel, rel + "  (" + a.size() + " bytes)");
-        }
-        count[0]++;
-        return count[0] > 2000 ? FileVisitResult.TERMINATE : FileVisitResult.CONTINUE;
-      }
-
-      @Override
-      public FileVisitResult visitFileFailed(Path f, IOException e) {
-        return FileVisitResult.CONTINUE;
-      }
-    });
+    }
     String rel = Workspace.normalize(path == null ? "" : path);
     StringBuilder sb = new StringBuilder(rel.isEmpty() ? "/workspace" : rel).append(":");
     if (lines.isEmpty()) {
       sb.append(" (empty)");
     }
-    lines.values().forEach(l -> sb.append('\n').append(l));
-    if (count[0] > 2000) {
+    lines.values().stream().limit(2000).forEach(l -> sb.append('\n').append(l));
+    if (nodes.size() > 2000) {
       sb.append("\n[listing stopped after 2000 entries]");
     }
     return OutputBuffer.truncate(sb.toString(), limits.outputBytes());
@@ -428,15 +431,17 @@ final class SandboxSession implements AutoCloseable {
 
   private void viewImage(JsonNode args, SandboxResult.Builder b) throws IOException {
     String path = text(args, "path", true);
-    Path p = ws.resolve(path);
-    if (!Files.isRegularFile(p)) {
+    Workspace.Node n = ws.stat(path, true);
+    if (n.kind() == Workspace.Kind.OTHER) {
+      throw new ToolException("'" + path + "' is not a regular file (a FIFO, socket or device): refused");
+    }
+    if (!n.isFile()) {
       throw new ToolException("no such file: '" + path + "'");
     }
-    long size = Files.size(p);
-    if (size > config.maxImageBytes()) {
-      throw new ToolException("'" + path + "' has " + size + " bytes; images up to " + config.maxImageBytes() + " bytes can be viewed");
+    if (n.size() > config.maxImageBytes()) {
+      throw new ToolException("'" + path + "' has " + n.size() + " bytes; images up to " + config.maxImageBytes() + " bytes can be viewed");
     }
-    byte[] bytes = Files.readAllBytes(p);
+    byte[] bytes = ws.readFile(path, config.maxImageBytes());
     String mime = imageType(bytes);
     if (mime == null) {
       throw new ToolException("'" + path + "' is not a PNG, JPEG, GIF or WebP image");
@@ -503,8 +508,8 @@ final class SandboxSession implements AutoCloseable {
         .orElseThrow(() -> new ToolException("no skill named '" + name + "'. " + Skills.listing(all)));
     String folder = "skills/" + Workspace.normalize(name);
     for (Map.Entry<String, byte[]> f : skill.files().entrySet()) {
-      Path p = ws.resolve(folder + "/" + f.getKey());
-      ws.write(p, f.getValue(), f.getKey().endsWith(".sh") || f.getKey().endsWith(".py"));
+      // the workspace's writer: a skill file that a command made a link (to anywhere) is not written through
+      ws.write(folder + "/" + f.getKey(), f.getValue(), f.getKey().endsWith(".sh") || f.getKey().endsWith(".py"));
     }
     String md = new String(skill.files().get("SKILL.md"), StandardCharsets.UTF_8);
     StringBuilder sb = new StringBuilder("Skill '" + name + "' is in " + folder + "/. Its files:");

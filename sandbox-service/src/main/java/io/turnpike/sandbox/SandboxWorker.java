@@ -2,7 +2,9 @@ package io.turnpike.sandbox;
 
 import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.SandboxResult;
+import io.turnpike.sandbox.workspace.SnapshotKey;
 import io.turnpike.sandbox.workspace.WorkspaceStore;
+import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.telemetry.Telemetry;
@@ -58,13 +60,23 @@ public final class SandboxWorker implements AutoCloseable {
   /** As above; {@code onFatal} is told when the loop stopped on its own (a supervised process exits). */
   public SandboxWorker(SandboxConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides,
       Telemetry telemetry, Consumer<Throwable> onFatal) {
+    this(config, consumerOverrides, producerOverrides, telemetry, onFatal, SnapshotKey.from(Settings.fromEnvironment()));
+  }
+
+  /**
+   * As above; {@code snapshotKey} tags the workspace snapshots this instance writes and must verify
+   * those it restores (every sandbox service of a deployment needs the same one).
+   */
+  public SandboxWorker(SandboxConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides,
+      Telemetry telemetry, Consumer<Throwable> onFatal, SnapshotKey snapshotKey) {
     this.config = config;
     this.serdes = TurnpikeSerdes.forUrl(config.schemaRegistryUrl());
     this.commands = new Commands();
     // A linger tuned for answers is not one for snapshot chunks, which the store batches itself.
     Map<String, Object> storeProps = new HashMap<>(producerOverrides);
     storeProps.remove(ProducerConfig.LINGER_MS_CONFIG);
-    this.store = new WorkspaceStore(config.bootstrapServers(), config.schemaRegistryUrl(), storeProps, config.chunkBytes());
+    this.store = new WorkspaceStore(config.bootstrapServers(), config.schemaRegistryUrl(), storeProps, config.chunkBytes(),
+        snapshotKey);
     try {
       this.sessions = new SessionManager(config, store, telemetry);
       WorkerOptions options = WorkerOptions.of("sandbox-worker", config.bootstrapServers(), config.groupId(),
@@ -83,6 +95,7 @@ public final class SandboxWorker implements AutoCloseable {
     for (String backend : List.of("local", "docker")) {
       gauges.add(telemetry.metrics().sandboxSessions(backend, () -> sessions.liveSessions(backend)));
     }
+    gauges.add(telemetry.metrics().sandboxSnapshotsRefused(store::refusedSnapshots));
   }
 
   public SandboxWorker start() {
@@ -123,6 +136,11 @@ public final class SandboxWorker implements AutoCloseable {
    */
   public long pauses() {
     return sessions.pauses();
+  }
+
+  /** Workspace snapshots refused on restore (a tag that does not verify, or entries no service would write). */
+  public long refusedSnapshots() {
+    return store.refusedSnapshots();
   }
 
   public int liveSessions() {

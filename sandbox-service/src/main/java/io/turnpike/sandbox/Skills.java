@@ -24,6 +24,9 @@ import java.util.stream.Stream;
 final class Skills {
   private Skills() {}
 
+  /** Largest skill file copied. */
+  static final long MAX_SKILL_FILE_BYTES = 16L * 1024 * 1024;
+
   record Skill(String name, String description, Map<String, byte[]> files) {}
 
   record FrontMatter(String name, String description, String body) {}
@@ -55,24 +58,30 @@ final class Skills {
       }
       try (Stream<Path> folders = Files.list(dir)) {
         for (Path folder : folders.sorted().toList()) {
-          Path md = folder.resolve("SKILL.md");
-          if (!Files.isRegularFile(md)) {
+          if (!Files.isDirectory(folder)) {
             continue;
           }
-          FrontMatter fm = parse(Files.readString(md));
+          // read with the workspace's rules: a link in a skill folder is followed only inside it
+          Workspace skill = Workspace.existing(folder);
+          if (!skill.stat("SKILL.md", true).isFile()) {
+            continue;
+          }
+          FrontMatter fm = parse(new String(skill.readFile("SKILL.md", MAX_SKILL_FILE_BYTES), StandardCharsets.UTF_8));
           String name = fm.name() == null || fm.name().isBlank() ? folder.getFileName().toString() : fm.name();
           if (out.containsKey(name)) {
             continue;
           }
           Map<String, byte[]> files = new LinkedHashMap<>();
-          try (Stream<Path> all = Files.walk(folder)) {
-            for (Path f : all.filter(Files::isRegularFile).sorted().toList()) {
-              files.put(folder.relativize(f).toString().replace('\\', '/'), Files.readAllBytes(f));
+          skill.walk((node, content) -> {
+            if (node.isFile() && node.size() <= MAX_SKILL_FILE_BYTES) {
+              try (var in = content.open()) {
+                files.put(node.path(), in.readNBytes((int) MAX_SKILL_FILE_BYTES));
+              }
             }
-          }
+          });
           out.put(name, new Skill(name, fm.description() == null ? "" : fm.description(), files));
         }
-      } catch (IOException e) {
+      } catch (IOException | ToolException e) {
         throw new ToolException("cannot read the skills directory: " + e.getMessage());
       }
     });

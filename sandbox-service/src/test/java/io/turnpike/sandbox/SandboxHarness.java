@@ -40,6 +40,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * answers by callId.
  */
 final class SandboxHarness implements AutoCloseable {
+  /** The workspace snapshot key of every service these tests start: instances must share one to restore each other's snapshots. */
+  static final String SNAPSHOT_KEY = "test-snapshot-key-0123456789abcdef0123456789";
   final EmbeddedKafka kafka;
   private final io.turnpike.devkit.registry.DevSchemaRegistry registry;
   private final String registryUrl;
@@ -107,6 +109,7 @@ final class SandboxHarness implements AutoCloseable {
     Files.setPosixFilePermissions(root, java.nio.file.attribute.PosixFilePermissions.fromString("rwx--x--x"));
     s.put("turnpike.sandbox.root", root.toString());
     s.put("turnpike.kafka.session-timeout", "6s");
+    s.put(io.turnpike.sandbox.workspace.SnapshotKey.KEY, SNAPSHOT_KEY);
     s.putAll(extra);
     return s;
   }

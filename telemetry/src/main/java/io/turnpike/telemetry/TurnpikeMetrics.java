@@ -1,6 +1,7 @@
 package io.turnpike.telemetry;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -32,6 +33,11 @@ public final class TurnpikeMetrics {
   public static final String MODEL_TOKENS = "turnpike.model.tokens";
   /** Gauge, tag {@code backend}: live sandbox sessions. */
   public static final String SANDBOX_SESSIONS = "turnpike.sandbox.sessions";
+  /**
+   * Counter: workspace snapshots a sandbox service refused to restore (a tag that does not verify with
+   * its snapshot key, or entries no service would write); each such session started from its manifest.
+   */
+  public static final String SANDBOX_SNAPSHOTS_REFUSED = "turnpike.sandbox.snapshots.refused";
   /** Counter, tags {@code guardrail} and {@code verdict}: guardrail decisions. */
   public static final String GUARDRAIL_VERDICTS = "turnpike.guardrail.verdicts";
   /** Counter, tags {@code tool} and {@code outcome}: tool calls a tool worker answered. */
@@ -122,6 +128,13 @@ public final class TurnpikeMetrics {
     Gauge gauge = Gauge.builder(SANDBOX_SESSIONS, sessions).description("Live sandbox sessions")
         .tag(TAG_BACKEND, category(backend)).register(registry);
     return () -> registry.remove(gauge);
+  }
+
+  /** Publishes the count of refused workspace snapshots, read at scrape time. Close the handle to remove it. */
+  public AutoCloseable sandboxSnapshotsRefused(Supplier<Number> refused) {
+    FunctionCounter counter = FunctionCounter.builder(SANDBOX_SNAPSHOTS_REFUSED, refused, r -> r.get().doubleValue())
+        .description("Workspace snapshots refused on restore").register(registry);
+    return () -> registry.remove(counter);
   }
 
   public void guardrailVerdict(String guardrail, String verdict) {

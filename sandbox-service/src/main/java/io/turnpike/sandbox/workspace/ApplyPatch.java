@@ -3,8 +3,6 @@ package io.turnpike.sandbox.workspace;
 import io.turnpike.sandbox.ToolException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -59,77 +57,130 @@ public final class ApplyPatch {
     }
   }
 
+  /** A file to write at the end, under the path the patch named it by. */
+  private record Pending(String path, String content) {}
+
+  /** An entry to delete at the end; {@code followLast}: the file a link names (a move), else the entry itself. */
+  private record Removal(String path, boolean followLast) {}
+
+  /**
+   * Applies a patch to the workspace. Every path is resolved through {@link Workspace} (links inside
+   * the workspace followed, nothing outside ever reached); every new content is computed first and
+   * nothing is written unless the whole patch applies. Writes and deletes then go through the
+   * workspace's own writer, which resolves each path again without following a link out, so a folder
+   * swapped for a link since the check makes the write fail, never land outside.
+   */
   public static Summary apply(Workspace ws, String patch) throws IOException {
     List<Op> ops = parse(patch);
-    // Compute every new content first: nothing is written unless the whole patch applies.
-    Map<Path, String> writes = new LinkedHashMap<>();
-    List<Path> deletes = new ArrayList<>();
+    Work work = new Work(MAX_WORK);
+    // keyed by the path links resolve to, so two names of one file are one file
+    Map<String, Pending> writes = new LinkedHashMap<>();
+    Map<String, Removal> removals = new LinkedHashMap<>();
     List<String> added = new ArrayList<>();
     List<String> modified = new ArrayList<>();
     List<String> deleted = new ArrayList<>();
-    Map<Path, String> pending = new LinkedHashMap<>(); // content as changed by earlier ops of this patch
     for (Op op : ops) {
-      Path p = ws.resolve(op.path());
       String rel = Workspace.normalize(op.path());
       switch (op) {
         case Add a -> {
-          if ((Files.exists(p) && !deletes.contains(p)) || pending.containsKey(p)) {
+          Workspace.Node n = ws.stat(a.path(), true);
+          if (writes.containsKey(n.path()) || (n.exists() && !removals.containsKey(n.path()))) {
             throw new ToolException("cannot add " + rel + ": it already exists (use '*** Update File: " + rel + "')");
           }
-          pending.put(p, a.content());
-          writes.put(p, a.content());
-          deletes.remove(p);
+          writes.put(n.path(), new Pending(a.path(), a.content()));
           added.add(rel);
         }
         case Delete d -> {
-          if (!Files.isRegularFile(p) && !pending.containsKey(p)) {
+          Workspace.Node n = ws.stat(d.path(), false);
+          if (writes.remove(n.path()) != null) {
+            if (n.exists()) {
+              removals.put(n.path(), new Removal(d.path(), false));
+            }
+          } else if ((n.isFile() || n.kind() == Workspace.Kind.LINK) && !removals.containsKey(n.path())) {
+            removals.put(n.path(), new Removal(d.path(), false));
+          } else {
             throw new ToolException("cannot delete " + rel + ": no such file");
           }
-          pending.remove(p);
-          writes.remove(p);
-          deletes.add(p);
           deleted.add(rel);
         }
         case Update u -> {
-          String old = pending.containsKey(p) ? pending.get(p) : read(p, rel);
-          String updated = applyHunks(rel, old, u.hunks());
+          Workspace.Node n = ws.stat(u.path(), true);
+          String old;
+          if (writes.containsKey(n.path())) {
+            old = writes.get(n.path()).content();
+          } else if (n.isFile() && !removals.containsKey(n.path())) {
+            old = text(ws.readFile(u.path(), MAX_FILE_BYTES), rel);
+          } else {
+            throw new ToolException("cannot update " + rel + ": " + (n.isDir() ? "it is a directory"
+                : n.kind() == Workspace.Kind.OTHER ? "it is not a regular file (a FIFO, socket or device)"
+                : "no such file (use '*** Add File: " + rel + "' to create it)"));
+          }
+          String updated = applyHunks(rel, old, u.hunks(), work);
           if (u.moveTo() != null) {
-            Path to = ws.resolve(u.moveTo());
             String toRel = Workspace.normalize(u.moveTo());
-            if (Files.exists(to) && !to.equals(p)) {
+            Workspace.Node to = ws.stat(u.moveTo(), true);
+            boolean taken = writes.containsKey(to.path()) || (to.exists() && !removals.containsKey(to.path()));
+            if (taken && !to.path().equals(n.path())) {
               throw new ToolException("cannot move " + rel + " to " + toRel + ": it already exists");
             }
-            pending.remove(p);
-            writes.remove(p);
-            deletes.add(p);
-            pending.put(to, updated);
-            writes.put(to, updated);
+            if (!to.path().equals(n.path())) {
+              writes.remove(n.path());
+              if (n.exists()) {
+                removals.put(n.path(), new Removal(u.path(), true));
+              }
+            }
+            removals.remove(to.path());
+            writes.put(to.path(), new Pending(u.moveTo(), updated));
             modified.add(rel + " -> " + toRel);
           } else {
-            pending.put(p, updated);
-            writes.put(p, updated);
+            writes.put(n.path(), new Pending(u.path(), updated));
             modified.add(rel);
           }
         }
       }
     }
-    for (Path p : deletes) {
-      if (!writes.containsKey(p)) {
-        Files.deleteIfExists(p);
+    // the quota (if the session has one) is asked once, for the whole patch, before anything is written
+    long bytes = 0;
+    int files = 0;
+    for (Map.Entry<String, Removal> r : removals.entrySet()) {
+      if (!writes.containsKey(r.getKey())) {
+        Workspace.Node n = ws.stat(r.getValue().path(), r.getValue().followLast());
+        bytes -= n.size();
+        files -= n.exists() ? 1 : 0;
       }
     }
-    for (Map.Entry<Path, String> w : writes.entrySet()) {
-      boolean exec = Files.exists(w.getKey()) && Files.isExecutable(w.getKey());
-      ws.write(w.getKey(), w.getValue().getBytes(StandardCharsets.UTF_8), exec);
+    List<byte[]> contents = new ArrayList<>();
+    for (Pending w : writes.values()) {
+      byte[] b = w.content().getBytes(StandardCharsets.UTF_8);
+      contents.add(b);
+      Workspace.Growth g = ws.growth(w.path(), b.length);
+      bytes += g.bytes();
+      files += g.files();
+    }
+    ws.reserve(bytes, files);
+    Workspace.checkInterrupted("apply_patch");
+    for (Map.Entry<String, Removal> r : removals.entrySet()) {
+      if (!writes.containsKey(r.getKey())) {
+        ws.delete(r.getValue().path(), r.getValue().followLast());
+      }
+    }
+    int i = 0;
+    for (Pending w : writes.values()) {
+      Workspace.Node n = ws.stat(w.path(), true);
+      ws.write(w.path(), contents.get(i++), n.isFile() && n.executable(), false);
     }
     return new Summary(added, modified, deleted);
   }
 
-  private static String read(Path p, String rel) throws IOException {
-    if (!Files.isRegularFile(p)) {
-      throw new ToolException("cannot update " + rel + ": no such file (use '*** Add File: " + rel + "' to create it)");
+  private static String text(byte[] b, String rel) {
+    try {
+      return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(b)).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new ToolException("cannot update " + rel + ": it is not UTF-8 text");
     }
-    return Files.readString(p, StandardCharsets.UTF_8);
   }
 
   // ------------------------------------------------------------------ parsing
@@ -249,38 +300,91 @@ public final class ApplyPatch {
 
   // ------------------------------------------------------------------ applying
 
-  static String applyHunks(String path, String content, List<Hunk> hunks) {
-    boolean trailingNewline = content.isEmpty() || content.endsWith("\n");
-    List<String> file = new ArrayList<>(List.of(content.split("\n", -1)));
-    if (trailingNewline) {
-      file.removeLast();
+  /** Line comparisons (and index entries) one patch may cost; past it the patch is refused, unchanged. */
+  static final long MAX_WORK = 50_000_000;
+  /** Largest file apply_patch updates. */
+  static final long MAX_FILE_BYTES = 64L * 1024 * 1024;
+
+  /**
+   * The work a patch may still do. Checked as it is spent, with the thread's interrupt (a tool's
+   * deadline): a patch ends with an error well within its bound, never runs on.
+   */
+  static final class Work {
+    private long left;
+    private long spent;
+
+    Work(long budget) {
+      this.left = budget;
     }
+
+    void spend(long units) {
+      left -= units;
+      spent += units;
+      if (left < 0) {
+        throw new ToolException("the patch needs too much work to apply (more than " + MAX_WORK + " line comparisons: "
+            + "its context lines repeat very often in the file). No file was changed. Give hunks more distinctive "
+            + "context or '@@' anchors, or split the patch.");
+      }
+      if ((spent & 0xFFFF) < units || units > 0xFFFF) {
+        if (Thread.currentThread().isInterrupted()) {
+          throw new Interrupted();
+        }
+      }
+    }
+  }
+
+  /** The thread was interrupted (a deadline): the patch stops, nothing written. */
+  public static final class Interrupted extends ToolException {
+    Interrupted() {
+      super("apply_patch was stopped (interrupted) before it finished; no file was changed");
+    }
+  }
+
+  /** One hunk's change, in the original file's line numbers. */
+  private record Splice(int at, int removed, List<String> lines) {}
+
+  static String applyHunks(String path, String content, List<Hunk> hunks) {
+    return applyHunks(path, content, hunks, new Work(MAX_WORK));
+  }
+
+  /**
+   * Applies hunks in order. Each is found in the original file from where the previous one ended
+   * (what a hunk searches after the previous one is always original text), so the output is built once
+   * at the end and each search is a lookup in an index of the file's lines (built once per way of
+   * comparing), not a scan: a patch costs about the file's length plus its own, not their product.
+   */
+  static String applyHunks(String path, String content, List<Hunk> hunks, Work work) {
+    boolean trailingNewline = content.isEmpty() || content.endsWith("\n");
+    String[] split = content.split("\n", -1);
+    int n = trailingNewline ? split.length - 1 : split.length;
+    Lines file = new Lines(split, n, work);
+    List<Splice> splices = new ArrayList<>();
     int cursor = 0;
-    int n = 0;
+    int k = 0;
     for (Hunk h : hunks) {
-      n++;
+      k++;
       for (String anchor : h.anchors()) {
-        int at = findLine(file, anchor, cursor);
+        int at = file.findLine(anchor, cursor);
         if (at < 0) {
-          throw new ToolException("hunk " + n + " of " + path + " does not apply: the '@@ " + anchor
+          throw new ToolException("hunk " + k + " of " + path + " does not apply: the '@@ " + anchor
               + "' line was not found" + (cursor > 0 ? " after line " + cursor : "")
               + ". Read the file again and copy the anchor line exactly.");
         }
         cursor = at + 1;
       }
       List<String> old = new ArrayList<>();
-      for (int k = 0; k < h.lines().size(); k++) {
-        if (h.kinds().get(k)[0] != '+') {
-          old.add(h.lines().get(k));
+      for (int j = 0; j < h.lines().size(); j++) {
+        if (h.kinds().get(j)[0] != '+') {
+          old.add(h.lines().get(j));
         }
       }
       int at;
       if (old.isEmpty()) {
-        at = h.endOfFile() ? file.size() : cursor;
+        at = h.endOfFile() ? n : cursor;
       } else {
-        at = findBlock(file, old, cursor, h.endOfFile());
+        at = file.findBlock(old, cursor, h.endOfFile());
         if (at < 0) {
-          StringBuilder msg = new StringBuilder("hunk " + n + " of " + path + " (patch line " + h.firstLine()
+          StringBuilder msg = new StringBuilder("hunk " + k + " of " + path + " (patch line " + h.firstLine()
               + ") does not apply: these lines were not found" + (cursor > 0 ? " after line " + cursor : "")
               + (h.endOfFile() ? " at the end of the file" : "") + ":\n");
           old.stream().limit(20).forEach(l -> msg.append("  ").append(l).append('\n'));
@@ -290,66 +394,176 @@ public final class ApplyPatch {
       }
       List<String> replacement = new ArrayList<>();
       int o = at;
-      for (int k = 0; k < h.lines().size(); k++) {
-        char kind = h.kinds().get(k)[0];
-        switch (kind) {
-          case ' ' -> replacement.add(file.get(o++)); // keep the file's own context line
+      for (int j = 0; j < h.lines().size(); j++) {
+        switch (h.kinds().get(j)[0]) {
+          case ' ' -> replacement.add(split[o++]); // keep the file's own context line
           case '-' -> o++;
-          default -> replacement.add(h.lines().get(k));
+          default -> replacement.add(h.lines().get(j));
         }
       }
-      List<String> next = new ArrayList<>(file.subList(0, at));
-      next.addAll(replacement);
-      next.addAll(file.subList(at + old.size(), file.size()));
-      file = next;
-      cursor = at + replacement.size();
+      splices.add(new Splice(at, old.size(), replacement));
+      cursor = at + old.size();
     }
-    String joined = String.join("\n", file);
-    return file.isEmpty() ? "" : trailingNewline ? joined + "\n" : joined;
+    StringBuilder out = new StringBuilder(content.length() + 64);
+    int pos = 0;
+    boolean any = false;
+    for (Splice s : splices) {
+      for (; pos < s.at(); pos++) {
+        any = line(out, split[pos], any);
+      }
+      for (String l : s.lines()) {
+        any = line(out, l, any);
+      }
+      pos = s.at() + s.removed();
+    }
+    for (; pos < n; pos++) {
+      any = line(out, split[pos], any);
+    }
+    return !any ? "" : trailingNewline ? out.append('\n').toString() : out.toString();
   }
 
-  private static int findLine(List<String> file, String anchor, int from) {
-    for (int pass = 0; pass < 2; pass++) {
-      for (int i = from; i < file.size(); i++) {
-        String l = file.get(i);
-        if (pass == 0 ? l.equals(anchor) : l.strip().equals(anchor.strip())) {
-          return i;
-        }
-      }
+  private static boolean line(StringBuilder out, String l, boolean any) {
+    if (any) {
+      out.append('\n');
     }
-    return -1;
-  }
-
-  private static int findBlock(List<String> file, List<String> block, int from, boolean eof) {
-    for (int pass = 0; pass < 3; pass++) {
-      if (eof) {
-        int at = file.size() - block.size();
-        if (at >= from && matches(file, block, at, pass)) {
-          return at;
-        }
-      }
-      for (int i = from; i + block.size() <= file.size(); i++) {
-        if (matches(file, block, i, pass)) {
-          return i;
-        }
-      }
-    }
-    return -1;
-  }
-
-  private static boolean matches(List<String> file, List<String> block, int at, int pass) {
-    for (int k = 0; k < block.size(); k++) {
-      String a = file.get(at + k);
-      String b = block.get(k);
-      boolean eq = switch (pass) {
-        case 0 -> a.equals(b);
-        case 1 -> a.stripTrailing().equals(b.stripTrailing());
-        default -> a.strip().equals(b.strip());
-      };
-      if (!eq) {
-        return false;
-      }
-    }
+    out.append(l);
     return true;
+  }
+
+  /**
+   * A file's lines, compared three ways (exactly, ignoring trailing blanks, ignoring surrounding
+   * blanks), each with an index from a line to where it occurs, made when first needed.
+   */
+  private static final class Lines {
+    private final String[] raw;
+    private final int n;
+    private final Work work;
+    private final String[][] forms = new String[3][];
+    @SuppressWarnings("unchecked")
+    private final Map<String, int[]>[] index = new Map[3];
+
+    Lines(String[] raw, int n, Work work) {
+      this.raw = raw;
+      this.n = n;
+      this.work = work;
+    }
+
+    static String form(String s, int way) {
+      return switch (way) {
+        case 0 -> s;
+        case 1 -> s.stripTrailing();
+        default -> s.strip();
+      };
+    }
+
+    String[] forms(int way) {
+      if (forms[way] == null) {
+        work.spend(n);
+        String[] f = new String[n];
+        for (int i = 0; i < n; i++) {
+          f[i] = form(raw[i], way);
+        }
+        forms[way] = f;
+      }
+      return forms[way];
+    }
+
+    /** Where a line (in the given form) occurs, ascending. */
+    int[] positions(int way, String line) {
+      if (index[way] == null) {
+        String[] f = forms(way);
+        work.spend(n);
+        Map<String, List<Integer>> build = new java.util.HashMap<>();
+        for (int i = 0; i < n; i++) {
+          build.computeIfAbsent(f[i], x -> new ArrayList<>()).add(i);
+        }
+        Map<String, int[]> done = new java.util.HashMap<>(build.size() * 2);
+        build.forEach((key, list) -> done.put(key, list.stream().mapToInt(Integer::intValue).toArray()));
+        index[way] = done;
+      }
+      return index[way].getOrDefault(line, new int[0]);
+    }
+
+    /** The first line at or after {@code from} equal to {@code anchor}, then ignoring surrounding blanks. */
+    int findLine(String anchor, int from) {
+      for (int way : new int[] {0, 2}) {
+        int[] at = positions(way, form(anchor, way));
+        int i = firstAtLeast(at, from);
+        work.spend(1);
+        if (i < at.length) {
+          return at[i];
+        }
+      }
+      return -1;
+    }
+
+    /**
+     * The first position at or after {@code from} where {@code block} matches, trying each way of
+     * comparing in turn (with {@code eof}: the end of the file first, within each way). Candidates come
+     * from the index of the block's rarest line.
+     */
+    int findBlock(List<String> block, int from, boolean eof) {
+      int m = block.size();
+      for (int way = 0; way < 3; way++) {
+        String[] f = forms(way);
+        String[] b = new String[m];
+        for (int j = 0; j < m; j++) {
+          b[j] = form(block.get(j), way);
+        }
+        if (eof) {
+          int at = n - m;
+          if (at >= from && matches(f, b, at)) {
+            return at;
+          }
+        }
+        int rarest = 0;
+        int[] best = null;
+        for (int j = 0; j < m; j++) {
+          int[] p = positions(way, b[j]);
+          work.spend(1);
+          if (best == null || p.length < best.length) {
+            best = p;
+            rarest = j;
+          }
+          if (p.length == 0) {
+            break;
+          }
+        }
+        for (int i = firstAtLeast(best, from + rarest); i < best.length; i++) {
+          int at = best[i] - rarest;
+          if (at + m > n) {
+            break;
+          }
+          if (matches(f, b, at)) {
+            return at;
+          }
+        }
+      }
+      return -1;
+    }
+
+    private boolean matches(String[] f, String[] b, int at) {
+      for (int j = 0; j < b.length; j++) {
+        work.spend(1);
+        if (!f[at + j].equals(b[j])) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    private static int firstAtLeast(int[] sorted, int value) {
+      int lo = 0;
+      int hi = sorted.length;
+      while (lo < hi) {
+        int mid = (lo + hi) >>> 1;
+        if (sorted[mid] < value) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      return lo;
+    }
   }
 }

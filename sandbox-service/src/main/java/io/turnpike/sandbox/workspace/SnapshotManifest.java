@@ -5,7 +5,9 @@ import io.turnpike.avro.WorkspaceEntry;
 import io.turnpike.avro.WorkspaceEntryType;
 import io.turnpike.avro.WorkspaceManifest;
 import io.turnpike.avro.WorkspaceRecordedResult;
+import java.nio.ByteBuffer;
 import java.time.Instant;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
@@ -16,10 +18,23 @@ import java.util.Objects;
  * {@code turnpike.workspaces}, with the partition and offset where they were written), and the
  * results of the session's latest mutating commands (so a redelivered command is answered, not run
  * again). Stored as the {@link WorkspaceManifest} branch of a {@code WorkspaceRecord} under the key
- * {@code session:<sessionId>}; compaction keeps the latest.
+ * {@code session:<sessionId>}; compaction keeps the latest. {@code tag} (hex) is the HMAC of everything
+ * else with the sandbox services' {@link SnapshotKey}: a manifest is restored only when it verifies.
  */
 public record SnapshotManifest(String sessionId, long seq, String snapshotId, Instant createdAt,
-    String backend, List<Entry> entries, List<RecordedResult> results) {
+    String backend, List<Entry> entries, List<RecordedResult> results, String tag) {
+
+  /** An untagged manifest (tag it with {@link #taggedWith}). */
+  public SnapshotManifest(String sessionId, long seq, String snapshotId, Instant createdAt, String backend,
+      List<Entry> entries, List<RecordedResult> results) {
+    this(sessionId, seq, snapshotId, createdAt, backend, entries, results, null);
+  }
+
+  /** This manifest with the tag {@code key} gives it. */
+  public SnapshotManifest taggedWith(SnapshotKey key) {
+    SnapshotManifest untagged = new SnapshotManifest(sessionId, seq, snapshotId, createdAt, backend, entries, results, null);
+    return new SnapshotManifest(sessionId, seq, snapshotId, createdAt, backend, entries, results, key.tag(untagged));
+  }
 
   /** A file ({@code type} file), directory (dir) or symbolic link (link, with its {@code target}). */
   public record Entry(String path, String type, long size, boolean executable, String target, List<ChunkRef> chunks) {
@@ -69,6 +84,7 @@ public record SnapshotManifest(String sessionId, long seq, String snapshotId, In
         .setResults(results.stream().map(r -> WorkspaceRecordedResult.newBuilder().setCallId(r.callId()).setTool(r.tool())
             .setOutput(r.output()).setIsError(r.isError()).setExitCode(r.exitCode()).setSnapshotId(r.snapshotId())
             .setDurationMs(r.durationMs()).build()).toList())
+        .setTag(tag == null ? null : ByteBuffer.wrap(HexFormat.of().parseHex(tag)))
         .build();
   }
 
@@ -82,7 +98,14 @@ public record SnapshotManifest(String sessionId, long seq, String snapshotId, In
     }).toList();
     List<RecordedResult> results = m.getResults().stream().map(r -> new RecordedResult(r.getCallId(), r.getTool(),
         r.getOutput(), r.getIsError(), r.getExitCode(), r.getSnapshotId(), r.getDurationMs())).toList();
+    String tag = null;
+    if (m.getTag() != null) {
+      ByteBuffer b = m.getTag().duplicate();
+      byte[] raw = new byte[b.remaining()];
+      b.get(raw);
+      tag = HexFormat.of().formatHex(raw);
+    }
     return new SnapshotManifest(m.getSessionId(), m.getSeq(), m.getSnapshotId(), m.getCreatedAt(), m.getBackend(),
-        entries, results);
+        entries, results, tag);
   }
 }

@@ -13,12 +13,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileVisitResult;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -42,6 +36,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -93,6 +88,9 @@ public final class WorkspaceStore implements AutoCloseable {
   private volatile int partitions = -1;
   /** Chunks known to be on Kafka: sha256 to {partition, offset}. */
   private final Map<String, long[]> knownChunks = new ConcurrentHashMap<>();
+  /** Tags the manifests written and checks those restored; null for a reader (the CLI), which can do neither. */
+  private final SnapshotKey key;
+  private final AtomicLong refused = new AtomicLong();
 
   /** Per-file state between snapshots of one session, to skip hashing unchanged files. */
   public static final class FileCache {
@@ -108,7 +106,15 @@ public final class WorkspaceStore implements AutoCloseable {
     }
   }
 
+  /** A reader: lists and reads snapshots (as {@code turnpike runs files} does), cannot write or restore them. */
   public WorkspaceStore(String bootstrapServers, String schemaRegistryUrl, Map<String, ?> overrides, int chunkBytes) {
+    this(bootstrapServers, schemaRegistryUrl, overrides, chunkBytes, null);
+  }
+
+  /** A store that writes snapshots tagged with {@code key} and restores only those that verify with it. */
+  public WorkspaceStore(String bootstrapServers, String schemaRegistryUrl, Map<String, ?> overrides, int chunkBytes,
+      SnapshotKey key) {
+    this.key = key;
     this.base = new Properties();
     base.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
     base.putAll(overrides);
@@ -198,44 +204,32 @@ public final class WorkspaceStore implements AutoCloseable {
     List<SnapshotManifest.Entry> entries = new ArrayList<>();
     Map<String, FileCache.Cached> seen = new HashMap<>();
     Map<String, Future<RecordMetadata>> sending = new LinkedHashMap<>();
-    Path root = ws.root();
-    Files.walkFileTree(root, new SimpleFileVisitor<>() {
-      @Override
-      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
-        if (!dir.equals(root)) {
-          entries.add(new SnapshotManifest.Entry(ws.relative(dir), "dir", 0, false, null, null));
+    if (key == null) {
+      throw new IllegalStateException("a workspace store without a snapshot key cannot write snapshots");
+    }
+    // Links are recorded as links and never followed; FIFOs, sockets and devices are not part of a
+    // workspace; a file's content is read from its folder's open handle (see Workspace).
+    ws.walk((node, content) -> {
+      switch (node.kind()) {
+        case DIR -> entries.add(new SnapshotManifest.Entry(node.path(), "dir", 0, false, null, null));
+        case LINK -> entries.add(new SnapshotManifest.Entry(node.path(), "link", 0, false, node.target(), null));
+        case FILE -> {
+          FileCache.Cached c = cache.files.get(node.path());
+          List<SnapshotManifest.ChunkRef> chunks;
+          if (c != null && c.size() == node.size() && c.mtimeMs() == node.modifiedMs()
+              && java.util.Objects.equals(c.fileKey(), node.fileKey()) && node.modifiedMs() < c.statMs() - 1000) {
+            chunks = c.chunks();
+          } else {
+            try {
+              chunks = writeChunks(content, sending);
+            } catch (io.turnpike.sandbox.ToolException e) {
+              return; // changed into something else while walked: not snapshotted
+            }
+          }
+          seen.put(node.path(), new FileCache.Cached(node.size(), node.modifiedMs(), node.fileKey(), now, chunks));
+          entries.add(new SnapshotManifest.Entry(node.path(), "file", node.size(), node.executable(), null, chunks));
         }
-        return FileVisitResult.CONTINUE;
-      }
-
-      @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        String rel = ws.relative(file);
-        if (attrs.isSymbolicLink()) {
-          entries.add(new SnapshotManifest.Entry(rel, "link", 0, false, Files.readSymbolicLink(file).toString(), null));
-          return FileVisitResult.CONTINUE;
-        }
-        if (!attrs.isRegularFile()) {
-          return FileVisitResult.CONTINUE; // fifos, sockets, devices: not part of a workspace
-        }
-        boolean exec = Files.isExecutable(file);
-        long mtime = attrs.lastModifiedTime().toMillis();
-        FileCache.Cached c = cache.files.get(rel);
-        List<SnapshotManifest.ChunkRef> chunks;
-        if (c != null && c.size() == attrs.size() && c.mtimeMs() == mtime && java.util.Objects.equals(c.fileKey(), attrs.fileKey())
-            && mtime < c.statMs() - 1000) {
-          chunks = c.chunks();
-        } else {
-          chunks = writeChunks(file, sending);
-        }
-        seen.put(rel, new FileCache.Cached(attrs.size(), mtime, attrs.fileKey(), now, chunks));
-        entries.add(new SnapshotManifest.Entry(rel, "file", attrs.size(), exec, null, chunks));
-        return FileVisitResult.CONTINUE;
-      }
-
-      @Override
-      public FileVisitResult visitFileFailed(Path file, IOException exc) {
-        return FileVisitResult.CONTINUE; // vanished or unreadable: not snapshotted
+        default -> { } // fifos, sockets, devices: not part of a workspace
       }
     });
     // Wait for the chunks, then fill in where they went.
@@ -276,7 +270,7 @@ public final class WorkspaceStore implements AutoCloseable {
         .toList();
     // millisecond precision, as the Avro timestamp keeps it: the manifest returned equals the one read back
     SnapshotManifest m = new SnapshotManifest(sessionId, seq, snapshotId, Instant.now().truncatedTo(ChronoUnit.MILLIS),
-        backend, resolved, recorded);
+        backend, resolved, recorded).taggedWith(key);
     String key = sessionKey(sessionId);
     RecordHeaders h = new RecordHeaders();
     TurnpikeHeaders.put(h, TurnpikeHeaders.TYPE, "WorkspaceManifest");
@@ -298,9 +292,10 @@ public final class WorkspaceStore implements AutoCloseable {
   }
 
   /** Hashes a file chunk by chunk and sends the chunks not known to be on Kafka yet (offset -1 until acknowledged). */
-  private List<SnapshotManifest.ChunkRef> writeChunks(Path file, Map<String, Future<RecordMetadata>> sending) throws IOException {
+  private List<SnapshotManifest.ChunkRef> writeChunks(Workspace.Content file, Map<String, Future<RecordMetadata>> sending)
+      throws IOException {
     List<SnapshotManifest.ChunkRef> refs = new ArrayList<>();
-    try (InputStream in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS)) {
+    try (InputStream in = file.open()) {
       byte[] buf = new byte[chunkBytes];
       while (true) {
         int n = in.readNBytes(buf, 0, chunkBytes);
@@ -489,64 +484,77 @@ public final class WorkspaceStore implements AutoCloseable {
       throw new IllegalArgumentException(e.path() + " is not a file");
     }
     Map<String, byte[]> chunks = readChunks(e.chunks());
-    byte[] out = new byte[(int) e.size()];
-    int pos = 0;
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
     for (SnapshotManifest.ChunkRef r : e.chunks()) {
-      byte[] b = chunks.get(r.sha256());
-      System.arraycopy(b, 0, out, pos, b.length);
-      pos += b.length;
+      out.writeBytes(chunks.get(r.sha256()));
     }
-    return out;
+    if (out.size() != e.size()) {
+      // the chunks are what their hashes say; the manifest is not (a reader does not check its tag)
+      throw new IllegalStateException("the chunks of " + e.path() + " hold " + out.size() + " bytes, not the " + e.size()
+          + " its manifest says");
+    }
+    return out.toByteArray();
   }
 
-  /** Makes {@code ws} hold exactly the snapshot: everything else in it is deleted. */
-  public void restore(SnapshotManifest m, Workspace ws, FileCache cache) throws IOException {
+  /**
+   * The restore plan of a session's manifest: its tag verified with this store's key, its entries
+   * validated. A refusal is counted ({@link #refusedSnapshots}) and nothing is written.
+   */
+  public RestorePlan plan(SnapshotManifest m, String sessionId, RestorePlan.Limits limits) throws SnapshotRefusedException {
+    try {
+      return RestorePlan.check(m, key, sessionId, limits);
+    } catch (SnapshotRefusedException e) {
+      refused.incrementAndGet();
+      throw e;
+    }
+  }
+
+  /** Manifests refused by {@link #plan} since this store was made. */
+  public long refusedSnapshots() {
+    return refused.get();
+  }
+
+  /**
+   * Makes {@code ws} hold exactly the checked snapshot: everything else in it is deleted. Every chunk
+   * is read and checked (its SHA-256, its size) before the workspace is touched; then folders are made
+   * (parents first), files written and links made last, each through the workspace's own writer, which
+   * follows no link on the way. Links are restored as links only.
+   */
+  public void restore(RestorePlan plan, Workspace ws, FileCache cache) throws IOException {
     List<SnapshotManifest.ChunkRef> refs = new ArrayList<>();
     Set<String> shas = new HashSet<>();
-    for (SnapshotManifest.Entry e : m.entries()) {
-      if (e.isFile()) {
-        for (SnapshotManifest.ChunkRef r : e.chunks()) {
-          if (shas.add(r.sha256())) {
-            refs.add(r);
-          }
+    for (SnapshotManifest.Entry e : plan.files()) {
+      for (SnapshotManifest.ChunkRef r : e.chunks()) {
+        if (shas.add(r.sha256())) {
+          refs.add(r);
         }
       }
     }
     Map<String, byte[]> chunks = readChunks(refs);
-    ws.clear();
-    Path root = ws.root();
-    long now = System.currentTimeMillis();
-    cache.files.clear();
-    for (SnapshotManifest.Entry e : m.entries()) {
-      Path p = root.resolve(e.path()).normalize();
-      if (!p.startsWith(root)) {
-        throw new IOException("the snapshot has a path outside the workspace: " + e.path());
-      }
-      switch (e.type()) {
-        case "dir" -> Files.createDirectories(p);
-        case "link" -> {
-          Files.createDirectories(p.getParent());
-          Files.createSymbolicLink(p, Path.of(e.target()));
+    for (SnapshotManifest.Entry e : plan.files()) {
+      for (SnapshotManifest.ChunkRef r : e.chunks()) {
+        if (chunks.get(r.sha256()).length != r.size()) {
+          throw new IOException("the chunk " + r.sha256() + " of " + e.path() + " has " + chunks.get(r.sha256()).length
+              + " bytes, not the " + r.size() + " its snapshot says");
         }
-        case "file" -> {
-          Files.createDirectories(p.getParent());
-          try (var out = Files.newOutputStream(p)) {
-            for (SnapshotManifest.ChunkRef r : e.chunks()) {
-              out.write(chunks.get(r.sha256()));
-            }
-          }
-          if (e.executable()) {
-            p.toFile().setExecutable(true, false);
-          }
-          // an old modification time, so the next snapshot may trust the cache
-          Files.setLastModifiedTime(p, FileTime.fromMillis(now - 10_000));
-          BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
-          cache.files.put(e.path(), new FileCache.Cached(a.size(), a.lastModifiedTime().toMillis(), a.fileKey(), now, e.chunks()));
-        }
-        default -> { }
       }
     }
-    ws.ownAll();
+    ws.clear();
+    long now = System.currentTimeMillis();
+    cache.files.clear();
+    for (SnapshotManifest.Entry e : plan.dirs()) {
+      ws.createDirectoryExact(e.path());
+    }
+    // an old modification time, so the next snapshot may trust the cache
+    FileTime old = FileTime.fromMillis(now - 10_000);
+    for (SnapshotManifest.Entry e : plan.files()) {
+      List<byte[]> content = e.chunks().stream().map(r -> chunks.get(r.sha256())).toList();
+      Workspace.Node n = ws.writeExact(e.path(), content, e.executable(), old);
+      cache.files.put(e.path(), new FileCache.Cached(n.size(), n.modifiedMs(), n.fileKey(), now, e.chunks()));
+    }
+    for (SnapshotManifest.Entry e : plan.links()) {
+      ws.createLinkExact(e.path(), e.target());
+    }
   }
 
   @Override

@@ -14,7 +14,13 @@ class ApplyPatchTest {
   Path dir;
 
   private Workspace ws() {
-    return new Workspace(dir, null, null);
+    // a folder of the temporary directory: the workspace's staging folder is made next to it
+    return new Workspace(dir.resolve("ws"), null, null);
+  }
+
+  @org.junit.jupiter.api.BeforeEach
+  void makeWorkspace() throws Exception {
+    Files.createDirectories(dir.resolve("ws"));
   }
 
   private static ApplyPatch.Update update(String body) {
@@ -64,7 +70,7 @@ class ApplyPatchTest {
 
   @Test
   void aHunkThatDoesNotApplyShowsWhatWasMissingAndChangesNothing() throws Exception {
-    Files.writeString(dir.resolve("a.txt"), "one\ntwo\n");
+    Files.writeString(dir.resolve("ws/a.txt"), "one\ntwo\n");
     String patch = """
         *** Begin Patch
         *** Add File: new.txt
@@ -81,14 +87,14 @@ class ApplyPatchTest {
         .hasMessageContaining("hunk 1 of a.txt (patch line 5) does not apply")
         .hasMessageContaining("  three")
         .hasMessageContaining("No file was changed");
-    assertThat(dir.resolve("new.txt")).doesNotExist();
-    assertThat(Files.readString(dir.resolve("a.txt"))).isEqualTo("one\ntwo\n");
+    assertThat(dir.resolve("ws/new.txt")).doesNotExist();
+    assertThat(Files.readString(dir.resolve("ws/a.txt"))).isEqualTo("one\ntwo\n");
   }
 
   @Test
   void addDeleteMoveAndSummary() throws Exception {
-    Files.writeString(dir.resolve("gone.txt"), "bye\n");
-    Files.writeString(dir.resolve("m.txt"), "keep\nold\n");
+    Files.writeString(dir.resolve("ws/gone.txt"), "bye\n");
+    Files.writeString(dir.resolve("ws/m.txt"), "keep\nold\n");
     ApplyPatch.Summary s = ApplyPatch.apply(ws(), """
         *** Begin Patch
         *** Add File: sub/dir/new.txt
@@ -103,15 +109,15 @@ class ApplyPatchTest {
         +new
         *** End Patch""");
     assertThat(s.toString()).isEqualTo("Done.\nA sub/dir/new.txt\nM m.txt -> moved/m.txt\nD gone.txt");
-    assertThat(Files.readString(dir.resolve("sub/dir/new.txt"))).isEqualTo("line 1\nline 2\n");
-    assertThat(dir.resolve("gone.txt")).doesNotExist();
-    assertThat(dir.resolve("m.txt")).doesNotExist();
-    assertThat(Files.readString(dir.resolve("moved/m.txt"))).isEqualTo("keep\nnew\n");
+    assertThat(Files.readString(dir.resolve("ws/sub/dir/new.txt"))).isEqualTo("line 1\nline 2\n");
+    assertThat(dir.resolve("ws/gone.txt")).doesNotExist();
+    assertThat(dir.resolve("ws/m.txt")).doesNotExist();
+    assertThat(Files.readString(dir.resolve("ws/moved/m.txt"))).isEqualTo("keep\nnew\n");
   }
 
   @Test
   void malformedPatchesAreRejectedClearly() throws Exception {
-    Files.writeString(dir.resolve("a.txt"), "x\n");
+    Files.writeString(dir.resolve("ws/a.txt"), "x\n");
     assertThatThrownBy(() -> ApplyPatch.apply(ws(), "*** Update File: a.txt\n-x\n+y\n"))
         .hasMessageContaining("must start with '*** Begin Patch'");
     assertThatThrownBy(() -> ApplyPatch.apply(ws(), "*** Begin Patch\n*** Update File: a.txt\n-x\n+y\n"))
@@ -128,5 +134,55 @@ class ApplyPatchTest {
         .hasMessageContaining("leads outside the workspace");
     assertThatThrownBy(() -> ApplyPatch.apply(ws(), "*** Begin Patch\n*** Delete File: /etc/passwd\n*** End Patch"))
         .hasMessageContaining("is an absolute path");
+  }
+
+  /** Issue #11: a 58 KB patch on a 400,000-line file kept the service busy for 54 s. */
+  @Test
+  void aLargePatchOnALargeFileIsQuick() {
+    StringBuilder file = new StringBuilder();
+    for (int i = 0; i < 400_000; i++) {
+      file.append("    value_").append(i).append(" = compute(").append(i % 97).append(")\n");
+    }
+    StringBuilder patch = new StringBuilder();
+    int hunks = 0;
+    for (int i = 1_000; i < 400_000 && patch.length() < 58 * 1024; i += 397) {
+      patch.append("@@\n     value_").append(i - 1).append(" = compute(").append((i - 1) % 97).append(")\n")
+          .append("-    value_").append(i).append(" = compute(").append(i % 97).append(")\n")
+          .append("+    value_").append(i).append(" = computed(").append(i % 97).append(")  \n");
+      hunks++;
+    }
+    long t0 = System.nanoTime();
+    String out = ApplyPatch.applyHunks("big.py", file.toString(), update(patch.toString()).hunks());
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    assertThat(hunks).isGreaterThan(500);
+    assertThat(ms).as("%d hunks took %d ms", hunks, ms).isLessThan(5_000);
+    assertThat(out).contains("    value_1000 = computed(30)  \n").contains("    value_999 = compute(29)\n");
+    assertThat(out.lines().count()).isEqualTo(400_000);
+  }
+
+  @Test
+  void aPatchWhoseContextRepeatsEverywhereStopsAtItsWorkBoundUnchanged() {
+    StringBuilder file = new StringBuilder();
+    for (int i = 0; i < 4_000; i++) {
+      file.append("a\n".repeat(99)).append("b\n");
+    }
+    // every candidate matches 50 lines on average before it fails: the index cannot help
+    String hunk = "@@\n" + " a\n".repeat(100) + "+c\n";
+    long t0 = System.nanoTime();
+    assertThatThrownBy(() -> ApplyPatch.applyHunks("f", file.toString(), update(hunk).hunks()))
+        .hasMessageContaining("too much work").hasMessageContaining("No file was changed");
+    assertThat((System.nanoTime() - t0) / 1_000_000).isLessThan(10_000);
+  }
+
+  @Test
+  void anInterruptedPatchStops() {
+    String file = "x\n".repeat(200_000);
+    Thread.currentThread().interrupt();
+    try {
+      assertThatThrownBy(() -> ApplyPatch.applyHunks("f", file, update("@@\n-y\n+z\n").hunks()))
+          .isInstanceOf(ApplyPatch.Interrupted.class);
+    } finally {
+      Thread.interrupted();
+    }
   }
 }

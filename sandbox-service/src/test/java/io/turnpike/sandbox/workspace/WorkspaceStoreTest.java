@@ -77,8 +77,10 @@ class WorkspaceStoreTest {
     }
   }
 
+  private static final SnapshotKey KEY = SnapshotKey.random();
+
   private WorkspaceStore store() {
-    return new WorkspaceStore(kafka.bootstrapServers(), registry.url(), Map.of(), CHUNK);
+    return new WorkspaceStore(kafka.bootstrapServers(), registry.url(), Map.of(), CHUNK, KEY);
   }
 
   @Test
@@ -86,9 +88,9 @@ class WorkspaceStoreTest {
     Workspace ws = new Workspace(tmp.resolve("ws"), null, null);
     byte[] blob = new byte[3 * CHUNK + 100]; // four chunks, the last one short
     new Random(7).nextBytes(blob);
-    ws.write(ws.resolve("data/blob.bin"), blob, false);
-    ws.write(ws.resolve("run.sh"), "echo hi\n".getBytes(StandardCharsets.UTF_8), true);
-    Files.createDirectories(ws.resolve("empty"));
+    ws.write("data/blob.bin", blob, false);
+    ws.write("run.sh", "echo hi\n".getBytes(StandardCharsets.UTF_8), true);
+    ws.createDirectories("empty");
     Files.createSymbolicLink(ws.root().resolve("link"), Path.of("run.sh"));
     List<SnapshotManifest.RecordedResult> answers = List.of(
         new SnapshotManifest.RecordedResult("c1", "shell", "ok\n", false, 0, null, 12));
@@ -126,9 +128,9 @@ class WorkspaceStoreTest {
     try (WorkspaceStore fresh = store()) {
       SnapshotManifest read = fresh.latest("wire").orElseThrow();
       assertThat(read).isEqualTo(written);
-      fresh.restore(read, elsewhere, new WorkspaceStore.FileCache());
+      fresh.restore(fresh.plan(read, "wire", RestorePlan.Limits.DEFAULT), elsewhere, new WorkspaceStore.FileCache());
     }
-    assertThat(Files.readAllBytes(elsewhere.resolve("data/blob.bin"))).isEqualTo(blob);
+    assertThat(Files.readAllBytes(elsewhere.root().resolve("data/blob.bin"))).isEqualTo(blob);
     assertThat(elsewhere.root().resolve("run.sh")).isExecutable();
     assertThat(Files.readString(elsewhere.root().resolve("run.sh"))).isEqualTo("echo hi\n");
     assertThat(Files.readSymbolicLink(elsewhere.root().resolve("link"))).isEqualTo(Path.of("run.sh"));
