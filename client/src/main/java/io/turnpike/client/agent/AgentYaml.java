@@ -16,10 +16,13 @@ import io.turnpike.avro.GuardrailStage;
 import io.turnpike.avro.HandoffInputFilter;
 import io.turnpike.avro.ModelApi;
 import io.turnpike.avro.ModelSettings;
+import io.turnpike.avro.ReasoningSettings;
 import io.turnpike.avro.RetryPolicies;
 import io.turnpike.avro.RetryPolicy;
 import io.turnpike.avro.ToolKind;
 import io.turnpike.avro.ToolSpec;
+import io.turnpike.avro.ToolUseBehavior;
+import io.turnpike.avro.ToolUseMode;
 import io.turnpike.schema.Capabilities;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -55,6 +58,11 @@ import java.util.stream.Stream;
  *   You help travellers...
  * modelSettings: {temperature: 0.2, topP: 1, maxOutputTokens: 800, toolChoice: auto,
  *                 parallelToolCalls: true, api: responses}   # api: responses | chat
+ *   # also: reasoning: {effort: low, summary: auto}, truncation: auto (responses), verbosity: low,
+ *   #       frequencyPenalty / presencePenalty (chat), metadata: {team: travel}
+ * outputType: {type: object, properties: {...}}   # structured output: see OutputTypeYaml
+ * toolUseBehavior: run_llm_again  # | stop_on_first_tool | {stopAtToolNames: [get_weather]}
+ * resetToolChoice: true           # once the agent called a tool, toolChoice is no longer sent
  * tools:
  *   - name: get_weather           # required, ^[a-zA-Z0-9_-]{1,64}$, unique
  *     description: Current weather for a city
@@ -111,9 +119,17 @@ public final class AgentYaml {
   private static final Set<String> TOP_KEYS = orderedSet("name", "version", "description", "instructions", "model",
       "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "approvalTimeout", "approvalTimeoutAction",
       "handoffInputFilter", "manifest",
-      "maxTurns", "modelTimeout", "toolTimeout", "retry", "maxAttempts", "metadata");
+      "maxTurns", "modelTimeout", "toolTimeout", "retry", "maxAttempts", "metadata",
+      "outputType", "toolUseBehavior", "resetToolChoice");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
-      "parallelToolCalls", "api");
+      "parallelToolCalls", "api", "reasoning", "truncation", "frequencyPenalty", "presencePenalty", "verbosity", "metadata");
+  private static final Set<String> REASONING_KEYS = orderedSet("effort", "summary");
+  private static final Set<String> REASONING_EFFORTS = orderedSet("none", "minimal", "low", "medium", "high", "xhigh");
+  private static final Set<String> REASONING_SUMMARIES = orderedSet("auto", "concise", "detailed");
+  private static final Set<String> TRUNCATIONS = orderedSet("auto", "disabled");
+  private static final Set<String> VERBOSITIES = orderedSet("low", "medium", "high");
+  private static final Set<String> TOOL_USE_BEHAVIORS = orderedSet("run_llm_again", "stop_on_first_tool");
+  private static final Set<String> TOOL_USE_KEYS = orderedSet("stopAtToolNames");
   private static final Set<String> TOOL_KEYS = orderedSet("name", "description", "kind", "parameters", "strict",
       "needsApproval", "timeout");
   /** Keys of a guardrail entry; every other key is the type's settings (configJson). */
@@ -247,6 +263,12 @@ public final class AgentYaml {
       }
     }
     Set<String> toolNames = offeredToolNames(tools, capabilities);
+    toolChoice(o, b.getModelSettings(), toolNames, handoffs);
+    hostedToolsNeedResponses(o, tools, b.getModelSettings());
+    b.setOutputType(OutputTypeYaml.parse(o));
+    b.setToolUseBehavior(toolUseBehavior(o, toolNames));
+    Boolean reset = o.optBoolean("resetToolChoice");
+    b.setResetToolChoice(reset == null || reset);
     b.setGuardrails(guardrails(o, toolNames));
     b.setGuardrailTimeoutMs(o.optDurationMs("guardrailTimeout", 30_000L));
     b.setApprovalRules(approvalRules(o, toolNames));
@@ -326,7 +348,138 @@ public final class AgentYaml {
         default -> throw s.error("api", "'" + api + "' is not a model API (use responses or chat)");
       });
     }
+    boolean chat = b.getApi() == ModelApi.CHAT_COMPLETIONS;
+    Obj reasoning = s.optObject("reasoning");
+    if (reasoning != null) {
+      reasoning.rejectUnknown(REASONING_KEYS);
+      String effort = oneOf(reasoning, "effort", REASONING_EFFORTS);
+      String summary = oneOf(reasoning, "summary", REASONING_SUMMARIES);
+      if (summary != null && chat) {
+        throw reasoning.error("summary", "Chat Completions returns no reasoning summary (only effort applies there); remove"
+            + " it, or use api: responses");
+      }
+      b.setReasoning(new ReasoningSettings(effort, summary));
+    }
+    String truncation = oneOf(s, "truncation", TRUNCATIONS);
+    if (truncation != null && chat) {
+      throw s.error("truncation", "is a Responses API setting; Chat Completions has none (remove it, or use api: responses)");
+    }
+    b.setTruncation(truncation);
+    for (String penalty : List.of("frequencyPenalty", "presencePenalty")) {
+      Double v = s.optDouble(penalty, -2, 2);
+      if (v != null && !chat) {
+        throw s.error(penalty, "the Responses API has no penalties, so it would not be sent; set api: chat to use it,"
+            + " or remove it");
+      }
+      if (penalty.equals("frequencyPenalty")) {
+        b.setFrequencyPenalty(v);
+      } else {
+        b.setPresencePenalty(v);
+      }
+    }
+    b.setVerbosity(oneOf(s, "verbosity", VERBOSITIES));
+    b.setMetadata(requestMetadata(s));
     return b.build();
+  }
+
+  /** A setting that takes one of {@code allowed}, lower-cased; a near miss gets a "did you mean". */
+  private static String oneOf(Obj o, String field, Set<String> allowed) {
+    String v = o.optString(field, null);
+    if (v == null) {
+      return null;
+    }
+    String value = v.trim().toLowerCase(Locale.ROOT);
+    if (!allowed.contains(value)) {
+      String hint = suggestion(value, allowed);
+      throw o.error(field, "'" + v + "' is not one of " + String.join(", ", allowed)
+          + (hint == null ? "" : " (did you mean '" + hint + "'?)"));
+    }
+    return value;
+  }
+
+  /** {@code modelSettings.metadata}: sent with every request, so within the API's limits (16 pairs, 64/512 characters). */
+  private static Map<String, String> requestMetadata(Obj s) {
+    Obj m = s.optObject("metadata");
+    if (m == null) {
+      return Map.of();
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = m.node.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (!e.getValue().isValueNode() || e.getValue().isNull()) {
+        throw m.error(e.getKey(), "metadata values must be plain text, numbers or booleans, got " + kindOf(e.getValue()));
+      }
+      if (e.getKey().length() > 64 || e.getValue().asText().length() > 512) {
+        throw m.error(e.getKey(), "the model APIs take keys of up to 64 characters and values of up to 512");
+      }
+      out.put(e.getKey(), e.getValue().asText());
+    }
+    if (out.size() > 16) {
+      throw s.error("metadata", "has " + out.size() + " pairs; the model APIs take at most 16");
+    }
+    return out;
+  }
+
+  /** {@code toolChoice}: auto, required, none, or the name of a tool the agent offers (handoff tools included). */
+  private static void toolChoice(Obj top, ModelSettings settings, Set<String> toolNames, List<String> handoffs) {
+    if (settings == null || settings.getToolChoice() == null) {
+      return;
+    }
+    String choice = settings.getToolChoice().trim();
+    if (Set.of("auto", "required", "none").contains(choice.toLowerCase(Locale.ROOT))) {
+      return;
+    }
+    Set<String> offered = new java.util.TreeSet<>(toolNames);
+    handoffs.forEach(h -> offered.add(handoffToolName(h)));
+    if (!offered.contains(choice)) {
+      String hint = suggestion(choice, offered);
+      throw new AgentYamlException(top.source, top.path("modelSettings.toolChoice"), "'" + choice + "' is neither auto,"
+          + " required, none nor a tool of this agent" + (hint == null ? "" : " (did you mean '" + hint + "'?)")
+          + "; its tools: " + (offered.isEmpty() ? "none" : String.join(", ", offered)));
+    }
+  }
+
+  /** Hosted tools exist in the Responses API only: on the Chat path they would silently not be offered. */
+  private static void hostedToolsNeedResponses(Obj top, List<ToolSpec> tools, ModelSettings settings) {
+    if (settings == null || settings.getApi() != ModelApi.CHAT_COMPLETIONS) {
+      return;
+    }
+    for (int i = 0; i < tools.size(); i++) {
+      if (tools.get(i).getKind() == ToolKind.HOSTED) {
+        throw new AgentYamlException(top.source, top.path("tools[" + i + "].kind"), "hosted tool '" + tools.get(i).getName()
+            + "' is offered by the Responses API only, and this agent uses api: chat; use api: responses, or remove it");
+      }
+    }
+  }
+
+  /**
+   * {@code toolUseBehavior} with the SDK's meanings: {@code run_llm_again} (the default),
+   * {@code stop_on_first_tool}, or {@code {stopAtToolNames: [...]}}.
+   */
+  private static ToolUseBehavior toolUseBehavior(Obj top, Set<String> toolNames) {
+    JsonNode n = top.node.get("toolUseBehavior");
+    if (n == null || n.isNull()) {
+      return null;
+    }
+    if (n.isTextual()) {
+      String v = oneOf(top, "toolUseBehavior", TOOL_USE_BEHAVIORS);
+      return new ToolUseBehavior(v.equals("stop_on_first_tool") ? ToolUseMode.STOP_ON_FIRST_TOOL : ToolUseMode.RUN_LLM_AGAIN,
+          List.of());
+    }
+    if (!n.isObject()) {
+      throw top.error("toolUseBehavior", "must be run_llm_again, stop_on_first_tool or {stopAtToolNames: [a tool, ...]}, got "
+          + kindOf(n));
+    }
+    Obj o = new Obj(top.source, top.path("toolUseBehavior"), (ObjectNode) n);
+    o.rejectUnknown(TOOL_USE_KEYS);
+    List<String> names = names(o, "stopAtToolNames", false);
+    if (names.isEmpty()) {
+      throw o.error("stopAtToolNames", "is required: the tools whose output ends the run");
+    }
+    for (int i = 0; i < names.size(); i++) {
+      requireOfferedTool(o, "stopAtToolNames[" + i + "]", names.get(i), toolNames);
+    }
+    return new ToolUseBehavior(ToolUseMode.STOP_AT_TOOLS, names);
   }
 
   private static List<ToolSpec> tools(Obj top) {
