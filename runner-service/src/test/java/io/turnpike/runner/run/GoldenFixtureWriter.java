@@ -8,8 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Writes the golden RunState fixture of the current schema version: a run waiting for a tool
- * result (since v3: whose first attempt timed out, so the call is backing off before its resend).
+ * Writes the golden RunState fixtures of the current schema version: a run waiting for a tool
+ * result (since v3: whose first attempt timed out, so the call is backing off before its resend), and
+ * since v4 one with the items v4 added ({@link #newItems()}).
  * Run by hand when RunState's schema version is bumped, and commit the output next to the older
  * fixtures; never overwrite an older version's fixture.
  */
@@ -27,10 +28,53 @@ public final class GoldenFixtureWriter {
     return RunStateMachine.apply(s, new RunEvent.DeadlinePassed("golden-1:t1.1"), Fixtures.T0.plusSeconds(11)).state();
   }
 
+  /** The image a fixture's view_image returned: a 1x1 PNG. */
+  static final byte[] PNG = java.util.HexFormat.of().parseHex(
+      "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082");
+
+  /**
+   * Since v4: a reasoning agent with an outputType that viewed an image and waits for its second model
+   * call: a reasoning item with encrypted content, an image kept once and referred to by hash, the
+   * agent's tool use recorded (resetToolChoice), per-call usage with cached and reasoning tokens.
+   */
+  static RunState newItems() {
+    AgentDefinition agent = AgentDefinition.newBuilder(Fixtures.agent(5))
+        .setName("planner")
+        .setCapabilities(java.util.List.of("filesystem"))
+        .setModelSettings(io.turnpike.avro.ModelSettings.newBuilder().setToolChoice("required")
+            .setReasoning(new io.turnpike.avro.ReasoningSettings("high", "auto")).build())
+        .setOutputType(io.turnpike.avro.OutputType.newBuilder().setName("trip_plan")
+            .setSchemaJson("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"
+                + "\"required\":[\"city\"],\"additionalProperties\":false}")
+            .setSha256("5d5b8d2b0d0e0e3d8c3e0f6c6e3b3f1b8a0f2e4d6c8b0a9e7d5c3b1a0f2e4d6c").build())
+        .setToolUseBehavior(new io.turnpike.avro.ToolUseBehavior(io.turnpike.avro.ToolUseMode.RUN_LLM_AGAIN, java.util.List.of()))
+        .setRetry(RetryPolicies.newBuilder().build())
+        .build();
+    RunState s = RunStateMachine.apply(null, new RunEvent.Started(Fixtures.request("golden-4", "Plan a day from the map"),
+        agent, "0123456789abcdef0123456789abcdef"), Fixtures.T0).state();
+    io.turnpike.avro.ModelResult viewed = io.turnpike.avro.ModelResult.newBuilder()
+        .setRunId("golden-4").setCallId("golden-4:m1")
+        .setOutput(new java.util.ArrayList<>(java.util.List.of(
+            io.turnpike.avro.ReasoningItem.newBuilder().setItemId("rs_golden").setEncryptedContent("enc:Z29sZGVu")
+                .setSummary(java.util.List.of("Look at the map first.")).build(),
+            new io.turnpike.avro.FunctionCallItem("call_map", "view_image", "{\"path\":\"map.png\"}", "fc_golden"))))
+        .setUsage(io.turnpike.avro.Usage.newBuilder().setInputTokens(900).setOutputTokens(120).setTotalTokens(1020)
+            .setModelCalls(1).setCachedInputTokens(768).setReasoningTokens(96).build())
+        .build();
+    s = RunStateMachine.apply(s, new RunEvent.ModelAnswered(viewed), Fixtures.T0.plusSeconds(1)).state();
+    return RunStateMachine.apply(s, new RunEvent.SandboxAnswered(io.turnpike.avro.SandboxResult.newBuilder()
+        .setRunId("golden-4").setCallId("golden-4:t1.1").setSessionId("golden-4").setTool("view_image")
+        .setOutput("image map.png (image/png, " + PNG.length + " bytes)")
+        .setImages(java.util.List.of(io.turnpike.avro.ImageContent.newBuilder().setMimeType("image/png")
+            .setData(java.nio.ByteBuffer.wrap(PNG)).build()))
+        .build()), Fixtures.T0.plusSeconds(2)).state();
+  }
+
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args.length > 0 ? args[0] : "runner-service/src/test/resources/fixtures/run-state");
     int version = RunStateMachine.SCHEMA_VERSION;
     Files.write(dir.resolve("v" + version + "-waiting-for-tool.bin"), legacyEncoding(waitingForTool()));
+    Files.write(dir.resolve("v" + version + "-new-items.bin"), legacyEncoding(newItems()));
     Files.writeString(dir.resolve("v" + version + "-RunState.avsc"), RunState.getClassSchema().toString());
   }
 

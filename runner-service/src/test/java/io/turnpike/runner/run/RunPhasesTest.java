@@ -428,7 +428,7 @@ class RunPhasesTest {
   @Nested
   class OlderVersions {
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3})
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3, 4})
     void everyGoldenRunStateDecodesAndResumes(int version) throws Exception {
       Schema writer;
       byte[] bytes;
@@ -454,6 +454,57 @@ class RunPhasesTest {
         assertThat(c.getCallId()).isEqualTo("golden-1:m2");
         assertThat(((FunctionCallOutputItem) c.getInput().get(2)).getOutput()).isEqualTo("sunny");
       });
+    }
+
+    static RunState decode(String fixture, int version) throws Exception {
+      try (InputStream schema = RunPhasesTest.class.getResourceAsStream("/fixtures/run-state/v" + version + "-RunState.avsc");
+           InputStream data = RunPhasesTest.class.getResourceAsStream("/fixtures/run-state/" + fixture)) {
+        return AvroSerde.legacy(RunState.class).withWriterSchema(new Schema.Parser().parse(schema)).decode(data.readAllBytes());
+      }
+    }
+
+    @Test
+    void theV4FixtureKeepsItsReasoningImageAndToolUseAndResumesAfterARestart() throws Exception {
+      RunState s = decode("v4-new-items.bin", 4);
+      assertThat(s.getSchemaVersion()).isEqualTo(4);
+      assertThat(s.getAgent().getOutputType().getName()).isEqualTo("trip_plan");
+      assertThat(s.getAgent().getModelSettings().getReasoning().getEffort()).isEqualTo("high");
+      assertThat(s.getToolUsers()).containsExactly("planner");
+      assertThat(s.getItems()).extracting(i -> i.getClass().getSimpleName())
+          .containsExactly("MessageItem", "ReasoningItem", "FunctionCallItem", "FunctionCallOutputItem");
+      assertThat(((io.turnpike.avro.ReasoningItem) s.getItems().get(1)).getEncryptedContent()).isEqualTo("enc:Z29sZGVu");
+      assertThat(s.getImages()).singleElement().satisfies(i -> {
+        assertThat(Images.bytes(i.getData())).isEqualTo(GoldenFixtureWriter.PNG);
+        assertThat(i.getSha256()).isEqualTo(Images.sha256(GoldenFixtureWriter.PNG));
+      });
+      FunctionCallOutputItem viewed = (FunctionCallOutputItem) s.getItems().get(3);
+      assertThat(viewed.getImages()).singleElement().satisfies(i -> {
+        assertThat(i.getData()).isNull();
+        assertThat(i.getSha256()).isEqualTo(s.getImages().getFirst().getSha256());
+      });
+      assertThat(s.getUsage().getCachedInputTokens()).isEqualTo(768);
+      assertThat(s.getUsage().getReasoningTokens()).isEqualTo(96);
+
+      // a runner restarted while the second model call was out sends it again as it was:
+      // the reasoning replayed with its encrypted content, the image with its bytes, no tool choice
+      PendingCall m2 = s.getPending().getFirst();
+      assertThat(m2.getCallId()).isEqualTo("golden-4:m2");
+      Transition timedOut = RunStateMachine.apply(s, new RunEvent.DeadlinePassed("golden-4:m2"), m2.getDeadline());
+      Transition resent = RunStateMachine.apply(timedOut.state(), new RunEvent.DeadlinePassed("golden-4:m2"),
+          timedOut.state().getPending().getFirst().getDeadline());
+      ModelCall again = modelCalls(resent).getFirst();
+      assertThat(again.getAttempt()).isEqualTo(2);
+      assertThat(again.getOutputType().getName()).isEqualTo("trip_plan");
+      assertThat(again.getSettings().getToolChoice()).isNull();
+      assertThat(((io.turnpike.avro.ReasoningItem) again.getInput().get(1)).getEncryptedContent()).isEqualTo("enc:Z29sZGVu");
+      assertThat(((FunctionCallOutputItem) again.getInput().get(3)).getImages()).singleElement()
+          .satisfies(i -> assertThat(Images.bytes(i.getData())).isEqualTo(GoldenFixtureWriter.PNG));
+
+      // and its structured answer completes the run
+      Transition done = RunStateMachine.apply(resent.state(), new RunEvent.ModelAnswered(Fixtures.text("golden-4", "golden-4:m2",
+          "{\"city\":\"Oslo\"}")), T0.plusSeconds(400));
+      assertThat(done.state().getStatus()).isEqualTo(RunStatus.COMPLETED);
+      assertThat(done.state().getStructuredOutput().getSchemaName()).isEqualTo("trip_plan");
     }
   }
 }
