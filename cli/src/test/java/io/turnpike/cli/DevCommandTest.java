@@ -60,6 +60,22 @@ class DevCommandTest {
   }
 
   @Test
+  void devRunsTheTripPlannerOfflineToAStructuredAnswer() throws Exception {
+    Cli.Result r = Cli.run("dev", "--agent", "trip-planner", "--input", "Plan my day in Paris");
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    assertThat(r.out()).as(r.toString())
+        .contains("agent     trip-planner v1  (from bundled agents/trip-planner.yaml)")
+        .contains("tool call       get_weather {\"city\":\"Paris\"}")
+        .contains("tool call       get_local_time {\"city\":\"Paris\"}")
+        .contains("Result: COMPLETED after 3 turns");
+    // the answer follows the agent's outputType (the runner checked it), and says it is scripted
+    String json = r.out().lines().filter(l -> l.trim().startsWith("{\"city\":\"Paris\"")).findFirst().orElseThrow().trim();
+    com.fasterxml.jackson.databind.JsonNode plan = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+    assertThat(plan.fieldNames()).toIterable().containsExactly("city", "weather", "localTime", "advice");
+    assertThat(plan.path("advice").asText()).startsWith(OfflineTravelScript.LABEL);
+  }
+
+  @Test
   void devOnAnUnreachableExternalKafkaFailsWithOneLine() {
     Cli.Result r = Cli.run("dev", "--bootstrap-server", "127.0.0.1:1");
     assertThat(r.exitCode()).isEqualTo(1);
@@ -71,7 +87,8 @@ class DevCommandTest {
   void devFailsFastOnAnUnknownAgent() {
     Cli.Result r = Cli.run("dev", "--agent", "nobody");
     assertThat(r.exitCode()).isEqualTo(1);
-    assertThat(r.err()).startsWith("error: agent 'nobody' is not defined in the bundled agents (found: travel-assistant)");
+    assertThat(r.err()).startsWith("error: agent 'nobody' is not defined in the bundled agents (found: travel-assistant,"
+        + " trip-planner)");
     assertThat(r.out()).doesNotContain("kafka");
   }
 }

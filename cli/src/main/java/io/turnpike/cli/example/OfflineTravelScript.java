@@ -18,10 +18,17 @@ import java.util.regex.Pattern;
  * {@code get_weather}, call {@code get_local_time}, then answer with text composed from the two tool
  * outputs it received (so the answer shows the real tool results that flowed through Kafka). Every
  * answer it writes starts with {@link #LABEL}.
+ *
+ * <p>For the trip planner ({@code agents/trip-planner.yaml}, recognised by the JSON schema format
+ * {@value #TRIP_PLAN} the runner asks for) it plays a reasoning model with structured output: the
+ * same two tool calls, each with a reasoning item (whose encrypted content the runner replays), then a
+ * JSON answer that follows the schema, labelled in its {@code advice}.
  */
 public final class OfflineTravelScript implements ModelScript {
   public static final String LABEL = "[scripted offline model]";
   public static final String DEFAULT_CITY = "Lisbon";
+  /** The name of the trip planner's output type. */
+  public static final String TRIP_PLAN = "trip_plan";
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Pattern CITY = Pattern.compile(
@@ -30,10 +37,19 @@ public final class OfflineTravelScript implements ModelScript {
   @Override
   public ScriptedReply reply(ModelRequestView request) {
     if (!request.toolNames().contains("get_weather") || !request.toolNames().contains("get_local_time")) {
-      return ScriptedReply.text(LABEL + " This offline model only knows the travel-assistant example. You said: "
+      return ScriptedReply.text(LABEL + " This offline model only knows the travel-assistant and trip-planner examples. You said: "
           + request.lastUserText() + " (set OPENAI_API_KEY to use a real model).");
     }
     String city = cityOf(request.firstUserText());
+    if (TRIP_PLAN.equals(request.raw() == null ? null : request.raw().path("text").path("format").path("name").asText(null))) {
+      return switch (request.turn()) {
+        case 0 -> ScriptedReply.toolCall("get_weather", args(city))
+            .withReasoning(LABEL + " The plan depends on the weather in " + city + ": ask for it first.").withUsageDetails(0, 24);
+        case 1 -> ScriptedReply.toolCall("get_local_time", args(city))
+            .withReasoning(LABEL + " Now the local time, to say what is still possible today.").withUsageDetails(0, 18);
+        default -> ScriptedReply.text(plan(city, request)).withUsageDetails(0, 30);
+      };
+    }
     return switch (request.turn()) {
       case 0 -> ScriptedReply.toolCall("get_weather", args(city));
       case 1 -> ScriptedReply.toolCall("get_local_time", args(city));
@@ -56,7 +72,26 @@ public final class OfflineTravelScript implements ModelScript {
     return o.toString();
   }
 
-  private static String compose(String city, ModelRequestView request) {
+  /** The trip plan as JSON that follows the trip planner's outputType, built from the tools' outputs. */
+  static String plan(String city, ModelRequestView request) {
+    Map<String, String> outputByTool = outputsByTool(request);
+    JsonNode weather = parse(outputByTool.get("get_weather"));
+    JsonNode time = parse(outputByTool.get("get_local_time"));
+    ObjectNode plan = JSON.createObjectNode();
+    plan.put("city", weather != null && weather.has("city") ? weather.path("city").asText(city) : city);
+    boolean known = weather != null && weather.has("condition");
+    plan.put("weather", known ? weather.path("condition").asText() + ", " + weather.path("temperature_c").asInt() + " C"
+        : "unknown (" + outputByTool.getOrDefault("get_weather", "no answer") + ")");
+    plan.put("localTime", time != null && time.has("local_time")
+        ? time.path("local_time").asText() + " (" + time.path("timezone").asText() + ")" : "unknown");
+    String condition = known ? weather.path("condition").asText().toLowerCase(java.util.Locale.ROOT) : "";
+    plan.put("advice", LABEL + " " + (condition.contains("rain") || condition.contains("shower")
+        ? "Take an umbrella and keep a museum in reserve."
+        : condition.contains("snow") ? "Dress warmly; plan indoor stops." : "A good day to explore on foot."));
+    return plan.toString();
+  }
+
+  private static Map<String, String> outputsByTool(ModelRequestView request) {
     Map<String, String> nameByCallId = new HashMap<>();
     Map<String, String> outputByTool = new HashMap<>();
     for (InputItem item : request.input()) {
@@ -66,6 +101,11 @@ public final class OfflineTravelScript implements ModelScript {
         outputByTool.put(nameByCallId.getOrDefault(out.callId(), "?"), out.output());
       }
     }
+    return outputByTool;
+  }
+
+  private static String compose(String city, ModelRequestView request) {
+    Map<String, String> outputByTool = outputsByTool(request);
     StringBuilder sb = new StringBuilder(LABEL).append(' ');
     JsonNode weather = parse(outputByTool.get("get_weather"));
     JsonNode time = parse(outputByTool.get("get_local_time"));

@@ -529,6 +529,7 @@ public final class AgentYaml {
           throw t.error("parameters", "the schema's type must be object (tool arguments are a JSON object), got '"
               + type.asText() + "'");
         }
+        OutputTypeYaml.checkKeywords(params, t.source, t.path("parameters"));
         try {
           b.setParametersJson(JSON.writeValueAsString(params));
         } catch (JsonProcessingException e) {

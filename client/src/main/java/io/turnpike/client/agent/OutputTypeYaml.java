@@ -53,6 +53,15 @@ final class OutputTypeYaml {
   private static final Set<String> SCHEMA_KEYS = Set.of("type", "properties", "$ref", "$defs", "anyOf", "allOf", "oneOf",
       "definitions", "$schema", "items", "enum", "const");
   private static final String META_SCHEMA = "https://json-schema.org/draft/2020-12/schema";
+  /** Every keyword of JSON Schema draft 2020-12 (and draft 7's definitions), annotations included; common ones first, for hints. */
+  private static final Set<String> KEYWORDS = AgentYaml.orderedSet("type", "properties", "required", "items",
+      "description", "enum", "const", "title", "default", "examples", "format", "additionalProperties", "anyOf", "allOf",
+      "oneOf", "not", "$ref", "$defs", "definitions", "$schema", "$id", "$comment", "$anchor", "$dynamicRef",
+      "$dynamicAnchor", "$vocabulary", "deprecated", "readOnly", "writeOnly", "patternProperties", "propertyNames",
+      "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "unevaluatedProperties", "prefixItems",
+      "additionalItems", "contains", "minContains", "maxContains", "minItems", "maxItems", "uniqueItems",
+      "unevaluatedItems", "if", "then", "else", "minLength", "maxLength", "pattern", "minimum", "maximum",
+      "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "contentEncoding", "contentMediaType", "contentSchema");
   private static final ObjectMapper JSON = new ObjectMapper();
   private static volatile Schema metaSchema;
 
@@ -106,9 +115,7 @@ final class OutputTypeYaml {
       throw new AgentYamlException(top.source, at, "the schema's root must be type: object (the model answers with a JSON"
           + " object); to ask for a list or a value, wrap it: {type: object, properties: {items: ...}}");
     }
-    if (strict) {
-      strict(schema, "", top.source, at);
-    }
+    walk(schema, "", strict, top.source, at);
     String json;
     try {
       json = JSON.writeValueAsString(schema);
@@ -118,12 +125,60 @@ final class OutputTypeYaml {
     return OutputType.newBuilder().setName(name).setSchemaJson(json).setStrict(strict).setSha256(sha256(json)).build();
   }
 
-  /** Makes every object schema below {@code node} strict, or says why it cannot be. */
-  private static void strict(JsonNode node, String pointer, String source, String at) {
+  /**
+   * Checks every schema below {@code node} for keywords JSON Schema does not have (a YAML flow mapping
+   * ends a value at a comma, so {@code description: a, b} makes a keyword {@code b}), and with
+   * {@code strict} makes every object schema strict, or says why it cannot be.
+   */
+  private static void walk(JsonNode node, String pointer, boolean strict, String source, String at) {
     if (node == null || !node.isObject()) {
       return;
     }
     ObjectNode schema = (ObjectNode) node;
+    for (Iterator<String> it = schema.fieldNames(); it.hasNext(); ) {
+      String keyword = it.next();
+      if (!KEYWORDS.contains(keyword)) {
+        String hint = AgentYaml.suggestion(keyword, KEYWORDS);
+        throw new AgentYamlException(source, at, where(pointer) + "'" + keyword + "' is not a JSON Schema keyword"
+            + (hint == null ? "" : " (did you mean '" + hint + "'?)")
+            + "; in a YAML flow mapping a comma ends a value, so quote text that has one");
+      }
+    }
+    if (strict) {
+      closeObject(schema, pointer, source, at);
+    }
+    for (Iterator<Map.Entry<String, JsonNode>> it = schema.path("properties").fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> p = it.next();
+      walk(p.getValue(), pointer + "/properties/" + p.getKey(), strict, source, at);
+    }
+    walk(schema.get("items"), pointer + "/items", strict, source, at);
+    walk(schema.get("not"), pointer + "/not", strict, source, at);
+    for (String list : List.of("anyOf", "allOf", "oneOf", "prefixItems")) {
+      JsonNode arr = schema.get(list);
+      if (arr != null && arr.isArray()) {
+        for (int i = 0; i < arr.size(); i++) {
+          walk(arr.get(i), pointer + "/" + list + "/" + i, strict, source, at);
+        }
+      }
+    }
+    for (String defs : List.of("$defs", "definitions")) {
+      JsonNode d = schema.get(defs);
+      if (d != null && d.isObject()) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = d.fields(); it.hasNext(); ) {
+          Map.Entry<String, JsonNode> e = it.next();
+          walk(e.getValue(), pointer + "/" + defs + "/" + e.getKey(), strict, source, at);
+        }
+      }
+    }
+  }
+
+  /** Refuses a schema (a tool's parameters) with a keyword JSON Schema does not have; changes nothing. */
+  static void checkKeywords(JsonNode schema, String source, String at) {
+    walk(schema, "", false, source, at);
+  }
+
+  /** An object schema as strict mode wants it: closed, every property required. */
+  private static void closeObject(ObjectNode schema, String pointer, String source, String at) {
     boolean object = "object".equals(schema.path("type").asText())
         || schema.path("type").isArray() && contains((ArrayNode) schema.get("type"), "object") || schema.has("properties");
     if (object) {
@@ -149,28 +204,6 @@ final class OutputTypeYaml {
           throw new AgentYamlException(source, at, where(pointer) + "required leaves out " + quoted(missing)
               + "; a strict output type requires every property (make an optional one nullable, e.g. type: [string, 'null'],"
               + " and list it), or set strict: false");
-        }
-      }
-      for (Iterator<Map.Entry<String, JsonNode>> it = properties.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> p = it.next();
-        strict(p.getValue(), pointer + "/properties/" + p.getKey(), source, at);
-      }
-    }
-    strict(schema.get("items"), pointer + "/items", source, at);
-    for (String list : List.of("anyOf", "allOf", "oneOf", "prefixItems")) {
-      JsonNode arr = schema.get(list);
-      if (arr != null && arr.isArray()) {
-        for (int i = 0; i < arr.size(); i++) {
-          strict(arr.get(i), pointer + "/" + list + "/" + i, source, at);
-        }
-      }
-    }
-    for (String defs : List.of("$defs", "definitions")) {
-      JsonNode d = schema.get(defs);
-      if (d != null && d.isObject()) {
-        for (Iterator<Map.Entry<String, JsonNode>> it = d.fields(); it.hasNext(); ) {
-          Map.Entry<String, JsonNode> e = it.next();
-          strict(e.getValue(), pointer + "/" + defs + "/" + e.getKey(), source, at);
         }
       }
     }

@@ -87,6 +87,11 @@ class AgentYamlSdkTest {
     refused("outputType: {name: \"trip plan\", schema: {type: object}}\n",
         "a.yaml: outputType.name: 'trip plan' is not a valid format name (must match ^[a-zA-Z0-9_-]{1,64}$)");
     refused("outputType: {name: x}\n", "a.yaml: outputType.schema: is required: the JSON Schema the final answer must follow");
+    refused("outputType: {type: object, properties: {w: {type: string, description: One line, e.g. sunny}}}\n",
+        "a.yaml: outputType: at /properties/w: 'e.g. sunny' is not a JSON Schema keyword; in a YAML flow mapping a comma"
+            + " ends a value, so quote text that has one");
+    refusedContaining("outputType: {type: object, propertes: {w: {type: string}}}\n",
+        "a.yaml: outputType: 'propertes' is not a JSON Schema keyword (did you mean 'properties'?)");
   }
 
   @Test
@@ -157,6 +162,14 @@ class AgentYamlSdkTest {
         "a.yaml: modelSettings.toolChoice: 'get_wether' is neither auto, required, none nor a tool of this agent"
             + " (did you mean 'get_weather'?)");
     refusedContaining("modelSettings: {verbosity: loud}\n", "a.yaml: modelSettings.verbosity: 'loud' is not one of low, medium, high");
+  }
+
+  @Test
+  void aToolsParametersWithAStrayKeywordAreRefused() {
+    assertThatThrownBy(() -> AgentYaml.parse("name: a\nversion: 1\nmodel: m\n"
+        + "tools: [{name: t, parameters: {type: object, properties: {city: {type: string, description: City, e.g. Oslo}}}}]\n",
+        "a.yaml"))
+        .hasMessageStartingWith("a.yaml: tools[0].parameters: at /properties/city: 'e.g. Oslo' is not a JSON Schema keyword");
   }
 
   @Test
