@@ -240,8 +240,10 @@ final class Turns {
       outputs.put(o.getToolCallId(), o);
     }
     List<FunctionCallItem> calls = new ArrayList<>();
-    for (; i >= 0 && items.get(i) instanceof FunctionCallItem f; i--) {
-      calls.add(0, f);
+    for (; i >= 0 && (items.get(i) instanceof FunctionCallItem || items.get(i) instanceof ReasoningItem); i--) {
+      if (items.get(i) instanceof FunctionCallItem f) {
+        calls.add(0, f); // a model may reason between its calls: they are still one turn's
+      }
     }
     List<String> stopAt = agent.getToolUseBehavior().getStopAtToolNames();
     for (FunctionCallItem f : calls) {

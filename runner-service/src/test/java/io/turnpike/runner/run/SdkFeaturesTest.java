@@ -198,6 +198,17 @@ class SdkFeaturesTest {
     }
 
     @Test
+    void reasoningBetweenTheCallsDoesNotSplitTheTurn() {
+      ReasoningItem thought = ReasoningItem.newBuilder().setItemId("rs_a").setEncryptedContent("e").build();
+      ReasoningItem second = ReasoningItem.newBuilder().setItemId("rs_b").setEncryptedContent("e").build();
+      Transition asked = on(start(behaving(ToolUseMode.STOP_ON_FIRST_TOOL)).state(),
+          new RunEvent.ModelAnswered(answer(RUN + ":m1", thought, call("c1", "get_weather"), second, call("c2", "get_time"))));
+      Transition b = on(asked.state(), new RunEvent.ToolAnswered(Fixtures.toolResult(RUN, RUN + ":t1.2", "get_time", "14:05")));
+      Transition a = on(b.state(), new RunEvent.ToolAnswered(Fixtures.toolResult(RUN, RUN + ":t1.1", "get_weather", "sunny")));
+      assertThat(a.state().getFinalOutput()).isEqualTo("sunny");
+    }
+
+    @Test
     void stopAtToolsStopsOnlyAtANamedTool() {
       AgentDefinition agent = behaving(ToolUseMode.STOP_AT_TOOLS, "get_time");
       Transition weather = on(start(agent).state(), new RunEvent.ModelAnswered(answer(RUN + ":m1", call("c1", "get_weather"))));
