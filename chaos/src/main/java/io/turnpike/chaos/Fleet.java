@@ -60,6 +60,8 @@ public final class Fleet implements AutoCloseable {
   private final int controllerPort;
   private final int registryPort;
   private final int modelPort;
+  /** One workspace snapshot key for every start of the sandbox: a restarted sandbox must restore what it wrote before. */
+  private final String snapshotKey = java.util.HexFormat.of().formatHex(new java.security.SecureRandom().generateSeed(32));
   private Admin admin;
 
   /**
@@ -253,7 +255,8 @@ public final class Fleet implements AutoCloseable {
           List.of("--latency-ms", String.valueOf(plan.toolLatency().toMillis())));
       case SANDBOX -> service(part, SandboxService.class.getName(), jvm, env, Map.of(
           "turnpike.sandbox.backend", "local",
-          "turnpike.sandbox.root", mkdirs(dir.resolve("sandbox")).toString()), List.of());
+          "turnpike.sandbox.root", mkdirs(dir.resolve("sandbox")).toString(),
+          "turnpike.sandbox.snapshot-key", snapshotKey), List.of());
       case GUARDRAIL -> service(part, GuardrailService.class.getName(), jvm, env, Map.of(), List.of());
       case MEMORY -> service(part, MemoryService.class.getName(), jvm, env, Map.of(), List.of());
       case RUNNER_1, RUNNER_2 -> {

@@ -13,6 +13,7 @@ import io.turnpike.client.run.RunTimeoutException;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.sandbox.workspace.SnapshotKey;
 import io.turnpike.devkit.registry.DevSchemaRegistry;
 import io.turnpike.schema.SchemaRegistration;
 import io.turnpike.schema.registry.SchemaRegistries;
@@ -198,6 +199,11 @@ final class DevCommand implements Callable<Integer> {
       conf.put("turnpike.model.base-url", baseUrl);
       conf.put("turnpike.model.api-key", apiKey);
       conf.put("turnpike.runner.state-dir", stateDir().toString());
+      Settings given = new Settings(Map.of(), env, new Properties());
+      if (dataDir != null && given.get(SnapshotKey.KEY, null) == null && given.get(SnapshotKey.KEY_FILE, null) == null) {
+        // the broker keeps workspace snapshots across restarts: so must the key that lets the sandbox restore them
+        conf.put(SnapshotKey.KEY_FILE, dataDir.resolve("sandbox-snapshot.key").toString());
+      }
       Settings settings = new Settings(Map.of(), env, new Properties()).with(conf);
       // One Telemetry for every service of this JVM: one /metrics, one readiness covering them all.
       Telemetry telemetry = start("telemetry", () -> Telemetry.create("turnpike-dev", settings));

@@ -39,9 +39,8 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -88,8 +87,7 @@ public final class Workspace {
   private static final Set<PosixFilePermission> EXEC_MODE = PosixFilePermissions.fromString("rwxr-xr-x");
   private static final Set<PosixFilePermission> DIR_MODE = PosixFilePermissions.fromString("rwxr-xr-x");
   private static final SecureRandom RANDOM = new SecureRandom();
-  private static final ScheduledExecutorService RELEASER = Executors.newSingleThreadScheduledExecutor(
-      Thread.ofPlatform().daemon().name("turnpike-workspace-open-release").factory());
+  private static final ScheduledThreadPoolExecutor RELEASER = releaser();
 
   private final Path root;
   private final Path staging;
@@ -521,6 +519,13 @@ public final class Workspace {
    * {@link #OPEN_GRACE_MS} the name is opened read-write once, which never waits on Linux and releases
    * it; what was opened is then refused by the caller's checks (a FIFO cannot seek, is not a folder).
    */
+  private static ScheduledThreadPoolExecutor releaser() {
+    ScheduledThreadPoolExecutor e = new ScheduledThreadPoolExecutor(1,
+        Thread.ofPlatform().daemon().name("turnpike-workspace-open-release").factory());
+    e.setRemoveOnCancelPolicy(true); // a snapshot opens thousands of files: cancelled timers must not pile up
+    return e;
+  }
+
   private static <T> T guardedOpen(SecureDirectoryStream<Path> dir, String name, Opening<T> opening) throws IOException {
     ScheduledFuture<?> release = RELEASER.schedule(() -> {
       try (SeekableByteChannel c = dir.newByteChannel(Path.of(name),
@@ -1036,7 +1041,7 @@ public final class Workspace {
       }
       Path n = Path.of(name);
       if (a.isDirectory()) {
-        try (SecureDirectoryStream<Path> sub = dir.newDirectoryStream(n, LinkOption.NOFOLLOW_LINKS)) {
+        try (SecureDirectoryStream<Path> sub = guardedOpen(dir, name, () -> dir.newDirectoryStream(n, LinkOption.NOFOLLOW_LINKS))) {
           deleteContents(sub, depth + 1);
         } catch (NotDirectoryException e) {
           // swapped for something else: delete that below

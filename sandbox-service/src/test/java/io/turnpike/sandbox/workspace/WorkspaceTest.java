@@ -14,7 +14,6 @@ import java.nio.file.SecureDirectoryStream;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeEach;
@@ -195,36 +194,23 @@ class WorkspaceTest {
   @Test
   void aFolderSwappedForALinkDuringPatchesNeverLeadsOutside() throws Exception {
     ws.write("d/f.txt", "one\n".getBytes(), false);
-    Path real = in("d.real");
-    AtomicBoolean stop = new AtomicBoolean();
-    AtomicInteger swaps = new AtomicInteger();
-    // as an orphan of a command would: swap the folder for a link to the host and back, without pause
-    Thread swapper = Thread.ofPlatform().start(() -> {
-      while (!stop.get()) {
-        try {
-          Files.move(in("d"), real);
-          Files.createSymbolicLink(in("d"), host);
-          Files.delete(in("d"));
-          Files.move(real, in("d"));
-          swaps.incrementAndGet();
-        } catch (Exception e) {
-          // a patch made d meanwhile, or it is mid-swap: go on
-          try {
-            if (Files.exists(real, LinkOption.NOFOLLOW_LINKS) && !Files.exists(in("d"), LinkOption.NOFOLLOW_LINKS)) {
-              Files.move(real, in("d"));
-            }
-          } catch (Exception ignored) {
-            // next round
-          }
-        }
-      }
-    });
+    StringBuilder big = new StringBuilder();
+    for (int i = 1; i <= 200_000; i++) {
+      big.append(i).append('\n');
+    }
+    ws.write("big.txt", big.toString().getBytes(), false);
+    // as the orphan of a command would: a shell loop that swaps the folder for a link to the host and back
+    Process swapper = new ProcessBuilder("sh", "-c", "while :; do mv d d.real; ln -s " + host + " d; rm -f d; mv d.real d; "
+        + "echo x >> ../swaps; done").directory(ws.root().toFile()).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
     int ok = 0;
     int refused = 0;
     try {
-      for (int i = 0; i < 400; i++) {
+      for (int i = 0; i < 40; i++) {
         try {
-          ApplyPatch.apply(ws, "*** Begin Patch\n*** Add File: d/new" + i + ".txt\n+x\n*** Update File: d/f.txt\n@@\n-one\n+one\n"
+          // d/new<i> is checked first; the update of big.txt keeps the patch busy before anything is written
+          ApplyPatch.apply(ws, "*** Begin Patch\n*** Add File: d/new" + i + ".txt\n+x\n*** Update File: big.txt\n"
+              + slowHunks() + "*** Update File: d/f.txt\n@@\n-one\n+one\n"
               + "*** End Patch");
           ok++;
         } catch (RuntimeException | java.io.IOException e) {
@@ -232,13 +218,23 @@ class WorkspaceTest {
         }
       }
     } finally {
-      stop.set(true);
-      swapper.join();
+      swapper.destroyForcibly();
+      swapper.waitFor();
     }
-    System.out.println("swap test: " + swaps.get() + " swaps, " + ok + " patches applied, " + refused + " refused");
-    assertThat(swaps.get()).as("the swapper ran").isPositive();
-    assertThat(ok + refused).isEqualTo(400);
+    long swaps = Files.lines(ws.root().resolveSibling("swaps")).count();
+    System.out.println("swap test: " + swaps + " swaps, " + ok + " patches applied, " + refused + " refused");
+    assertThat(swaps).as("the swapper ran").isPositive();
+    assertThat(ok + refused).isEqualTo(40);
     assertThat(hostEntries()).as("nothing was written on the host").containsExactly("", "secret.txt");
+  }
+
+  /** 300 hunks that change nothing, spread over a 200,000-line file: work for a patch, no change. */
+  private static String slowHunks() {
+    StringBuilder b = new StringBuilder();
+    for (int line = 500; line < 200_000; line += 650) {
+      b.append("@@\n-").append(line).append("\n+").append(line).append('\n');
+    }
+    return b.toString();
   }
 
   @Test
