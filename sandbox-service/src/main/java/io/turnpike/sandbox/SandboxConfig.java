@@ -29,6 +29,7 @@ import java.util.Optional;
  * @param localUidBase       first uid of the per-session users of the local backend (when running as root)
  * @param closeTimeout       how long close waits for commands in flight
  * @param bwrap              bubblewrap to use: {@code auto} (found on the PATH), a path, or {@code none}
+ * @param fileToolTimeout    the most one file tool call (read_file, write_file, apply_patch, ...) may take
  */
 public record SandboxConfig(
     String bootstrapServers,
@@ -51,7 +52,8 @@ public record SandboxConfig(
     int maxImageBytes,
     int localUidBase,
     Duration closeTimeout,
-    String bwrap) {
+    String bwrap,
+    Duration fileToolTimeout) {
 
   public static final String DEFAULT_IMAGE = "turnpike/sandbox-busybox:latest";
 
@@ -63,7 +65,8 @@ public record SandboxConfig(
         s.getInt("turnpike.sandbox.pids", 128),
         s.getDuration("turnpike.sandbox.command-timeout", Duration.ofSeconds(60)).toMillis(),
         s.getInt("turnpike.sandbox.output-bytes", 32 * 1024),
-        s.getInt("turnpike.sandbox.disk-mb", 1024));
+        s.getInt("turnpike.sandbox.disk-mb", 1024),
+        s.getInt("turnpike.sandbox.workspace-files", Limits.DEFAULT_WORKSPACE_FILES));
     Limits maxima = new Limits(
         Double.parseDouble(s.get("turnpike.sandbox.max-cpus", "4.0")),
         s.getLong("turnpike.sandbox.max-cpu-seconds", 600),
@@ -71,7 +74,8 @@ public record SandboxConfig(
         s.getInt("turnpike.sandbox.max-pids", 1024),
         s.getDuration("turnpike.sandbox.max-command-timeout", Duration.ofMinutes(10)).toMillis(),
         s.getInt("turnpike.sandbox.max-output-bytes", 1024 * 1024),
-        s.getInt("turnpike.sandbox.max-disk-mb", 10 * 1024));
+        s.getInt("turnpike.sandbox.max-disk-mb", 10 * 1024),
+        s.getInt("turnpike.sandbox.max-workspace-files", 200_000));
     String backend = s.get("turnpike.sandbox.backend", "local").trim().toLowerCase();
     if (!backend.equals("local") && !backend.equals("docker")) {
       throw new IllegalArgumentException("turnpike.sandbox.backend must be local or docker, got '" + backend + "'");
@@ -102,6 +106,17 @@ public record SandboxConfig(
         s.getInt("turnpike.sandbox.max-image-bytes", 768 * 1024),
         s.getInt("turnpike.sandbox.local.uid-base", 200_000),
         s.getDuration("turnpike.sandbox.close-timeout", Duration.ofSeconds(30)),
-        s.get("turnpike.sandbox.local.bwrap", "auto"));
+        s.get("turnpike.sandbox.local.bwrap", "auto"),
+        s.getDuration("turnpike.sandbox.file-tool-timeout", Duration.ofSeconds(30)));
+  }
+
+  /**
+   * The same configuration with workspaces under {@code newRoot}: where a session is opened again
+   * while a tool call of its previous life could not be stopped (see {@code SessionManager}).
+   */
+  SandboxConfig withRoot(Path newRoot) {
+    return new SandboxConfig(bootstrapServers, schemaRegistryUrl, groupId, defaultBackend, maxSessions, idleTimeout,
+        newRoot, allowUnisolated, allowNetwork, dockerImage, dockerUser, defaults, maxima, skillsDir, bundlesDir, chunkBytes,
+        resultsKept, maxImageBytes, localUidBase, closeTimeout, bwrap, fileToolTimeout);
   }
 }

@@ -250,17 +250,36 @@ final class SandboxSession implements AutoCloseable {
     boolean mutating = MUTATING.contains(cmd.getTool());
     try {
       JsonNode args = parseArgs(cmd.getArguments());
-      switch (cmd.getTool()) {
-        case "read_file" -> b.setOutput(readFile(args));
-        case "write_file" -> b.setOutput(writeFile(args));
-        case "list_dir" -> b.setOutput(listDir(args));
-        case "apply_patch" -> b.setOutput(ApplyPatch.apply(ws, text(args, "patch", true)).toString());
-        case "view_image" -> viewImage(args, b);
+      String tool = cmd.getTool();
+      if (FILE_TOOLS.contains(tool)) {
+        beforeFileTool(tool);
+      }
+      switch (tool) {
+        case "read_file" -> b.setOutput(bounded(tool, () -> readFile(args)));
+        case "write_file" -> b.setOutput(bounded(tool, () -> writeFile(args)));
+        case "list_dir" -> b.setOutput(bounded(tool, () -> listDir(args)));
+        case "apply_patch" -> b.setOutput(bounded(tool, () -> ApplyPatch.apply(ws, text(args, "patch", true)).toString()));
+        case "view_image" -> {
+          // its own builder: a call past its deadline may still be running when this answer is built
+          SandboxResult.Builder image = SandboxResult.newBuilder();
+          bounded(tool, () -> {
+            viewImage(args, image);
+            return null;
+          });
+          if (image.hasImages()) {
+            b.setImages(image.getImages());
+          }
+          b.setOutput(image.getOutput());
+        }
         case "shell" -> shell(args, cmd, b);
-        case "load_skill" -> b.setOutput(loadSkill(args));
+        case "load_skill" -> b.setOutput(bounded(tool, () -> loadSkill(args)));
         default -> throw new ToolException("unknown sandbox tool '" + cmd.getTool()
             + "' (shell, read_file, write_file, list_dir, apply_patch, view_image, load_skill)");
       }
+    } catch (FileToolDeadline.Stuck e) {
+      stuckTool = e.thread();
+      b.setOutput(e.getMessage()).setIsError(true);
+      mutating = false; // what the stuck call leaves is never saved: the session is set up again from its last snapshot
     } catch (ToolException e) {
       b.setOutput(e.getMessage()).setIsError(true);
     } catch (IOException e) {
@@ -274,7 +293,17 @@ final class SandboxSession implements AutoCloseable {
       b.setOutput("the sandbox failed: " + e).setIsError(true);
     }
     b.setDurationMs((System.nanoTime() - start) / 1_000_000);
+    String overQuota = mutating ? overQuota() : null;
     if (mutating) {
+      overQuotaBefore = overQuota != null;
+    }
+    if (overQuota != null) {
+      // every byte of a snapshot goes to Kafka: a workspace over its quota is not saved until it is back within it
+      b.setOutput(b.getOutput() + "\n[" + overQuota + "]").setIsError(true);
+      if (snapshot != null) {
+        b.setSnapshotId(snapshot.snapshotId());
+      }
+    } else if (mutating) {
       SnapshotManifest.RecordedResult rr = new SnapshotManifest.RecordedResult(cmd.getCallId(), cmd.getTool(), b.getOutput(),
           b.getIsError(), b.getExitCode(), null, b.getDurationMs());
       recorded.addLast(rr);
@@ -469,6 +498,117 @@ final class SandboxSession implements AutoCloseable {
     return null;
   }
 
+  // ------------------------------------------------------------------ processes and limits (issue #11)
+
+  /** Tools that work on the workspace from the service: bounded in time, and run only while no command's process does. */
+  static final java.util.Set<String> FILE_TOOLS = java.util.Set.of("read_file", "write_file", "list_dir", "apply_patch",
+      "view_image", "load_skill");
+
+  /** The workspace quota; its {@link WorkspaceQuota#reserve} is what the service's writers ask before they write. */
+  private WorkspaceQuota quota;
+  /** Whether the workspace was over its quota after the last mutating command; null: not measured yet. */
+  private Boolean overQuotaBefore;
+  /** A file tool call that could not be stopped: while it is set, the session must be replaced, not used. */
+  private volatile Thread stuckTool;
+
+  WorkspaceQuota quota() {
+    if (quota == null) {
+      quota = new WorkspaceQuota(ws.root(), limits.diskBytes(), limits.workspaceFiles());
+      // every write of a model's path asks it first (the workspace's writer); seeds and restores do not
+      ws.writeCheck(quota::reserve);
+    }
+    return quota;
+  }
+
+  /** The thread of a file tool call that could not be stopped, or null: the session manager replaces such a session. */
+  Thread stuckTool() {
+    return stuckTool;
+  }
+
+  /**
+   * Before a file tool: no process of the session may run (a process left by a command could swap a
+   * checked folder for a link while the tool works), and the quota counts this call afresh (the
+   * workspace's writer asks {@link WorkspaceQuota#reserve} before it writes).
+   */
+  private void beforeFileTool(String tool) throws InterruptedException {
+    String running = commands.quiesce();
+    if (running != null) {
+      throw new ToolException(tool + " did not run: " + running + ". File tools run only while no command of the session "
+          + "does; try again.");
+    }
+    quota().reset();
+  }
+
+  /** Runs a file tool call within {@code turnpike.sandbox.file-tool-timeout}. */
+  private <T> T bounded(String tool, java.util.concurrent.Callable<T> body)
+      throws IOException, InterruptedException, FileToolDeadline.Stuck {
+    return FileToolDeadline.run(tool, config.fileToolTimeout(), ws.root(), limits.workspaceFiles(), body);
+  }
+
+  /**
+   * Null when the workspace is within its quota; else what the model is told: a workspace over its
+   * quota is not snapshotted, and file tools refuse to add to it.
+   */
+  private String overQuota() {
+    WorkspaceQuota q = quota();
+    try {
+      String over = q.over(q.measure());
+      if (over == null) {
+        return null;
+      }
+      log.info("session {}: over its workspace quota: {}", sessionId, over);
+      return "over the workspace quota (" + q.describe() + "): " + over + ". The workspace is not saved (no snapshot) "
+          + "until it is back within the quota, and file tools refuse to add to it: delete files you do not need "
+          + "(rm in the shell), then go on";
+    } catch (IOException e) {
+      log.warn("session {}: cannot measure the workspace: {}", sessionId, e.toString());
+      return null;
+    }
+  }
+
+  /**
+   * Watches the workspace while a command runs: a command that makes it pass its quota is stopped. A
+   * walk costs at most the quota's file count, and walks take at most a quarter of the command's time.
+   */
+  private ExecRequest.Watch quotaWatch() {
+    WorkspaceQuota q = quota();
+    // A workspace over its quota already may shrink, however long a command deleting files takes, but
+    // not grow: its limits are then what it holds when the command starts. Bytes cost a walk nothing;
+    // entries bound it.
+    WorkspaceQuota.Usage start = null;
+    if (overQuotaBefore == null || overQuotaBefore) {
+      try {
+        start = q.measure(Long.MAX_VALUE, 2L * q.maxFiles());
+        overQuotaBefore = q.over(start) != null;
+      } catch (IOException e) {
+        log.warn("session {}: cannot measure the workspace: {}", sessionId, e.toString());
+      }
+    }
+    boolean over = start != null && overQuotaBefore;
+    long byteLimit = over ? Math.max(q.maxBytes(), start.bytes()) : q.maxBytes();
+    long fileLimit = over ? Math.max(q.maxFiles(), start.files()) : q.maxFiles();
+    long[] nextWalk = {0};
+    return () -> {
+      long t0 = System.nanoTime();
+      if (t0 < nextWalk[0]) {
+        return null;
+      }
+      WorkspaceQuota.Usage u;
+      try {
+        u = q.measure(byteLimit, fileLimit);
+      } catch (IOException e) {
+        return null;
+      }
+      long t1 = System.nanoTime();
+      nextWalk[0] = t1 + 3 * (t1 - t0);
+      if (u.bytes() <= byteLimit && u.files() <= fileLimit) {
+        return null;
+      }
+      return "the command was killed: " + (over ? "the workspace was over its quota already and grew"
+          : "it made the workspace pass its quota") + " (" + q.over(u) + ")";
+    };
+  }
+
   private void shell(JsonNode args, SandboxCommand cmd, SandboxResult.Builder b) throws InterruptedException {
     String command = text(args, "command", true);
     if (command.isBlank()) {
@@ -482,7 +622,7 @@ final class SandboxSession implements AutoCloseable {
         timeout = Math.min(timeout, left - 200); // past its deadline nobody waits for the answer
       }
     }
-    ExecResult r = commands.exec(new ExecRequest(command, timeout, env, limits));
+    ExecResult r = commands.exec(new ExecRequest(command, timeout, env, limits, quotaWatch()));
     if (r.exitCode() < 0 && r.stdout().isEmpty() && r.stderr().isEmpty()) {
       throw new ToolException(r.note() == null ? "the command did not run" : r.note());
     }

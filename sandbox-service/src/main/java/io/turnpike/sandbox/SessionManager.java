@@ -294,7 +294,8 @@ final class SessionManager implements Admission<SandboxCommand, SandboxResult> {
         SandboxResult r;
         try {
           r = process(h, cmd);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+          // answered as an error: a thread that died here would leave its session running, and hung, for ever
           log.error("session {}: command {} failed unexpectedly", h.sessionId, cmd.getCallId(), e);
           KafkaTracing.fail(span, e);
           r = error(cmd, h.sessionId, "the sandbox failed: " + e);
@@ -326,7 +327,8 @@ final class SessionManager implements Admission<SandboxCommand, SandboxResult> {
       String backendName = m != null && m.getBackend() != null && !m.getBackend().isBlank()
           ? m.getBackend().trim().toLowerCase() : config.defaultBackend();
       try {
-        h.session = SandboxSession.open(h.sessionId, cmd.getAgent(), m, config, store, backend(backendName), h.slot);
+        h.session = SandboxSession.open(h.sessionId, cmd.getAgent(), m, configOf(h.sessionId), store, backend(backendName),
+            h.slot);
         h.backend = backendName;
       } catch (ToolException e) {
         return error(cmd, h.sessionId, "cannot create the sandbox session: " + e.getMessage());
@@ -351,7 +353,54 @@ final class SessionManager implements Admission<SandboxCommand, SandboxResult> {
           .setTool(cmd.getTool()).setOutput("session closed; its last workspace snapshot stays available")
           .setSnapshotId(s.snapshot() == null ? null : s.snapshot().snapshotId()).build();
     }
-    return h.session.execute(cmd);
+    SandboxResult r = h.session.execute(cmd);
+    if (h.session.stuckTool() != null) {
+      replace(h);
+    }
+    return r;
+  }
+
+  /** Sessions whose earlier life left a file tool call that could not be stopped: how many times, by session id. */
+  private final Map<String, Integer> replaced = new ConcurrentHashMap<>();
+
+  /**
+   * The configuration a session opens with: its workspace under the root, or, once a tool call of it
+   * could not be stopped, under a root of its own, so that call (still running) cannot touch the
+   * workspace of its next life.
+   */
+  private SandboxConfig configOf(String sessionId) {
+    Integer n = replaced.get(sessionId);
+    if (n == null) {
+      return config;
+    }
+    java.nio.file.Path root = config.root().resolve("replaced").resolve(String.valueOf(n));
+    prepareRoot(config.root().resolve("replaced"));
+    prepareRoot(root);
+    return config.withRoot(root);
+  }
+
+  /**
+   * A file tool call of this session could not be stopped: the session is set up again from its last
+   * snapshot in another folder on its next command; the old folder is deleted once that call ends.
+   */
+  private void replace(Holder h) {
+    SandboxSession old = h.session;
+    Thread stuck = old.stuckTool();
+    h.session = null;
+    replaced.merge(h.sessionId, 1, Integer::sum);
+    log.warn("session {}: a file tool call could not be stopped; the session is set up again from its last snapshot",
+        h.sessionId);
+    old.close();
+    Thread.ofVirtual().name("turnpike-sandbox-stuck-" + h.sessionId).start(() -> {
+      try {
+        stuck.join();
+        old.deleteLocal();
+        log.info("session {}: the file tool call that could not be stopped has ended; its old workspace is deleted",
+            h.sessionId);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
   }
 
   static SandboxResult error(SandboxCommand cmd, String sessionId, String message) {

@@ -43,7 +43,7 @@ import java.util.stream.Stream;
  *   skills:
  *     - path: skills/csv-report     # a folder with SKILL.md (front matter name, description)
  *     - {name: hello, description: Says hello, files: [{path: SKILL.md, content: "..."}]}
- *   limits: {cpus: 1, memoryMb: 512, pids: 64, commandTimeout: 30s, outputBytes: 65536, diskMb: 100}
+ *   limits: {cpus: 1, memoryMb: 512, pids: 64, commandTimeout: 30s, outputBytes: 65536, diskMb: 100, workspaceFiles: 5000}
  *   network: false
  * }</pre>
  *
@@ -68,7 +68,7 @@ final class ManifestYaml {
   private static final Set<String> FILE_KEYS = AgentYaml.orderedSet("path", "content", "source", "executable");
   private static final Set<String> SKILL_KEYS = AgentYaml.orderedSet("name", "description", "files", "path");
   private static final Set<String> LIMIT_KEYS = AgentYaml.orderedSet("cpus", "memoryMb", "pids", "commandTimeout",
-      "outputBytes", "diskMb");
+      "outputBytes", "diskMb", "workspaceFiles");
   private static final Pattern ENV_NAME = Pattern.compile("^[A-Za-z_][A-Za-z0-9_]*$");
   private static final List<String> SECRET_WORDS = List.of("KEY", "TOKEN", "SECRET", "PASSWORD");
 
@@ -529,6 +529,7 @@ final class ManifestYaml {
         .setCommandTimeoutMs(l.optDurationMs("commandTimeout", null))
         .setOutputBytes(l.optIntOrNull("outputBytes", 1))
         .setDiskMb(l.optIntOrNull("diskMb", 1))
+        .setWorkspaceFiles(l.optIntOrNull("workspaceFiles", 1))
         .build();
   }
 

@@ -30,7 +30,20 @@ public interface Backend extends AutoCloseable {
 
   /** The commands of one session. Commands of one session never run concurrently. */
   interface BackendSession extends AutoCloseable {
+    /**
+     * Runs one command. When it returns, no process the command started is left (whether it ended,
+     * timed out, flooded its output, was stopped by the request's watch, or killed its own wrapper).
+     */
     ExecResult exec(ExecRequest request) throws InterruptedException;
+
+    /**
+     * Makes sure no process of the session runs, killing any that does: called before every file tool,
+     * which relies on nothing but the service changing the workspace while it works. Null when
+     * nothing runs; else why that cannot be ensured (the file tool must not run).
+     */
+    default String quiesce() throws InterruptedException {
+      return null;
+    }
 
     @Override
     void close();

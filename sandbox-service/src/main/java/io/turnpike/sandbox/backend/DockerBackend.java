@@ -3,6 +3,7 @@ package io.turnpike.sandbox.backend;
 import com.github.dockerjava.api.DockerClient;
 import com.github.dockerjava.api.async.ResultCallback;
 import com.github.dockerjava.api.command.InspectContainerResponse;
+import com.github.dockerjava.api.command.TopContainerResponse;
 import com.github.dockerjava.api.exception.NotFoundException;
 import com.github.dockerjava.api.model.Bind;
 import com.github.dockerjava.api.model.Capability;
@@ -22,6 +23,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,10 +34,12 @@ import org.slf4j.LoggerFactory;
  * no network ({@code --network none}) unless allowed, memory (swap included), CPUs and pids bounded,
  * every capability dropped, {@code no-new-privileges}, a read-only root file system with a private
  * {@code /tmp}, a non-root user, and the session's workspace folder bind-mounted at
- * {@code /workspace}. Each command is an exec of {@code sh -c} with CPU-time and file-size ulimits; on
- * return every other process of the user in the container is killed, so nothing outlives its
- * command. A command past its wall clock is killed the same way (or by restarting the container if
- * even that cannot start).
+ * {@code /workspace}. Each command is an exec of {@code sh -c} with CPU-time and file-size ulimits.
+ * Nothing outlives its command: the container's first process runs as another user than commands,
+ * and after every exec (ended, timed out, flooded, stopped by its watch, or its wrapper killed by the
+ * command itself) the service kills every process of the commands' user ({@code kill -9 -1} as that
+ * user, in its own exec) until the engine lists none, restarting the container if that fails. The
+ * same check runs before every file tool. CPUs and memory are clamped to what the engine offers.
  */
 public final class DockerBackend implements Backend {
   private static final Logger log = LoggerFactory.getLogger(DockerBackend.class);
@@ -51,6 +55,9 @@ public final class DockerBackend implements Backend {
   private final String user;
   private final String rootLabel;
   private final String unavailable;
+  /** Cores and memory (MB) of the engine's host, read once; 0 while unknown. */
+  private volatile double engineCpus;
+  private volatile long engineMemoryMb;
 
   public DockerBackend(String defaultImage, String user, String rootLabel) {
     this.defaultImage = defaultImage;
@@ -71,6 +78,13 @@ public final class DockerBackend implements Backend {
       client.pingCmd().exec();
       problem = null;
       removeLeftovers(client);
+      try {
+        var info = client.infoCmd().exec();
+        engineCpus = info.getNCPU() == null ? 0 : info.getNCPU();
+        engineMemoryMb = info.getMemTotal() == null ? 0 : info.getMemTotal() / (1024 * 1024);
+      } catch (RuntimeException e) {
+        log.warn("cannot ask the Docker engine for its CPUs and memory ({}): limits are not clamped to it", e.toString());
+      }
     } catch (Throwable e) {
       problem = "the docker sandbox backend is not available on this sandbox-service instance: cannot reach the Docker "
           + "engine (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")";
@@ -129,10 +143,27 @@ public final class DockerBackend implements Backend {
     }
   }
 
+  /** The uid commands run as in containers. */
+  private int commandUid() {
+    return Integer.parseInt(userFor().split(":")[0]);
+  }
+
+  /**
+   * The user of a container's first process: never the commands' user, so a command can neither signal
+   * nor trace it, and {@code kill -9 -1} as the commands' user leaves it alone. It has no capabilities.
+   */
+  private String keeperUser() {
+    return commandUid() == 65534 ? "65533:65533" : "65534:65534";
+  }
+
   @Override
   public BackendSession open(String sessionId, int slot, Workspace workspace, Limits limits, Map<String, String> env,
       String image, boolean network) {
-    return new Session(sessionId, workspace, limits, env, image == null || image.isBlank() ? defaultImage : image, network);
+    List<String> notes = new ArrayList<>();
+    Limits clamped = limits.clampToHost(engineCpus, engineMemoryMb, notes);
+    notes.forEach(n -> log.info("session {}: {}", sessionId, n));
+    return new Session(sessionId, workspace, clamped, env, image == null || image.isBlank() ? defaultImage : image, network,
+        notes.isEmpty() ? null : String.join("; ", notes));
   }
 
   private void removeLeftovers(DockerClient client) {
@@ -158,8 +189,12 @@ public final class DockerBackend implements Backend {
     private String containerId;
     /** False after an exec that did not end normally: the container is checked before the next one. */
     private boolean healthy;
+    /** What the first command is told about limits lowered to the engine's (null: nothing). */
+    private String clampNote;
 
-    Session(String sessionId, Workspace ws, Limits limits, Map<String, String> env, String image, boolean network) {
+    Session(String sessionId, Workspace ws, Limits limits, Map<String, String> env, String image, boolean network,
+        String clampNote) {
+      this.clampNote = clampNote;
       this.sessionId = sessionId;
       this.ws = ws;
       this.limits = limits;
@@ -213,8 +248,8 @@ public final class DockerBackend implements Backend {
       containerId = docker.createContainerCmd(image)
           .withName(name.length() > 120 ? name.substring(0, 120) : name)
           .withHostConfig(hc)
-          .withUser(userFor())
-          .withWorkingDir(Workspace.MOUNT)
+          .withUser(keeperUser())
+          .withWorkingDir("/")
           .withEnv(envList)
           .withLabels(Map.of(LABEL, "1", LABEL_ROOT, rootLabel, LABEL_SESSION, sessionId))
           .withNetworkDisabled(!network)
@@ -231,6 +266,34 @@ public final class DockerBackend implements Backend {
         return new ExecResult(-1, "", "", false, unavailable, 0);
       }
       long start = System.nanoTime();
+      ExecResult result = null;
+      String reaped = null;
+      try {
+        result = execOnce(r, start);
+      } catch (RuntimeException e) {
+        healthy = false;
+        result = new ExecResult(-1, "", "", false, "the command failed in the session's container: " + e.getMessage(),
+            (System.nanoTime() - start) / 1_000_000);
+      } finally {
+        // whatever happened above, nothing the command started may run once it has answered
+        reaped = reap();
+      }
+      List<String> notes = new ArrayList<>();
+      if (clampNote != null && result.exitCode() >= 0) {
+        notes.add(clampNote);
+        clampNote = null;
+      }
+      if (result.note() != null) {
+        notes.add(result.note());
+      }
+      if (reaped != null) {
+        notes.add(reaped);
+      }
+      return new ExecResult(result.exitCode(), result.stdout(), result.stderr(), result.timedOut(),
+          notes.isEmpty() ? null : String.join("; ", notes), result.durationMs());
+    }
+
+    private ExecResult execOnce(ExecRequest r, long start) throws InterruptedException {
       try {
         ensureContainer();
       } catch (RuntimeException e) {
@@ -271,6 +334,7 @@ public final class DockerBackend implements Backend {
       OutputBuffer err = new OutputBuffer(r.limits().outputBytes());
       long hardCap = Math.max(16L * r.limits().outputBytes(), 4L * 1024 * 1024);
       boolean[] exceeded = {false};
+      CountDownLatch ended = new CountDownLatch(1);
       ResultCallback.Adapter<Frame> cb = docker.execStartCmd(execId).exec(new ResultCallback.Adapter<>() {
         @Override
         public void onNext(Frame f) {
@@ -282,24 +346,44 @@ public final class DockerBackend implements Backend {
           target.write(b, 0, b.length);
           if (out.total() + err.total() > hardCap && !exceeded[0]) {
             exceeded[0] = true;
-            try {
-              close(); // ends the wait; the process is killed below
-            } catch (java.io.IOException e) {
-              // closing anyway
-            }
+            ended.countDown(); // the process is killed below
           }
         }
+
+        @Override
+        public void onComplete() {
+          super.onComplete();
+          ended.countDown();
+        }
+
+        @Override
+        public void onError(Throwable t) {
+          super.onError(t);
+          ended.countDown();
+        }
       });
-      // awaitCompletion(timeout) closes the stream when it returns: call it once
-      boolean done = cb.awaitCompletion(r.timeoutMs(), TimeUnit.MILLISECONDS) && !exceeded[0];
+      long deadline = start + TimeUnit.MILLISECONDS.toNanos(r.timeoutMs());
+      boolean done = false;
+      String stoppedBy = null;
+      while (!done && stoppedBy == null) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          break;
+        }
+        done = ended.await(Math.min(left, TimeUnit.MILLISECONDS.toNanos(ExecRequest.Watch.INTERVAL_MS)), TimeUnit.NANOSECONDS);
+        if (!done) {
+          stoppedBy = r.watch().ask();
+        }
+      }
+      done = done && !exceeded[0];
       if (!done) {
         healthy = false;
         killAll();
-        try {
-          cb.close();
-        } catch (Exception e) {
-          // ignore
-        }
+      }
+      try {
+        cb.close();
+      } catch (Exception e) {
+        // ending the stream anyway
       }
       Long code = null;
       if (done) {
@@ -316,14 +400,102 @@ public final class DockerBackend implements Backend {
       if (exit == 137 || exit < 0) {
         healthy = false; // an OOM kill may have taken the container's first process too
       }
-      String note = exceeded[0] ? "killed: the command wrote more than " + hardCap + " bytes of output"
+      String note = stoppedBy != null ? "stopped: " + stoppedBy
+          : exceeded[0] ? "killed: the command wrote more than " + hardCap + " bytes of output"
           : !done ? "timed out after " + r.timeoutMs() + " ms: the command and all its processes were killed"
           : LocalBackend.signalNote(exit, r.limits());
-      return new ExecResult(exit, out.text(), err.text(), !done && !exceeded[0], note,
+      return new ExecResult(exit, out.text(), err.text(), !done && !exceeded[0] && stoppedBy == null, note,
           (System.nanoTime() - start) / 1_000_000);
     }
 
-    /** Kills every process of the user but pid 1; restarts the container if even that cannot run. */
+    /**
+     * Kills every process of the commands' user and checks with the engine that none is left; restarts
+     * the container when that does not work. Null when nothing was left to kill; else a note for the
+     * command's result.
+     */
+    private String reap() throws InterruptedException {
+      if (containerId == null) {
+        return null;
+      }
+      int uid = commandUid();
+      int killed = 0;
+      for (int attempt = 0; attempt < 4; attempt++) {
+        List<String> left;
+        try {
+          left = processesOf(uid);
+        } catch (RuntimeException e) {
+          break; // the container is not running (then none of its processes is) or cannot be asked: restart below
+        }
+        if (left == null || left.isEmpty()) {
+          return killed == 0 ? null : "the " + killed + " processes the command left running were killed";
+        }
+        killed = Math.max(killed, left.size());
+        killAll();
+      }
+      log.warn("session {}: processes of the command are still running in {}; restarting the container", sessionId,
+          containerId.substring(0, 12));
+      restart();
+      return "the processes the command left running were killed (the session's container was restarted: /tmp is empty)";
+    }
+
+    /**
+     * The engine's list of the container's processes that run as {@code uid}: host pids, as its
+     * {@code top} shows them. Null when the container is not running.
+     */
+    private List<String> processesOf(int uid) {
+      InspectContainerResponse.ContainerState state = docker.inspectContainerCmd(containerId).exec().getState();
+      if (state == null || !Boolean.TRUE.equals(state.getRunning())) {
+        return null;
+      }
+      TopContainerResponse top = docker.topContainerCmd(containerId).withPsArgs("-o pid,uid,stat").exec();
+      String[] titles = top.getTitles();
+      int pidCol = -1;
+      int uidCol = -1;
+      int statCol = -1;
+      for (int i = 0; titles != null && i < titles.length; i++) {
+        switch (titles[i].trim().toUpperCase(java.util.Locale.ROOT)) {
+          case "PID" -> pidCol = i;
+          case "UID" -> uidCol = i;
+          case "STAT" -> statCol = i;
+          default -> { }
+        }
+      }
+      if (pidCol < 0 || uidCol < 0) {
+        throw new IllegalStateException("the engine's process list has no PID and UID columns");
+      }
+      List<String> found = new ArrayList<>();
+      for (String[] row : top.getProcesses() == null ? new String[0][] : top.getProcesses()) {
+        boolean zombie = statCol >= 0 && row.length > statCol && row[statCol].trim().startsWith("Z"); // ended, not yet reaped
+        if (row.length > Math.max(pidCol, uidCol) && row[uidCol].trim().equals(String.valueOf(uid)) && !zombie) {
+          found.add(row[pidCol].trim());
+        }
+      }
+      return found;
+    }
+
+    /** Before a file tool: no process of the commands' user may run. */
+    @Override
+    public String quiesce() throws InterruptedException {
+      if (containerId == null || unavailable != null) {
+        return null;
+      }
+      for (int attempt = 0; attempt < 2; attempt++) {
+        List<String> left;
+        try {
+          left = processesOf(commandUid());
+        } catch (RuntimeException e) {
+          return "cannot ask the Docker engine whether processes of the previous command still run: " + e.getMessage();
+        }
+        if (left == null || left.isEmpty()) {
+          return null;
+        }
+        log.warn("session {}: {} processes of the commands' user run before a file tool; killing them", sessionId, left.size());
+        reap();
+      }
+      return "processes of the previous command are still running and cannot be stopped";
+    }
+
+    /** Kills every process of the commands' user but the container's first one; restarts the container if even that cannot run. */
     private void killAll() {
       try {
         String id = docker.execCreateCmd(containerId).withCmd("/bin/sh", "-c", "kill -9 -1").withUser(userFor()).exec().getId();
@@ -332,10 +504,21 @@ public final class DockerBackend implements Backend {
       } catch (Exception e) {
         log.info("session {}: cannot exec the kill ({}); restarting the container", sessionId, e.toString());
       }
+      restart();
+    }
+
+    /** Kills the container (its pid namespace, so every process in it) and starts it again. */
+    private void restart() {
+      healthy = false;
       try {
         docker.killContainerCmd(containerId).exec();
       } catch (RuntimeException e) {
         log.warn("session {}: cannot kill the container: {}", sessionId, e.toString());
+      }
+      try {
+        ensureContainer();
+      } catch (RuntimeException e) {
+        log.warn("session {}: cannot start the container again: {}", sessionId, e.toString());
       }
     }
 

@@ -44,6 +44,10 @@ public final class LocalBackend implements Backend {
   private final String unavailable;
   private final boolean isolated;
   private final int uidBase;
+  /** Whether this bubblewrap can bound a tmpfs ({@code --size}, bubblewrap 0.7 and later). */
+  private final boolean tmpfsSize;
+  /** Size of a command's private /tmp, as the docker backend's. */
+  static final long TMP_BYTES = 64L * 1024 * 1024;
 
   /** @param bwrapSetting {@code auto} (bwrap on the PATH), a path to bwrap, or {@code none} (as if absent) */
   public LocalBackend(boolean allowUnisolated, int uidBase, Path probeDir, String bwrapSetting) {
@@ -58,6 +62,7 @@ public final class LocalBackend implements Backend {
     this.root = isRoot();
     // Two instances on one host (tests, or a second service) get different uid ranges.
     this.uidBase = uidBase + ThreadLocalRandom.current().nextInt(1000) * 1000;
+    this.tmpfsSize = bwrap != null && supportsTmpfsSize(bwrap);
     String bwrapProblem = bwrap == null ? "bubblewrap (bwrap) is not installed" : probe(probeDir);
     this.isolated = bwrapProblem == null;
     if (prlimit == null) {
@@ -135,13 +140,31 @@ public final class LocalBackend implements Backend {
       List<String> argv = argv(r, cmdEnv);
       Map<String, String> processEnv = isolated ? Map.of("PATH", PATH) : cmdEnv;
       try {
-        ProcessRunner.Outcome o = ProcessRunner.run(argv, ws.root(), processEnv, r.timeoutMs(), r.limits().outputBytes());
+        ProcessRunner.Outcome o = ProcessRunner.run(argv, ws.root(), processEnv, r.timeoutMs(), r.limits().outputBytes(),
+            r.watch());
         String note = describe(o, r);
-        return new ExecResult(o.timedOut() ? 137 : o.exitCode(), o.stdout().text(), o.stderr().text(), o.timedOut(),
-            isolated ? note : note == null ? UNISOLATED_NOTE : UNISOLATED_NOTE + "; " + note, o.durationMs());
+        return new ExecResult(o.timedOut() || o.stoppedBy() != null ? 137 : o.exitCode(), o.stdout().text(),
+            o.stderr().text(), o.timedOut(), isolated ? note : note == null ? UNISOLATED_NOTE : UNISOLATED_NOTE + "; " + note,
+            o.durationMs());
       } catch (IOException e) {
         return new ExecResult(-1, "", "", false, "the command could not be started: " + e.getMessage(), 0);
+      } finally {
+        // Isolated, the command's pid namespace is empty once bubblewrap has exited (see argv). The
+        // session's own uid (service as root) makes sure of it, and catches what an unisolated command left.
+        quiesce();
       }
+    }
+
+    /**
+     * Kills every process of the session's uid, where it has one of its own (the service runs as
+     * root); elsewhere every command had its own pid namespace, which ended with it.
+     */
+    @Override
+    public String quiesce() {
+      if (!ownUsers()) {
+        return null; // unisolated as the service's own user, what a command left cannot be told apart (docs/sandbox.md)
+      }
+      return killAllOf(uidBase + slot);
     }
 
     private List<String> argv(ExecRequest r, Map<String, String> cmdEnv) {
@@ -166,6 +189,13 @@ public final class LocalBackend implements Backend {
       }
       if (isolated) {
         a.addAll(bwrapArgs(ws.root(), network, cmdEnv));
+        // No bubblewrap init: bubblewrap's own reports the command's exit and exits before the kernel
+        // has emptied the pid namespace, so what the command left could run on for a moment. As pid 1,
+        // this shell is waited for by bubblewrap, which the kernel lets happen only once every other
+        // process of the namespace has ended: when the command's process ends, nothing of it runs. The
+        // command itself runs as its child, with ordinary signal handling (pid 1 ignores SIGXCPU).
+        a.addAll(List.of("/bin/sh", "-c", "/bin/sh -c \"$1\" & wait $!", "sh", r.command()));
+        return a;
       }
       a.addAll(List.of("/bin/sh", "-c", r.command()));
       return a;
@@ -176,7 +206,7 @@ public final class LocalBackend implements Backend {
   }
 
   private List<String> bwrapArgs(Path workspace, boolean network, Map<String, String> env) {
-    List<String> a = new ArrayList<>(List.of(bwrap, "--unshare-all"));
+    List<String> a = new ArrayList<>(List.of(bwrap, "--unshare-all", "--as-pid-1"));
     if (network) {
       a.add("--share-net");
     }
@@ -194,14 +224,86 @@ public final class LocalBackend implements Backend {
         // skip it
       }
     }
-    a.addAll(List.of("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+    a.addAll(List.of("--proc", "/proc", "--dev", "/dev"));
+    if (tmpfsSize) {
+      // /tmp is memory of this host: as bounded as a container's
+      a.addAll(List.of("--size", String.valueOf(TMP_BYTES)));
+    }
+    a.addAll(List.of("--tmpfs", "/tmp",
         "--bind", workspace.toString(), Workspace.MOUNT, "--remount-ro", "/", "--chdir", Workspace.MOUNT, "--clearenv"));
     env.forEach((k, v) -> a.addAll(List.of("--setenv", k, v)));
     a.add("--");
     return a;
   }
 
+  /**
+   * Kills every process of {@code uid} ({@code kill -9 -1} as that uid: the kernel signals them all in
+   * one pass, forks included) and checks that none is left. Null when none is; else what is left.
+   */
+  private String killAllOf(int uid) {
+    for (int attempt = 0; attempt < 5; attempt++) {
+      List<String> left = processesOf(uid);
+      if (left.isEmpty()) {
+        return null;
+      }
+      log.info("killing the processes of the session uid {} left behind: {}", uid, left);
+      try {
+        ProcessRunner.run(List.of(setpriv, "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--inh-caps=-all", "--",
+            "/bin/sh", "-c", "kill -9 -1"), Path.of("/"), Map.of("PATH", PATH), 5_000, 1024);
+        // a killed process needs a moment to be gone
+        long until = System.nanoTime() + 500_000_000L;
+        while (!processesOf(uid).isEmpty() && System.nanoTime() < until) {
+          Thread.sleep(10);
+        }
+      } catch (IOException e) {
+        log.warn("cannot run the kill as uid {}: {}", uid, e.toString());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return "interrupted while stopping the processes of the session";
+      }
+    }
+    List<String> left = processesOf(uid);
+    return left.isEmpty() ? null : left.size() + " processes of the session (uid " + uid + ") could not be killed: " + left;
+  }
+
+  /**
+   * Processes whose real uid is {@code uid}, from /proc, as "pid name state"; those that have ended
+   * and wait for their parent to collect them (zombies) run nothing and are left out.
+   */
+  static List<String> processesOf(int uid) {
+    List<String> found = new ArrayList<>();
+    String want = "Uid:\t" + uid + "\t";
+    try (var procs = Files.newDirectoryStream(Path.of("/proc"), "[0-9]*")) {
+      for (Path p : procs) {
+        try {
+          String name = "";
+          String state = "";
+          for (String line : Files.readAllLines(p.resolve("status"))) {
+            if (line.startsWith("Name:")) {
+              name = line.substring(5).trim();
+            } else if (line.startsWith("State:")) {
+              state = line.substring(6).trim();
+            } else if (line.startsWith("Uid:")) {
+              if (line.startsWith(want) && !state.startsWith("Z") && !state.startsWith("X")) {
+                found.add(p.getFileName() + " " + name + " " + state);
+              }
+              break;
+            }
+          }
+        } catch (IOException | RuntimeException e) {
+          // ended while we looked
+        }
+      }
+    } catch (IOException e) {
+      log.warn("cannot list /proc: {}", e.toString());
+    }
+    return found;
+  }
+
   static String describe(ProcessRunner.Outcome o, ExecRequest r) {
+    if (o.stoppedBy() != null) {
+      return "stopped: " + o.stoppedBy();
+    }
     if (o.outputExceeded()) {
       return "killed: the command wrote more than " + Math.max(16L * r.limits().outputBytes(), 4L * 1024 * 1024)
           + " bytes of output";
@@ -267,6 +369,22 @@ public final class LocalBackend implements Backend {
       });
     } catch (IOException e) {
       log.debug("cannot delete {}: {}", dir, e.toString());
+    }
+  }
+
+  private static boolean supportsTmpfsSize(String bwrap) {
+    try {
+      ProcessRunner.Outcome o = ProcessRunner.run(List.of(bwrap, "--help"), Path.of("/"), Map.of("PATH", PATH), 10_000, 64 * 1024);
+      boolean yes = (o.stdout().text() + o.stderr().text()).contains("--size");
+      if (!yes) {
+        log.warn("this bubblewrap cannot bound a tmpfs (--size, 0.7 and later): /tmp of local commands is unbounded");
+      }
+      return yes;
+    } catch (IOException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
     }
   }
 
