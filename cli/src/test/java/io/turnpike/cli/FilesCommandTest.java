@@ -32,10 +32,12 @@ class FilesCommandTest {
       String b = kafka.bootstrapServers();
       assertThat(Cli.run("topics", "create", "-b", b).exitCode()).isZero();
       Workspace ws = new Workspace(tmp.resolve("ws"), null, null);
-      ws.write(ws.resolve("report.md"), "# Report\nall good\n".getBytes(StandardCharsets.UTF_8), false);
-      ws.write(ws.resolve("out/data.bin"), new byte[] {0, 1, 2, 3}, false);
-      ws.write(ws.resolve("out/run.sh"), "echo hi\n".getBytes(StandardCharsets.UTF_8), true);
-      try (WorkspaceStore store = new WorkspaceStore(b, REGISTRY, Map.of(), 1024 * 1024)) {
+      ws.write("report.md", "# Report\nall good\n".getBytes(StandardCharsets.UTF_8), false);
+      ws.write("out/data.bin", new byte[] {0, 1, 2, 3}, false);
+      ws.write("out/run.sh", "echo hi\n".getBytes(StandardCharsets.UTF_8), true);
+      // a sandbox service's store (it tags what it writes); the CLI reads with none
+      try (WorkspaceStore store = new WorkspaceStore(b, REGISTRY, Map.of(), 1024 * 1024,
+          io.turnpike.sandbox.workspace.SnapshotKey.random())) {
         SnapshotManifest m = store.snapshot("run-files", "local", ws, null, new WorkspaceStore.FileCache(), List.of(), true);
         assertThat(m.snapshotId()).isEqualTo("run-files@1");
       }

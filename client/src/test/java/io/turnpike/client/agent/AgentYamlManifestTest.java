@@ -78,7 +78,7 @@ class AgentYamlManifestTest {
             - name: hello
               description: Says hello
               files: [{path: SKILL.md, content: "---\\nname: hello\\n---\\nSay hello."}]
-          limits: {cpus: 1.5, memoryMb: 512, pids: 64, commandTimeout: 30s, outputBytes: 65536, diskMb: 100}
+          limits: {cpus: 1.5, memoryMb: 512, pids: 64, commandTimeout: 30s, outputBytes: 65536, diskMb: 100, workspaceFiles: 5000}
           network: true
         """);
     Manifest m = d.getManifest();
@@ -107,6 +107,7 @@ class AgentYamlManifestTest {
     assertThat(m.getLimits().getCommandTimeoutMs()).isEqualTo(30_000L);
     assertThat(m.getLimits().getOutputBytes()).isEqualTo(65536);
     assertThat(m.getLimits().getDiskMb()).isEqualTo(100);
+    assertThat(m.getLimits().getWorkspaceFiles()).isEqualTo(5000);
 
     assertThat(m.getSkills()).extracting(SkillRef::getName).containsExactly("csv-report", "hello");
     SkillRef csv = m.getSkills().get(0);
