@@ -18,7 +18,7 @@ import org.apache.kafka.common.header.Headers;
  * this instead of the Avro serde:
  *
  * <pre>{"agent": "travel-assistant", "input": "Weather in Oslo?", "runId": "optional, else the key",
- *  "agentVersion": 2, "metadata": {"ticket": "T-1"}, "requestedAt": "2026-11-25T10:00:00Z"}</pre>
+ *  "agentVersion": 2, "metadata": {"ticket": "T-1"}, "requestedAt": "2026-11-25T10:00:00Z", "stream": true}</pre>
  *
  * Only {@code agent} and {@code input} are required. Anything else is an {@link InvalidRunRequest} that
  * says exactly what is wrong, so the orchestrator can dead-letter the record with that reason.
@@ -27,7 +27,7 @@ public final class RunRequestJson {
   public static final String CONTENT_TYPE_HEADER = "content-type";
   public static final String JSON = "application/json";
   private static final ObjectMapper MAPPER = new ObjectMapper();
-  private static final Set<String> FIELDS = Set.of("runId", "agent", "agentVersion", "input", "metadata", "requestedAt");
+  private static final Set<String> FIELDS = Set.of("runId", "agent", "agentVersion", "input", "metadata", "requestedAt", "stream");
   private static final int MAX_BYTES = 1 << 20;
 
   private RunRequestJson() {}
@@ -63,7 +63,7 @@ public final class RunRequestJson {
     for (var it = node.fieldNames(); it.hasNext(); ) {
       String f = it.next();
       if (!FIELDS.contains(f)) {
-        throw new InvalidRunRequest("unknown field '" + f + "' (allowed: runId, agent, agentVersion, input, metadata, requestedAt)");
+        throw new InvalidRunRequest("unknown field '" + f + "' (allowed: runId, agent, agentVersion, input, metadata, requestedAt, stream)");
       }
     }
     String runId = text(node, "runId", false);
@@ -104,7 +104,12 @@ public final class RunRequestJson {
         throw new InvalidRunRequest("requestedAt must be an ISO-8601 instant like 2026-11-25T10:00:00Z, got '" + at + "'");
       }
     }
+    JsonNode stream = node.get("stream");
+    if (stream != null && !stream.isNull() && !stream.isBoolean()) {
+      throw new InvalidRunRequest("stream must be true or false, got " + stream);
+    }
     return RunRequest.newBuilder()
+        .setStream(stream != null && stream.asBoolean(false))
         .setRunId(runId)
         .setAgent(text(node, "agent", true))
         .setAgentVersion(version)

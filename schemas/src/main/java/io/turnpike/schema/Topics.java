@@ -7,6 +7,7 @@ import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.ModelStreamDelta;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunRequest;
 import io.turnpike.avro.RunResult;
@@ -37,6 +38,12 @@ public final class Topics {
   public static final TopicSpec RUN_RESULTS = new TopicSpec("turnpike.run-results", "runId", RunResult.getClassSchema(), false, LONG_RETENTION);
   public static final TopicSpec MODEL_REQUESTS = new TopicSpec("turnpike.model.requests", "runId", ModelCall.getClassSchema(), false, Map.of());
   public static final TopicSpec MODEL_RESULTS = new TopicSpec("turnpike.model.results", "runId", ModelResult.getClassSchema(), false, Map.of());
+  /**
+   * Token deltas of streamed model calls, for live display only: kept an hour, never read by the
+   * orchestrator (the ModelResult on {@link #MODEL_RESULTS} is the answer), so the audit topics stay lean.
+   */
+  public static final TopicSpec MODEL_STREAM = new TopicSpec("turnpike.model.stream", "runId", ModelStreamDelta.getClassSchema(), false,
+      Map.of("retention.ms", String.valueOf(3600L * 1000)));
   public static final TopicSpec TOOL_REQUESTS = new TopicSpec("turnpike.tool.requests", "runId", ToolCall.getClassSchema(), false, Map.of());
   public static final TopicSpec TOOL_RESULTS = new TopicSpec("turnpike.tool.results", "runId", ToolResult.getClassSchema(), false, Map.of());
   public static final TopicSpec SANDBOX_REQUESTS = new TopicSpec("turnpike.sandbox.requests", "runId", SandboxCommand.getClassSchema(), false, Map.of());
@@ -51,7 +58,7 @@ public final class Topics {
   /** Every topic Turnpike uses, in the order a reader meets them. */
   public static final List<TopicSpec> ALL = List.of(
       AGENTS, RUN_REQUESTS, RUN_COMMANDS, RUN_STATE, TURN_EVENTS, RUN_RESULTS,
-      MODEL_REQUESTS, MODEL_RESULTS, TOOL_REQUESTS, TOOL_RESULTS,
+      MODEL_REQUESTS, MODEL_RESULTS, MODEL_STREAM, TOOL_REQUESTS, TOOL_RESULTS,
       SANDBOX_REQUESTS, SANDBOX_RESULTS, GUARDRAIL_REQUESTS, GUARDRAIL_RESULTS, WORKSPACES, DEAD_LETTERS);
 
   public static TopicSpec byName(String name) {

@@ -5,6 +5,7 @@ import io.turnpike.avro.GuardrailCheck;
 import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.ModelStreamDelta;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunRequest;
 import io.turnpike.avro.RunResult;
@@ -40,7 +41,8 @@ public record TurnpikeSerdes(
     AvroSerde<SandboxResult> sandboxResult,
     AvroSerde<GuardrailCheck> guardrailCheck,
     AvroSerde<GuardrailVerdict> guardrailVerdict,
-    AvroSerde<WorkspaceRecord> workspaceRecord) {
+    AvroSerde<WorkspaceRecord> workspaceRecord,
+    AvroSerde<ModelStreamDelta> modelStreamDelta) {
 
   private static final java.util.Map<SchemaRegistry, TurnpikeSerdes> SHARED = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -60,7 +62,8 @@ public record TurnpikeSerdes(
         AvroSerde.of(SandboxResult.class, r, Topics.SANDBOX_RESULTS.name()),
         AvroSerde.of(GuardrailCheck.class, r, Topics.GUARDRAIL_REQUESTS.name()),
         AvroSerde.of(GuardrailVerdict.class, r, Topics.GUARDRAIL_RESULTS.name()),
-        AvroSerde.of(WorkspaceRecord.class, r, Topics.WORKSPACES.name())));
+        AvroSerde.of(WorkspaceRecord.class, r, Topics.WORKSPACES.name()),
+        AvroSerde.of(ModelStreamDelta.class, r, Topics.MODEL_STREAM.name())));
   }
 
   /** The shared serdes for the registry at {@code url} ({@code http(s)://...} or {@code mock://scope}). */
@@ -70,6 +73,7 @@ public record TurnpikeSerdes(
 
   public List<AvroSerde<?>> all() {
     return List.of(agentDefinition, runRequest, runCommand, runState, turnEvent, runResult, modelCall, modelResult,
-        toolCall, toolResult, sandboxCommand, sandboxResult, guardrailCheck, guardrailVerdict, workspaceRecord);
+        toolCall, toolResult, sandboxCommand, sandboxResult, guardrailCheck, guardrailVerdict, workspaceRecord,
+        modelStreamDelta);
   }
 }

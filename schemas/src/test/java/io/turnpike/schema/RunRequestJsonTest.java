@@ -37,6 +37,8 @@ class RunRequestJsonTest {
     assertThat(r.getAgentVersion()).isEqualTo(3);
     assertThat(r.getMetadata()).isEqualTo(Map.of("n", "1", "b", "true", "s", "t"));
     assertThat(r.getRequestedAt()).isEqualTo(Instant.parse("2026-01-02T03:04:05Z"));
+    assertThat(r.getStream()).isFalse();
+    assertThat(parse("{\"agent\":\"a\",\"input\":\"x\",\"stream\":true}", "k").getStream()).isTrue();
   }
 
   @ParameterizedTest
@@ -51,6 +53,7 @@ class RunRequestJsonTest {
       "{\"agent\":\"a\",\"input\":\"x\",\"metadata\":{\"k\":{}}}|metadata.k must be a string",
       "{\"agent\":\"a\",\"input\":\"x\",\"requestedAt\":\"yesterday\"}|requestedAt must be an ISO-8601 instant",
       "{\"agent\":\"a\",\"input\":\"x\",\"tenant\":\"t\"}|unknown field 'tenant'",
+      "{\"agent\":\"a\",\"input\":\"x\",\"stream\":\"yes\"}|stream must be true or false",
       "[1,2]|must be an object",
       "{\"agent\":|not valid JSON",
   })
