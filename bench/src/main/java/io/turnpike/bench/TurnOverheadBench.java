@@ -180,7 +180,7 @@ public final class TurnOverheadBench {
     try (OpenAiModelClient client = new OpenAiModelClient(cfg)) {
       for (int r = 0; r < runs; r++) {
         String input = prefix + "-" + r;
-        List<Object> items = new ArrayList<>(List.of(new MessageItem(Role.USER, input, null)));
+        List<Object> items = new ArrayList<>(List.of(new MessageItem(Role.USER, input, null, java.util.List.of())));
         for (int turn = 1; turn <= turnsPerRun + 1; turn++) {
           ModelCall call = ModelCall.newBuilder().setRunId(input).setCallId(input + ":m" + turn).setAgent(AGENT)
               .setModel(agent.getModel()).setInstructions(agent.getInstructions()).setInput(new ArrayList<>(items))

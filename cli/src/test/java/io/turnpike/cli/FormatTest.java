@@ -82,7 +82,7 @@ class FormatTest {
         .setAgent(agent)
         .setInput("refund me")
         .setTurn(2)
-        .setItems(List.of(new MessageItem(Role.USER, "refund me", null)))
+        .setItems(List.of(new MessageItem(Role.USER, "refund me", null, java.util.List.of())))
         .setUsage(Usage.newBuilder().setInputTokens(1L).setOutputTokens(2L).setTotalTokens(3L).setModelCalls(2).build())
         .setCreatedAt(NOW.minusSeconds(300))
         .setUpdatedAt(NOW.minusSeconds(90))

@@ -265,6 +265,7 @@ public final class AgentYaml {
     Set<String> toolNames = offeredToolNames(tools, capabilities);
     toolChoice(o, b.getModelSettings(), toolNames, handoffs);
     hostedToolsNeedResponses(o, tools, b.getModelSettings());
+    HostedToolYaml.refuseTurnpikeOnlySettings(o, tools);
     b.setOutputType(OutputTypeYaml.parse(o));
     b.setToolUseBehavior(toolUseBehavior(o, toolNames));
     Boolean reset = o.optBoolean("resetToolChoice");
@@ -499,6 +500,24 @@ public final class AgentYaml {
         throw new AgentYamlException(top.source, path, "must be a mapping with at least a name, got " + kindOf(n));
       }
       Obj t = new Obj(top.source, path, (ObjectNode) n);
+      if (t.node.path("kind").isTextual() && t.node.path("kind").asText().trim().equalsIgnoreCase("hosted")) {
+        // A hosted tool's other keys are its type's settings, not a function tool's: HostedToolYaml checks them.
+        ToolSpec hosted = HostedToolYaml.parse(t);
+        if (!NAME.matcher(hosted.getName()).matches()) {
+          throw t.error("name", "'" + hosted.getName() + "' is not a valid tool name (must match " + NAME.pattern() + ")");
+        }
+        if (!names.add(hosted.getName())) {
+          throw t.error("name", "duplicate tool name '" + hosted.getName() + "'");
+        }
+        for (ToolSpec earlier : out) {
+          if (earlier.getKind() == ToolKind.HOSTED && HostedToolYaml.identity(earlier).equals(HostedToolYaml.identity(hosted))) {
+            throw t.error("type", "the agent already has a hosted " + HostedToolYaml.identity(hosted) + " ('"
+                + earlier.getName() + "'); the API takes one of each (hosted MCP servers: one per serverLabel)");
+          }
+        }
+        out.add(hosted);
+        continue;
+      }
       t.rejectUnknown(TOOL_KEYS);
       String name = t.requiredString("name");
       if (!NAME.matcher(name).matches()) {

@@ -126,14 +126,14 @@ final class Guardrails {
         if (outcome == GuardrailOutcome.ALLOW || outcome == GuardrailOutcome.REDACT) {
           String text = v.getContent() == null ? "" : v.getContent();
           if (!fromTool) {
-            step.items().add(new MessageItem(Role.ASSISTANT, text, step.agent().getName()));
+            step.items().add(new MessageItem(Role.ASSISTANT, text, step.agent().getName(), java.util.List.of()));
           }
           // A redacted answer is no longer the one checked against the outputType.
           Turns.complete(step, text, !fromTool && outcome == GuardrailOutcome.ALLOW ? AgentView.structured(step.agent(), text) : null);
         } else {
           if (!fromTool) {
             step.items().add(new MessageItem(Role.ASSISTANT, "[output blocked by guardrail " + v.getGuardrail() + "]",
-                step.agent().getName()));
+                step.agent().getName(), java.util.List.of()));
           }
           trip(step, v, stage);
         }

@@ -78,7 +78,7 @@ public final class RunStateMachine {
         .setAgent(agent)
         .setInput(req.getInput())
         .setTurn(0)
-        .setItems(new ArrayList<>(List.of(new MessageItem(Role.USER, req.getInput(), null))))
+        .setItems(new ArrayList<>(List.of(new MessageItem(Role.USER, req.getInput(), null, java.util.List.of()))))
         .setPending(new ArrayList<>())
         .setUsage(Usage.newBuilder().build())
         .setMetadata(new HashMap<>(req.getMetadata()))

@@ -37,7 +37,7 @@ final class Turns {
 
   static void requestModel(Step step) {
     for (String queued : step.b.getQueuedMessages()) {
-      step.items().add(new MessageItem(Role.USER, queued, null));
+      step.items().add(new MessageItem(Role.USER, queued, null, java.util.List.of()));
     }
     step.b.getQueuedMessages().clear();
     int turn = step.b.getTurn() + 1;
@@ -139,7 +139,7 @@ final class Turns {
     if (calls.isEmpty() && !text.isEmpty() && !AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null).isEmpty()) {
       // The final answer is judged before it lands anywhere: not in RunState, not in the events. Its
       // reasoning is left out too (a summary may say what the answer said).
-      step.emit(new ModelResponded(callId, List.of(new MessageItem(Role.ASSISTANT, HELD_MARKER, agentName)), usage));
+      step.emit(new ModelResponded(callId, List.of(new MessageItem(Role.ASSISTANT, HELD_MARKER, agentName, java.util.List.of())), usage));
       finalAnswer(step, text.toString(), null);
       return;
     }
@@ -274,7 +274,7 @@ final class Turns {
   static void userMessage(Step step, String text) {
     step.emit(new UserMessageAdded(text));
     if (step.b.getStatus() == RunStatus.COMPLETED) {
-      step.items().add(new MessageItem(Role.USER, text, null));
+      step.items().add(new MessageItem(Role.USER, text, null, java.util.List.of()));
       step.b.setStatus(RunStatus.RUNNING).setFinalOutput(null).setStructuredOutput(null).setError(null)
           .setSegmentStartTurn(step.b.getTurn());
       step.b.getToolUsers().clear(); // a new exchange, as a new Runner.run is in the SDK: toolChoice applies again

@@ -61,7 +61,7 @@ final class Fixtures {
 
   static ModelResult text(String runId, String callId, String text) {
     return ModelResult.newBuilder().setRunId(runId).setCallId(callId)
-        .setOutput(List.of(new MessageItem(Role.ASSISTANT, text, null)))
+        .setOutput(List.of(new MessageItem(Role.ASSISTANT, text, null, java.util.List.of())))
         .setUsage(Usage.newBuilder().setInputTokens(10L).setOutputTokens(5L).setTotalTokens(15L).setModelCalls(1).build()).build();
   }
 

@@ -80,7 +80,7 @@ class SdkFeaturesTest {
   }
 
   static MessageItem text(String t) {
-    return new MessageItem(Role.ASSISTANT, t, null);
+    return new MessageItem(Role.ASSISTANT, t, null, java.util.List.of());
   }
 
   static RunResult result(Transition t) {
