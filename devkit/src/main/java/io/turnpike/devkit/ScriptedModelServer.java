@@ -64,6 +64,7 @@ public final class ScriptedModelServer implements AutoCloseable {
     private volatile int recordLimit = Integer.MAX_VALUE;
     private final Object failLock = new Object();
     private volatile ModelScript script;
+    private volatile Duration streamDelay = Duration.ZERO;
     private int failRemaining;
     private int failStatus;
 
@@ -154,6 +155,24 @@ public final class ScriptedModelServer implements AutoCloseable {
             failRemaining = count;
             failStatus = httpStatus;
         }
+    }
+
+    /**
+     * Waits this long before each delta of a streamed answer (text, reasoning summary, arguments), so a
+     * test can watch a stream arrive piece by piece, or stop a client in the middle of one. Zero (the
+     * default): the whole stream at once.
+     */
+    public ScriptedModelServer streamDelay(Duration delay) {
+        if (delay == null || delay.isNegative()) {
+            throw new IllegalArgumentException("delay must be zero or positive");
+        }
+        this.streamDelay = delay;
+        return this;
+    }
+
+    /** The requests that asked for a streamed (SSE) answer, in order. */
+    public List<ModelRequestView> streamedRequests() {
+        return modelRequests().stream().filter(ModelRequestView::stream).toList();
     }
 
     public void setScript(ModelScript script) {
@@ -315,6 +334,23 @@ public final class ScriptedModelServer implements AutoCloseable {
                 added.set("summary", NODES.arrayNode());
                 sse.event("response.output_item.added", event("response.output_item.added", seq++)
                         .put("output_index", i).set("item", added));
+                for (int s = 0; s < done.path("summary").size(); s++) {
+                    JsonNode part = done.path("summary").path(s);
+                    String summary = part.path("text").asText();
+                    sse.event("response.reasoning_summary_part.added", event("response.reasoning_summary_part.added", seq++)
+                            .put("item_id", itemId).put("output_index", i).put("summary_index", s)
+                            .set("part", NODES.objectNode().put("type", "summary_text").put("text", "")));
+                    for (String piece : chunks(summary)) {
+                        pause();
+                        sse.event("response.reasoning_summary_text.delta",
+                                event("response.reasoning_summary_text.delta", seq++).put("item_id", itemId)
+                                        .put("output_index", i).put("summary_index", s).put("delta", piece));
+                    }
+                    sse.event("response.reasoning_summary_text.done", event("response.reasoning_summary_text.done", seq++)
+                            .put("item_id", itemId).put("output_index", i).put("summary_index", s).put("text", summary));
+                    sse.event("response.reasoning_summary_part.done", event("response.reasoning_summary_part.done", seq++)
+                            .put("item_id", itemId).put("output_index", i).put("summary_index", s).set("part", part));
+                }
             } else if ("message".equals(done.path("type").asText())) {
                 String text = done.path("content").path(0).path("text").asText();
                 added.set("content", NODES.arrayNode());
@@ -325,6 +361,7 @@ public final class ScriptedModelServer implements AutoCloseable {
                         .put("item_id", itemId).put("output_index", i).put("content_index", 0)
                         .set("part", emptyPart));
                 for (String piece : chunks(text)) {
+                    pause();
                     ObjectNode delta = event("response.output_text.delta", seq++)
                             .put("item_id", itemId).put("output_index", i).put("content_index", 0)
                             .put("delta", piece);
@@ -344,6 +381,7 @@ public final class ScriptedModelServer implements AutoCloseable {
                 sse.event("response.output_item.added", event("response.output_item.added", seq++)
                         .put("output_index", i).set("item", added));
                 for (String piece : chunks(args)) {
+                    pause();
                     sse.event("response.function_call_arguments.delta",
                             event("response.function_call_arguments.delta", seq++)
                                     .put("item_id", itemId).put("output_index", i).put("delta", piece));
@@ -375,6 +413,7 @@ public final class ScriptedModelServer implements AutoCloseable {
         sse.data(chatChunk(id, now, view, first, null, includeUsage));
         if (reply.kind() == ScriptedReply.Kind.TEXT) {
             for (String piece : chunks(reply.text())) {
+                pause();
                 sse.data(chatChunk(id, now, view, NODES.objectNode().put("content", piece), null, includeUsage));
             }
         } else {
@@ -385,6 +424,7 @@ public final class ScriptedModelServer implements AutoCloseable {
                 ((ObjectNode) head.get("function")).put("arguments", "");
                 sse.data(chatChunk(id, now, view, toolDelta(head), null, includeUsage));
                 for (String piece : chunks(args)) {
+                    pause();
                     ObjectNode part = NODES.objectNode().put("index", call.path("index").asInt());
                     part.putObject("function").put("arguments", piece);
                     sse.data(chatChunk(id, now, view, toolDelta(part), null, includeUsage));
@@ -401,6 +441,19 @@ public final class ScriptedModelServer implements AutoCloseable {
         }
         sse.done();
         sse.close();
+    }
+
+    /** The scripted wait before a streamed delta; a closing server interrupts it and the stream breaks off. */
+    private void pause() throws IOException {
+        Duration d = streamDelay;
+        if (!d.isZero()) {
+            try {
+                Thread.sleep(d);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("server closing mid-stream", e);
+            }
+        }
     }
 
     private static ObjectNode toolDelta(ObjectNode call) {

@@ -59,7 +59,9 @@ import java.util.stream.Stream;
  * modelSettings: {temperature: 0.2, topP: 1, maxOutputTokens: 800, toolChoice: auto,
  *                 parallelToolCalls: true, api: responses}   # api: responses | chat
  *   # also: reasoning: {effort: low, summary: auto}, truncation: auto (responses), verbosity: low,
- *   #       frequencyPenalty / presencePenalty (chat), metadata: {team: travel}
+ *   #       frequencyPenalty / presencePenalty (chat), metadata: {team: travel},
+ *   #       stream: true (token deltas on turnpike.model.stream while the model answers)
+ * modelProvider: local-llama      # a provider of the model invoker's configuration (default: its default one)
  * outputType: {type: object, properties: {...}}   # structured output: see OutputTypeYaml
  * toolUseBehavior: run_llm_again  # | stop_on_first_tool | {stopAtToolNames: [get_weather]}
  * resetToolChoice: true           # once the agent called a tool, toolChoice is no longer sent
@@ -110,6 +112,8 @@ public final class AgentYaml {
 
   /** Names of agents and tools: what the model APIs accept as function names. */
   public static final Pattern NAME = Pattern.compile("^[a-zA-Z0-9_-]{1,64}$");
+  /** Names of model providers (modelProvider): they become parts of environment variable names. */
+  public static final Pattern MODEL_PROVIDER = Pattern.compile("^[a-z0-9][a-z0-9_-]{0,62}$");
   public static final String DEFAULT_PARAMETERS = "{\"type\":\"object\",\"properties\":{}}";
 
   private static final YAMLMapper YAML = new YAMLMapper();
@@ -120,9 +124,10 @@ public final class AgentYaml {
       "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "approvalTimeout", "approvalTimeoutAction",
       "handoffInputFilter", "manifest",
       "maxTurns", "modelTimeout", "toolTimeout", "retry", "maxAttempts", "metadata",
-      "outputType", "toolUseBehavior", "resetToolChoice");
+      "outputType", "toolUseBehavior", "resetToolChoice", "modelProvider");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
-      "parallelToolCalls", "api", "reasoning", "truncation", "frequencyPenalty", "presencePenalty", "verbosity", "metadata");
+      "parallelToolCalls", "api", "reasoning", "truncation", "frequencyPenalty", "presencePenalty", "verbosity", "metadata",
+      "stream");
   private static final Set<String> REASONING_KEYS = orderedSet("effort", "summary");
   private static final Set<String> REASONING_EFFORTS = orderedSet("none", "minimal", "low", "medium", "high", "xhigh");
   private static final Set<String> REASONING_SUMMARIES = orderedSet("auto", "concise", "detailed");
@@ -231,6 +236,7 @@ public final class AgentYaml {
     b.setName(name);
     b.setVersion(o.requiredInt("version", 1));
     b.setModel(o.requiredString("model"));
+    b.setModelProvider(modelProvider(o));
     b.setDescription(o.optString("description", ""));
     b.setInstructions(o.optString("instructions", ""));
     b.setModelSettings(modelSettings(o));
@@ -380,7 +386,26 @@ public final class AgentYaml {
     }
     b.setVerbosity(oneOf(s, "verbosity", VERBOSITIES));
     b.setMetadata(requestMetadata(s));
+    Boolean stream = s.optBoolean("stream");
+    b.setStream(stream != null && stream);
     return b.build();
+  }
+
+  /**
+   * {@code modelProvider}: the name of a provider the model invoker is configured with (its base URL,
+   * API and the environment variable holding its key live there, never here). Only the name is
+   * checked: the invoker knows its providers, and fails a call naming one it does not know.
+   */
+  private static String modelProvider(Obj top) {
+    String name = top.optString("modelProvider", null);
+    if (name == null) {
+      return null;
+    }
+    if (!MODEL_PROVIDER.matcher(name).matches()) {
+      throw top.error("modelProvider", "'" + name + "' is not a provider name (lower-case letters, digits, - and _, as"
+          + " in local-llama; it names TURNPIKE_MODEL_PROVIDER_<NAME>_* settings of the model invoker, not a URL)");
+    }
+    return name;
   }
 
   /** A setting that takes one of {@code allowed}, lower-cased; a near miss gets a "did you mean". */

@@ -17,6 +17,15 @@ public interface ModelClient extends AutoCloseable {
    */
   ModelResult invoke(ModelCall call);
 
+  /**
+   * As {@link #invoke(ModelCall)}, streaming the answer: each piece goes to {@code sink} as it arrives,
+   * and the result is the same as without streaming (the sink's pieces are only for display). The
+   * default cannot stream and answers whole.
+   */
+  default ModelResult invoke(ModelCall call, StreamSink sink) {
+    return invoke(call);
+  }
+
   /** Releases connections and threads. The default does nothing. */
   @Override
   default void close() {}

@@ -47,6 +47,7 @@ public final class ModelInvoker implements AutoCloseable {
   private final Telemetry telemetry;
   private final WorkerLoop<ModelCall, ModelResult> loop;
   private final Calls calls;
+  private final StreamPublisher streams;
 
   public ModelInvoker(ModelInvokerConfig config, ModelClient client) {
     this(config, client, Map.of(), Map.of());
@@ -83,6 +84,7 @@ public final class ModelInvoker implements AutoCloseable {
         .withProducer(producerOverrides)
         .withOnFatal(onFatal);
     this.calls = new Calls();
+    this.streams = new StreamPublisher(config.bootstrapServers(), serdes, producerOverrides, config.streamInterval());
     this.loop = new WorkerLoop<>(options, calls, Admission.concurrent("model-call", config.concurrency(), this::process),
         telemetry);
   }
@@ -185,7 +187,7 @@ public final class ModelInvoker implements AutoCloseable {
       ModelResult result;
       long started = System.nanoTime();
       try {
-        result = client.invoke(call);
+        result = streamed(call) ? invokeStreaming(job) : client.invoke(call);
       } catch (RuntimeException e) {
         // A ModelClient should not throw; answer anyway so the run is not left waiting.
         result = OpenAiModelClient.failed(call, ModelErrors.fromException(e, ModelErrors.Redactor.NONE));
@@ -201,6 +203,32 @@ public final class ModelInvoker implements AutoCloseable {
     } finally {
       span.end();
     }
+  }
+
+  /** The run or the agent asked for the answer to be streamed (an older orchestrator sets only the agent's setting). */
+  static boolean streamed(ModelCall call) {
+    return call.getStream() || (call.getSettings() != null && call.getSettings().getStream());
+  }
+
+  /**
+   * Streams the call's deltas to turnpike.model.stream while the model answers, on this job's virtual
+   * thread. The result is answered only after the stream is closed (its last deltas written), so a
+   * follower sees the text before the step that records it. A crash mid-stream leaves deltas but no
+   * result: the call is taken again, as any unanswered call is, and streams anew under another streamId.
+   */
+  private ModelResult invokeStreaming(Job<ModelCall, ModelResult> job) {
+    try (StreamPublisher.Stream stream = streams.open(job.request(), job.traceId())) {
+      return client.invoke(job.request(), stream);
+    }
+  }
+
+  /** Deltas written to turnpike.model.stream, and deltas dropped (the topic could not be written). */
+  public long streamDeltasPublished() {
+    return streams.published();
+  }
+
+  public long streamDeltasDropped() {
+    return streams.dropped();
   }
 
   /** Whatever the client, a final answer the run takes follows the agent's outputType. */
@@ -237,6 +265,7 @@ public final class ModelInvoker implements AutoCloseable {
     try {
       loop.close();
     } finally {
+      streams.close();
       try {
         client.close();
       } catch (Exception e) {

@@ -2,7 +2,10 @@ package io.turnpike.runner.model;
 
 import io.turnpike.schema.Settings;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -30,6 +33,11 @@ import java.util.Optional;
  *       (for local servers)</td></tr>
  *   <tr><td>turnpike.model.close-timeout</td><td>30s</td><td>how long close() waits for calls in
  *       flight</td></tr>
+ *   <tr><td>turnpike.model.stream-interval</td><td>50ms</td><td>how long streamed text is gathered
+ *       before it is published as one delta (turnpike.model.stream)</td></tr>
+ *   <tr><td>turnpike.model.providers</td><td>none</td><td>names of further model providers, comma
+ *       separated, each configured by turnpike.model.provider.&lt;name&gt;.* (see {@link ModelProvider});
+ *       an agent picks one with modelProvider, the keys above are the default provider</td></tr>
  * </table>
  *
  * <p>{@link #toString()} never shows the API key.
@@ -45,7 +53,9 @@ public record ModelInvokerConfig(
     int concurrency,
     String groupId,
     Optional<String> modelOverride,
-    Duration closeTimeout) {
+    Duration closeTimeout,
+    Map<String, ModelProvider> providers,
+    Duration streamInterval) {
 
   public static final String BASE_URL = "turnpike.model.base-url";
   public static final String API_KEY = "turnpike.model.api-key";
@@ -56,6 +66,8 @@ public record ModelInvokerConfig(
   public static final String GROUP_ID = "turnpike.model.group-id";
   public static final String MODEL_OVERRIDE = "turnpike.model.override";
   public static final String CLOSE_TIMEOUT = "turnpike.model.close-timeout";
+  public static final String PROVIDERS = "turnpike.model.providers";
+  public static final String STREAM_INTERVAL = "turnpike.model.stream-interval";
 
   public static final String DEFAULT_BASE_URL = "https://api.openai.com/v1";
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
@@ -63,6 +75,8 @@ public record ModelInvokerConfig(
   public static final int DEFAULT_CONCURRENCY = 64;
   public static final String DEFAULT_GROUP_ID = "turnpike-model-invoker";
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(30);
+  /** How long streamed text may wait before it is published (deltas are batched, not one record per token). */
+  public static final Duration DEFAULT_STREAM_INTERVAL = Duration.ofMillis(50);
 
   /** Which OpenAI API the client speaks by default. */
   public enum Api {
@@ -87,6 +101,11 @@ public record ModelInvokerConfig(
     Objects.requireNonNull(timeout, "timeout");
     Objects.requireNonNull(groupId, "groupId");
     Objects.requireNonNull(closeTimeout, "closeTimeout");
+    providers = providers == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(providers));
+    streamInterval = streamInterval == null ? DEFAULT_STREAM_INTERVAL : streamInterval;
+    if (streamInterval.isNegative()) {
+      throw new IllegalArgumentException(STREAM_INTERVAL + " must not be negative");
+    }
     modelOverride = modelOverride == null ? Optional.empty() : modelOverride.filter(s -> !s.isBlank());
     apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey;
     if (timeout.isNegative() || timeout.isZero()) {
@@ -115,48 +134,64 @@ public record ModelInvokerConfig(
         settings.getInt(CONCURRENCY, DEFAULT_CONCURRENCY),
         settings.get(GROUP_ID, DEFAULT_GROUP_ID),
         Optional.ofNullable(settings.get(MODEL_OVERRIDE, null)),
-        settings.getDuration(CLOSE_TIMEOUT, DEFAULT_CLOSE_TIMEOUT));
+        settings.getDuration(CLOSE_TIMEOUT, DEFAULT_CLOSE_TIMEOUT),
+        ModelProvider.allFrom(settings),
+        settings.getDuration(STREAM_INTERVAL, DEFAULT_STREAM_INTERVAL));
   }
 
   /** Defaults everywhere except the endpoint; handy for tests and embedded use. */
   public static ModelInvokerConfig of(String bootstrapServers, String schemaRegistryUrl, String baseUrl, String apiKey) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, Api.RESPONSES, DEFAULT_TIMEOUT,
-        DEFAULT_MAX_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_GROUP_ID, Optional.empty(), DEFAULT_CLOSE_TIMEOUT);
+        DEFAULT_MAX_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_GROUP_ID, Optional.empty(), DEFAULT_CLOSE_TIMEOUT,
+        Map.of(), DEFAULT_STREAM_INTERVAL);
   }
 
   public ModelInvokerConfig withApi(Api value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, value, timeout, maxRetries, concurrency,
-        groupId, modelOverride, closeTimeout);
+        groupId, modelOverride, closeTimeout, providers, streamInterval);
   }
 
   public ModelInvokerConfig withTimeout(Duration value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, value, maxRetries, concurrency,
-        groupId, modelOverride, closeTimeout);
+        groupId, modelOverride, closeTimeout, providers, streamInterval);
   }
 
   public ModelInvokerConfig withMaxRetries(int value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, value, concurrency,
-        groupId, modelOverride, closeTimeout);
+        groupId, modelOverride, closeTimeout, providers, streamInterval);
   }
 
   public ModelInvokerConfig withConcurrency(int value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, value,
-        groupId, modelOverride, closeTimeout);
+        groupId, modelOverride, closeTimeout, providers, streamInterval);
   }
 
   public ModelInvokerConfig withGroupId(String value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        value, modelOverride, closeTimeout);
+        value, modelOverride, closeTimeout, providers, streamInterval);
   }
 
   public ModelInvokerConfig withModelOverride(String value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        groupId, Optional.ofNullable(value), closeTimeout);
+        groupId, Optional.ofNullable(value), closeTimeout, providers, streamInterval);
   }
 
   public ModelInvokerConfig withCloseTimeout(Duration value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        groupId, modelOverride, value);
+        groupId, modelOverride, value, providers, streamInterval);
+  }
+
+  /** Adds (or replaces) a named provider. */
+  public ModelInvokerConfig withProvider(ModelProvider provider) {
+    Map<String, ModelProvider> more = new LinkedHashMap<>(providers);
+    more.put(provider.name(), provider);
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
+        groupId, modelOverride, closeTimeout, more, streamInterval);
+  }
+
+  public ModelInvokerConfig withStreamInterval(Duration value) {
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
+        groupId, modelOverride, closeTimeout, providers, value);
   }
 
   @Override
@@ -164,6 +199,7 @@ public record ModelInvokerConfig(
     return "ModelInvokerConfig[bootstrapServers=" + bootstrapServers + ", baseUrl=" + baseUrl
         + ", apiKey=" + (apiKey == null ? "none" : "***") + ", api=" + api + ", timeout=" + timeout
         + ", maxRetries=" + maxRetries + ", concurrency=" + concurrency + ", groupId=" + groupId
-        + ", modelOverride=" + modelOverride.orElse("none") + ", closeTimeout=" + closeTimeout + "]";
+        + ", modelOverride=" + modelOverride.orElse("none") + ", closeTimeout=" + closeTimeout
+        + ", providers=" + providers.values() + ", streamInterval=" + streamInterval + "]";
   }
 }

@@ -4,9 +4,7 @@ import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.RequestOptions;
 import com.openai.core.Timeout;
-import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
-import com.openai.models.responses.Response;
 import com.openai.models.responses.ResponseCreateParams;
 import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.ModelApi;
@@ -17,8 +15,11 @@ import io.turnpike.runner.model.ModelErrors.Redactor;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,11 +42,16 @@ public final class OpenAiModelClient implements ModelClient {
   public static final String RUN_ID_HEADER = "X-Turnpike-Run-Id";
   public static final String CALL_ID_HEADER = "X-Turnpike-Call-Id";
 
-  private final OpenAIClient client;
-  private final ModelInvokerConfig.Api defaultApi;
-  private final String modelOverride;
+  /** Code of a call naming a provider this invoker was not configured with: a configuration error, not retried. */
+  public static final String UNKNOWN_PROVIDER = "model_unknown_provider";
+
+  /** One provider's client, built once and shared by every call to it. */
+  private record Endpoint(String name, OpenAIClient client, ModelInvokerConfig.Api api, String modelOverride,
+      Redactor redactor) {}
+
+  private final Endpoint defaultEndpoint;
+  private final Map<String, Endpoint> providers;
   private final Duration timeout;
-  private final Redactor redactor;
   private final Clock clock;
 
   public OpenAiModelClient(ModelInvokerConfig config) {
@@ -57,15 +63,24 @@ public final class OpenAiModelClient implements ModelClient {
    *     (tests use this so a fake server that drifts from the real API fails)
    */
   public OpenAiModelClient(ModelInvokerConfig config, boolean responseValidation) {
-    this(buildClient(config, responseValidation), config, Clock.systemUTC());
+    this(buildClient(config, config.baseUrl(), config.apiKey(), responseValidation), config, Clock.systemUTC(),
+        responseValidation);
   }
 
   OpenAiModelClient(OpenAIClient client, ModelInvokerConfig config, Clock clock) {
-    this.client = Objects.requireNonNull(client);
-    this.defaultApi = config.api();
-    this.modelOverride = config.modelOverride().orElse(null);
+    this(client, config, clock, false);
+  }
+
+  private OpenAiModelClient(OpenAIClient client, ModelInvokerConfig config, Clock clock, boolean responseValidation) {
+    this.defaultEndpoint = new Endpoint("default", Objects.requireNonNull(client), config.api(),
+        config.modelOverride().orElse(null), new Redactor(config.apiKey()));
+    Map<String, Endpoint> named = new LinkedHashMap<>();
+    for (ModelProvider p : config.providers().values()) {
+      named.put(p.name(), new Endpoint(p.name(), buildClient(config, p.baseUrl(), p.apiKey(), responseValidation), p.api(),
+          p.modelOverride().orElse(null), new Redactor(p.apiKey())));
+    }
+    this.providers = Map.copyOf(named);
     this.timeout = config.timeout();
-    this.redactor = new Redactor(config.apiKey());
     this.clock = clock;
   }
 
@@ -75,11 +90,12 @@ public final class OpenAiModelClient implements ModelClient {
     return Timeout.builder().connect(connect).request(t).build();
   }
 
-  private static OpenAIClient buildClient(ModelInvokerConfig config, boolean responseValidation) {
+  private static OpenAIClient buildClient(ModelInvokerConfig config, String baseUrl, String apiKey,
+      boolean responseValidation) {
     return OpenAIOkHttpClient.builder()
-        .baseUrl(config.baseUrl())
+        .baseUrl(baseUrl)
         // Local OpenAI-compatible servers need no key, but openai-java wants one.
-        .apiKey(config.apiKey() == null ? "none" : config.apiKey())
+        .apiKey(apiKey == null ? "none" : apiKey)
         .maxRetries(config.maxRetries())
         .timeout(timeoutOf(config.timeout()))
         .maxIdleConnections(Math.max(5, Math.min(config.concurrency(), 256)))
@@ -88,29 +104,64 @@ public final class OpenAiModelClient implements ModelClient {
         .build();
   }
 
-  /** The API a call goes to: Chat Completions when the call or the configuration asks for it. */
+  /** The API a call goes to: Chat Completions when the call or its provider's configuration asks for it. */
   ModelInvokerConfig.Api apiFor(ModelCall call) {
+    Endpoint endpoint = endpoint(call);
+    return apiFor(call, endpoint == null ? defaultEndpoint : endpoint);
+  }
+
+  private static ModelInvokerConfig.Api apiFor(ModelCall call, Endpoint endpoint) {
     if (call.getSettings() != null && call.getSettings().getApi() == ModelApi.CHAT_COMPLETIONS) {
       return ModelInvokerConfig.Api.CHAT;
     }
-    return defaultApi;
+    return endpoint.api();
+  }
+
+  /** The call's provider, the default one when it names none, or null when it names one this client lacks. */
+  private Endpoint endpoint(ModelCall call) {
+    String name = call.getModelProvider();
+    return name == null || name.isBlank() ? defaultEndpoint : providers.get(name);
+  }
+
+  /** The names of the providers besides the default one. */
+  public java.util.Set<String> providerNames() {
+    return providers.keySet();
   }
 
   @Override
   public ModelResult invoke(ModelCall call) {
+    return invoke(call, null);
+  }
+
+  /** With a sink the answer is streamed (see {@link StreamedCalls}); the result is the same either way. */
+  @Override
+  public ModelResult invoke(ModelCall call, StreamSink sink) {
     long start = System.nanoTime();
+    Endpoint endpoint = endpoint(call);
+    if (endpoint == null) {
+      ModelResult unknown = failed(call, ModelErrors.error(UNKNOWN_PROVIDER, "agent " + call.getAgent()
+          + " asks for model provider '" + call.getModelProvider() + "', which this model invoker is not configured with"
+          + " (it has: default" + (providers.isEmpty() ? "" : ", " + String.join(", ", new TreeSet<>(providers.keySet())))
+          + "); add it to " + ModelInvokerConfig.PROVIDERS + " with its " + ModelProvider.key("<name>", "base-url"),
+          false, Redactor.NONE));
+      log.warn("model call {} of run {}: {}", call.getCallId(), call.getRunId(), unknown.getError().getMessage());
+      unknown.setLatencyMs(0L);
+      return unknown;
+    }
+    Redactor redactor = endpoint.redactor();
     ModelResult result;
     try {
       Duration attempt = attemptTimeout(call);
       RequestOptions options = RequestOptions.builder().timeout(timeoutOf(attempt)).build();
-      if (apiFor(call) == ModelInvokerConfig.Api.CHAT) {
-        ChatCompletionCreateParams params = withHeaders(ChatMapping.toParams(call, modelOverride), call);
-        ChatCompletion completion = client.chat().completions().create(params, options);
-        result = ChatMapping.toResult(call, completion);
+      OpenAIClient client = endpoint.client();
+      if (apiFor(call, endpoint) == ModelInvokerConfig.Api.CHAT) {
+        ChatCompletionCreateParams params = withHeaders(ChatMapping.toParams(call, endpoint.modelOverride()), call);
+        result = sink != null ? StreamedCalls.chat(client, params, options, call, sink)
+            : ChatMapping.toResult(call, client.chat().completions().create(params, options));
       } else {
-        ResponseCreateParams params = withHeaders(ResponsesMapping.toParams(call, modelOverride), call);
-        Response response = client.responses().create(params, options);
-        result = ResponsesMapping.toResult(call, response);
+        ResponseCreateParams params = withHeaders(ResponsesMapping.toParams(call, endpoint.modelOverride()), call);
+        result = sink != null ? StreamedCalls.responses(client, params, options, call, sink)
+            : ResponsesMapping.toResult(call, client.responses().create(params, options));
       }
     } catch (InvalidCallException e) {
       result = failed(call, ModelErrors.error(ModelErrors.INVALID_CALL, e.getMessage(), false, redactor));
@@ -167,6 +218,7 @@ public final class OpenAiModelClient implements ModelClient {
 
   @Override
   public void close() {
-    client.close();
+    defaultEndpoint.client().close();
+    providers.values().forEach(e -> e.client().close());
   }
 }

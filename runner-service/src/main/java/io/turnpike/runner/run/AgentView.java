@@ -132,6 +132,11 @@ final class AgentView {
     return ModelSettings.newBuilder(s).setToolChoice(null).build();
   }
 
+  /** Whether the agent asks for its model calls to be streamed ({@code modelSettings.stream}). */
+  static boolean streams(AgentDefinition agent) {
+    return agent.getModelSettings() != null && agent.getModelSettings().getStream();
+  }
+
   /** A final answer as structured output when the agent has an outputType (the model invoker checked it), else null. */
   static StructuredOutput structured(AgentDefinition agent, String text) {
     OutputType type = agent.getOutputType();

@@ -82,6 +82,7 @@ public final class RunStateMachine {
         .setPending(new ArrayList<>())
         .setUsage(Usage.newBuilder().build())
         .setMetadata(new HashMap<>(req.getMetadata()))
+        .setStream(req.getStream())
         .setTraceId(started.traceId())
         .setCreatedAt(now)
         .setUpdatedAt(now)

@@ -72,6 +72,8 @@ final class Turns {
         .setTools(AgentView.tools(agent))
         .setSettings(AgentView.settings(agent, step.b.getToolUsers()))
         .setOutputType(agent.getOutputType())
+        .setStream(step.b.getStream() || AgentView.streams(agent))
+        .setModelProvider(agent.getModelProvider())
         .setDeadline(pc.getDeadline())
         .build()));
     step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), agent.getModel()));
