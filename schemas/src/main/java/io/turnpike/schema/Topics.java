@@ -3,6 +3,10 @@ package io.turnpike.schema;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.GuardrailCheck;
 import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.avro.MemoryCandidates;
+import io.turnpike.avro.MemoryCommand;
+import io.turnpike.avro.MemoryConsolidation;
+import io.turnpike.avro.MemoryDocument;
 import io.turnpike.avro.SandboxCommand;
 import io.turnpike.avro.SandboxResult;
 import io.turnpike.avro.ModelCall;
@@ -53,13 +57,26 @@ public final class Topics {
   /** Content-addressed workspace snapshot chunks and per-session snapshot manifests, one union type. */
   public static final TopicSpec WORKSPACES = new TopicSpec("turnpike.workspaces", "chunk:<sha256> or session:<sessionId>", WorkspaceRecord.getClassSchema(), true,
       Map.of("max.message.bytes", String.valueOf(2 * 1024 * 1024)));
+  /** Phase 1 of memory: one record per finished run of an agent with memory.write (its candidate memories). */
+  public static final TopicSpec MEMORY_CANDIDATES = new TopicSpec("turnpike.memory.candidates", "memory scope (<agent> or <agent>/<user>)",
+      MemoryCandidates.getClassSchema(), false, LONG_RETENTION);
+  /** Consolidated memory, every version; compaction keeps the latest per scope. Read by the runner. */
+  public static final TopicSpec MEMORY = new TopicSpec("turnpike.memory", "memory scope", MemoryDocument.getClassSchema(), true, Map.of());
+  /** Edits (memory_update) and forget tombstones (run or user), applied at once. */
+  public static final TopicSpec MEMORY_COMMANDS = new TopicSpec("turnpike.memory.commands", "runId or scope (edits); run:<id> / user:<id> on every partition (forget)",
+      MemoryCommand.getClassSchema(), false, LONG_RETENTION);
+  public static final TopicSpec MEMORY_CONSOLIDATION_REQUESTS = new TopicSpec("turnpike.memory.consolidation.requests", "memory scope",
+      MemoryConsolidation.getClassSchema(), false, Map.of());
+  public static final TopicSpec MEMORY_CONSOLIDATION_RESULTS = new TopicSpec("turnpike.memory.consolidation.results", "memory scope",
+      MemoryConsolidation.getClassSchema(), false, Map.of());
   public static final TopicSpec DEAD_LETTERS = new TopicSpec("turnpike.dead-letters", "original key", null, false, LONG_RETENTION);
 
   /** Every topic Turnpike uses, in the order a reader meets them. */
   public static final List<TopicSpec> ALL = List.of(
       AGENTS, RUN_REQUESTS, RUN_COMMANDS, RUN_STATE, TURN_EVENTS, RUN_RESULTS,
       MODEL_REQUESTS, MODEL_RESULTS, MODEL_STREAM, TOOL_REQUESTS, TOOL_RESULTS,
-      SANDBOX_REQUESTS, SANDBOX_RESULTS, GUARDRAIL_REQUESTS, GUARDRAIL_RESULTS, WORKSPACES, DEAD_LETTERS);
+      SANDBOX_REQUESTS, SANDBOX_RESULTS, GUARDRAIL_REQUESTS, GUARDRAIL_RESULTS, WORKSPACES,
+      MEMORY_CANDIDATES, MEMORY, MEMORY_COMMANDS, MEMORY_CONSOLIDATION_REQUESTS, MEMORY_CONSOLIDATION_RESULTS, DEAD_LETTERS);
 
   public static TopicSpec byName(String name) {
     return ALL.stream().filter(t -> t.name().equals(name)).findFirst()

@@ -124,7 +124,7 @@ public final class AgentYaml {
       "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "approvalTimeout", "approvalTimeoutAction",
       "handoffInputFilter", "manifest",
       "maxTurns", "modelTimeout", "toolTimeout", "retry", "maxAttempts", "metadata",
-      "outputType", "toolUseBehavior", "resetToolChoice", "modelProvider");
+      "outputType", "toolUseBehavior", "resetToolChoice", "modelProvider", "memory");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
       "parallelToolCalls", "api", "reasoning", "truncation", "frequencyPenalty", "presencePenalty", "verbosity", "metadata",
       "stream");
@@ -312,6 +312,8 @@ public final class AgentYaml {
     b.setToolTimeoutMs(o.optDurationMs("toolTimeout", 60_000L));
     retry(o, b);
     b.setMetadata(metadata(o));
+    b.setMemory(MemoryYaml.parse(o));
+    b.setTools(MemoryYaml.withMemoryTool(o, b.getTools(), b.getMemory()));
     return b.build();
   }
 
