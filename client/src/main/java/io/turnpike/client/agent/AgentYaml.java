@@ -68,7 +68,7 @@ import java.util.stream.Stream;
  * tools:
  *   - name: get_weather           # required, ^[a-zA-Z0-9_-]{1,64}$, unique
  *     description: Current weather for a city
- *     kind: function              # function (default) | sandbox | mcp | hosted
+ *     kind: function              # function (default) | sandbox | mcp | hosted | agent (see AgentToolYaml)
  *     parameters:                 # a JSON schema object (stored as JSON text)
  *       type: object
  *       properties: {city: {type: string}}
@@ -545,6 +545,18 @@ public final class AgentYaml {
         out.add(hosted);
         continue;
       }
+      if (AgentToolYaml.isAgentTool(t)) {
+        // Another agent as a tool (its own keys: agent, agentVersion); the name rules are the same.
+        ToolSpec agentTool = AgentToolYaml.parse(t, top.node.path("name").asText());
+        if (!NAME.matcher(agentTool.getName()).matches()) {
+          throw t.error("name", "'" + agentTool.getName() + "' is not a valid tool name (must match " + NAME.pattern() + ")");
+        }
+        if (!names.add(agentTool.getName())) {
+          throw t.error("name", "duplicate tool name '" + agentTool.getName() + "'");
+        }
+        out.add(agentTool);
+        continue;
+      }
       t.rejectUnknown(TOOL_KEYS);
       String name = t.requiredString("name");
       if (!NAME.matcher(name).matches()) {
@@ -561,7 +573,7 @@ public final class AgentYaml {
         case "sandbox" -> ToolKind.SANDBOX;
         case "mcp" -> ToolKind.MCP;
         case "hosted" -> ToolKind.HOSTED;
-        default -> throw t.error("kind", "'" + kind + "' is not a tool kind (use function, sandbox, mcp or hosted)");
+        default -> throw t.error("kind", "'" + kind + "' is not a tool kind (use function, sandbox, mcp, hosted or agent)");
       });
       JsonNode params = t.node.get("parameters");
       if (params == null || params.isNull()) {
@@ -701,7 +713,9 @@ public final class AgentYaml {
         for (int i = 0; i < tools.size(); i++) {
           ToolSpec t = tools.get(i);
           boolean sandbox = t.getKind() == ToolKind.SANDBOX || Capabilities.isSandboxTool(t.getName());
-          if (t.getTimeoutMs() != null && sandbox == kind.equals("sandbox") && t.getTimeoutMs() > longest.ms()) {
+          // An agent tool's timeout bounds a child run, which is never re-sent: no retry budget applies to it.
+          if (t.getTimeoutMs() != null && t.getKind() != ToolKind.AGENT && sandbox == kind.equals("sandbox")
+              && t.getTimeoutMs() > longest.ms()) {
             longest = new AttemptTimeout(t.getTimeoutMs(), "tools[" + i + "].timeout", true);
           }
         }

@@ -164,7 +164,7 @@ final class AgentView {
   static Duration timeout(AgentDefinition agent, PendingCall call) {
     return switch (call.getKind()) {
       case MODEL -> modelTimeout(agent);
-      case TOOL, SANDBOX -> toolTimeout(agent, tool(agent, call.getName()).orElse(null));
+      case TOOL, SANDBOX, AGENT -> toolTimeout(agent, tool(agent, call.getName()).orElse(null));
       case GUARDRAIL -> guardrailTimeout(agent);
       case APPROVAL -> Duration.ofMillis(agent.getApprovalTimeoutMs() == null ? 0 : agent.getApprovalTimeoutMs()); // its only wait
     };

@@ -26,7 +26,7 @@ final class AnswerLimit {
 
   /** Whether the orchestrator limits the size of this event (answers of workers, not requests or commands). */
   static boolean applies(RunEvent event) {
-    return event instanceof RunEvent.ToolAnswered || event instanceof RunEvent.SandboxAnswered
+    return event instanceof RunEvent.ToolAnswered || event instanceof RunEvent.ChildAnswered || event instanceof RunEvent.SandboxAnswered
         || event instanceof RunEvent.ModelAnswered || event instanceof RunEvent.GuardrailAnswered;
   }
 
@@ -34,6 +34,7 @@ final class AnswerLimit {
   static String what(RunEvent answer) {
     return switch (answer) {
       case RunEvent.ToolAnswered t -> "the answer of tool " + t.result().getName();
+      case RunEvent.ChildAnswered c -> "the outcome of child run " + c.result().getChildRunId();
       case RunEvent.SandboxAnswered s -> "the answer of sandbox tool " + s.result().getTool();
       case RunEvent.ModelAnswered m -> "the model's answer to " + m.result().getCallId();
       case RunEvent.GuardrailAnswered g -> "the verdict of guardrail check " + g.verdict().getCallId();
@@ -51,6 +52,8 @@ final class AnswerLimit {
   static RunEvent refusal(RunEvent answer, String why) {
     return switch (answer) {
       case RunEvent.ToolAnswered t -> new RunEvent.ToolAnswered(ToolResult.newBuilder(t.result())
+          .setOutput("error: " + why).setIsError(true).build());
+      case RunEvent.ChildAnswered c -> new RunEvent.ChildAnswered(ToolResult.newBuilder(c.result())
           .setOutput("error: " + why).setIsError(true).build());
       // The command ran: its snapshot and exit code stay true, only the output is replaced.
       case RunEvent.SandboxAnswered s -> new RunEvent.SandboxAnswered(SandboxResult.newBuilder(s.result())

@@ -51,6 +51,10 @@ public final class OrchestratorTopology {
   static final String SINK_DEAD_LETTERS = "dead-letters";
   static final String SINK_SANDBOX_REQUESTS = "sandbox-requests";
   static final String SINK_GUARDRAIL_REQUESTS = "guardrail-requests";
+  /** Agents as tools: a child run's request and cancel, and a child's outcome for its parent (keyed by that run). */
+  static final String SINK_CHILD_RUN_REQUESTS = "child-run-requests";
+  static final String SINK_CHILD_RUN_COMMANDS = "child-run-commands";
+  static final String SINK_PARENT_ANSWERS = "parent-answers";
 
   private static final String PROCESSOR = "orchestrator";
 
@@ -121,6 +125,10 @@ public final class OrchestratorTopology {
     topology.addSink(SINK_DEAD_LETTERS, Topics.DEAD_LETTERS.name(), keyOut, valueOut, PROCESSOR);
     topology.addSink(SINK_SANDBOX_REQUESTS, Topics.SANDBOX_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
     topology.addSink(SINK_GUARDRAIL_REQUESTS, Topics.GUARDRAIL_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
+    // Agents as tools: the orchestrator writes to its own inputs, keyed by the other run, in the same transaction.
+    topology.addSink(SINK_CHILD_RUN_REQUESTS, Topics.RUN_REQUESTS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_CHILD_RUN_COMMANDS, Topics.RUN_COMMANDS.name(), keyOut, valueOut, PROCESSOR);
+    topology.addSink(SINK_PARENT_ANSWERS, Topics.TOOL_RESULTS.name(), keyOut, valueOut, PROCESSOR);
     // No partitioner given: Streams uses Kafka's default (murmur2 of the key), the one co-partitioning needs.
     for (String input : INPUTS) {
       topology.addSink(rerouteSink(input), input, keyOut, valueOut, PROCESSOR);

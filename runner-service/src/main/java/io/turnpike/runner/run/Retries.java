@@ -39,6 +39,7 @@ final class Retries {
       case SANDBOX -> policies.getSandbox();
       case GUARDRAIL -> policies.getGuardrail();
       case APPROVAL -> throw new IllegalArgumentException("approvals are not retried; approvalTimeout bounds them");
+      case AGENT -> throw new IllegalArgumentException("agent tools are not re-sent: the child run is durable; a timeout cancels it");
     };
   }
 
@@ -120,6 +121,7 @@ final class Retries {
       case TOOL, SANDBOX -> ToolCalls.resend(step, call);
       case GUARDRAIL -> Guardrails.resend(step, call);
       case APPROVAL -> throw new IllegalStateException("approval timers are not re-sent: " + call.getCallId());
+      case AGENT -> throw new IllegalStateException("agent tool calls are not re-sent: " + call.getCallId());
     }
   }
 
@@ -135,6 +137,7 @@ final class Retries {
       case TOOL, SANDBOX -> "tool " + call.getName() + " (call " + call.getCallId() + ")";
       case GUARDRAIL -> call.getStage() + " guardrail check " + call.getCallId();
       case APPROVAL -> "approval " + call.getCallId();
+      case AGENT -> "agent tool " + call.getName() + " (call " + call.getCallId() + ")";
     };
   }
 

@@ -29,6 +29,9 @@ public sealed interface RunEvent {
 
   record ToolAnswered(ToolResult result) implements RunEvent {}
 
+  /** A child run's outcome (a ToolResult with childRunId): the answer of the agent tool call that started it. */
+  record ChildAnswered(ToolResult result) implements RunEvent {}
+
   /**
    * A sandbox answer; of the images it returns the run keeps at most {@code maxImageBytes} in all
    * ({@code turnpike.runner.max-image-bytes}, which the orchestrator reads).

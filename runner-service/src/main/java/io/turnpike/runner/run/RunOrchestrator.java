@@ -7,6 +7,7 @@ import io.opentelemetry.context.Scope;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ModelResult;
+import io.turnpike.avro.ParentRun;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunRequest;
@@ -201,7 +202,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     } catch (BadRecord bad) {
       deadLetter(record, topic, bad.getMessage(), bad.getCause());
       if (bad.failRun && state == null) {
-        publishOrphanFailure(runId, bad.agent, bad.getMessage(), now);
+        publishOrphanFailure(runId, bad.agent, bad.getMessage(), now, bad.request);
       }
       return;
     }
@@ -249,7 +250,8 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (state == null) {
       String reason = "run " + runId + " cannot start: " + overflow;
       deadLetter(record, topic, reason, null);
-      publishOrphanFailure(runId, event instanceof RunEvent.Started s ? s.request().getAgent() : null, reason, now);
+      RunRequest req = event instanceof RunEvent.Started s ? s.request() : null;
+      publishOrphanFailure(runId, req == null ? null : req.getAgent(), reason, now, req);
     } else if (!AnswerLimit.applies(event)) {
       deadLetter(record, topic, "refused: " + overflow, null);
     } else if (tooLarge != null) {
@@ -314,7 +316,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
         throw new BadRecord("key '" + runId + "' does not match runId '" + req.getRunId() + "'", null, true, req.getAgent());
       }
       if (req.getInput() == null || req.getInput().isBlank()) {
-        throw new BadRecord("run " + runId + " has an empty input", null, true, req.getAgent());
+        throw new BadRecord("run " + runId + " has an empty input", null, req);
       }
       if (state != null) {
         return new RunEvent.Started(req, state.getAgent(), null);
@@ -341,7 +343,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     if (topic.equals(Topics.TOOL_RESULTS.name())) {
       ToolResult res = decodeOrFail(() -> serdes.toolResult().decode(record.value()), topic, false);
-      return new RunEvent.ToolAnswered(res);
+      return res.getChildRunId() != null ? new RunEvent.ChildAnswered(res) : new RunEvent.ToolAnswered(res);
     }
     throw new BadRecord("orchestrator does not consume " + topic, null, false, null);
   }
@@ -350,7 +352,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     byte[] bytes = agents.get(req.getAgent());
     if (bytes == null) {
       throw new BadRecord("unknown agent '" + req.getAgent() + "' (publish it to " + Topics.AGENTS.name() + " first)",
-          null, true, req.getAgent());
+          null, req);
     }
     AgentDefinition agent;
     try {
@@ -359,13 +361,13 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       if (e.isTransient()) {
         throw e; // retried by Streams (see decodeOrFail)
       }
-      throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, true, req.getAgent());
+      throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, req);
     } catch (RuntimeException e) {
-      throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, true, req.getAgent());
+      throw new BadRecord("agent '" + req.getAgent() + "' has an undecodable definition: " + e.getMessage(), e, req);
     }
     if (req.getAgentVersion() != null && !Objects.equals(req.getAgentVersion(), agent.getVersion())) {
       throw new BadRecord("agent '" + req.getAgent() + "' version " + req.getAgentVersion()
-          + " is not available (current version is " + agent.getVersion() + ")", null, true, req.getAgent());
+          + " is not available (current version is " + agent.getVersion() + ")", null, req);
     }
     return agent;
   }
@@ -414,18 +416,33 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private static final class BadRecord extends Exception {
     final boolean failRun;
     final String agent;
+    /** The run request, when it was decoded: a child run's parent must hear that it failed. */
+    final RunRequest request;
 
     BadRecord(String message, Throwable cause, boolean failRun, String agent) {
+      this(message, cause, failRun, agent, null);
+    }
+
+    BadRecord(String message, Throwable cause, boolean failRun, String agent, RunRequest request) {
       super(message, cause);
       this.failRun = failRun;
       this.agent = agent;
+      this.request = request;
+    }
+
+    BadRecord(String message, Throwable cause, RunRequest request) {
+      this(message, cause, true, request.getAgent(), request);
     }
   }
 
   // --- effects --------------------------------------------------------------------------------
 
-  /** One record a transition writes. */
-  private record Write(String sink, String topic, byte[] value, Headers headers) {}
+  /** One record a transition writes; {@code key} null: the run's own id (only records for a child or parent run differ). */
+  private record Write(String sink, String topic, String key, byte[] value, Headers headers) {
+    Write(String sink, String topic, byte[] value, Headers headers) {
+      this(sink, topic, null, value, headers);
+    }
+  }
 
   /**
    * Everything one transition writes, encoded; {@code after} is null when nothing changed.
@@ -467,6 +484,16 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
               serdes.turnEvent().encode(p.event()), headers(p.event().getStep().getClass().getSimpleName(), trace, null));
           case Effect.Finish f -> new Write(OrchestratorTopology.SINK_RUN_RESULTS, Topics.RUN_RESULTS.name(),
               serdes.runResult().encode(f.result()), headers("RunResult", trace, null));
+          // Agents as tools: records for another run, keyed by that run's id.
+          case Effect.StartChildRun c -> new Write(OrchestratorTopology.SINK_CHILD_RUN_REQUESTS, Topics.RUN_REQUESTS.name(),
+              c.request().getRunId(), serdes.runRequest().encode(c.request()),
+              headers("RunRequest", traceIdFor(c.request().getRunId()), null));
+          case Effect.CancelChildRun c -> new Write(OrchestratorTopology.SINK_CHILD_RUN_COMMANDS, Topics.RUN_COMMANDS.name(),
+              c.command().getRunId(), serdes.runCommand().encode(c.command()),
+              headers("RunCommand", traceIdFor(c.command().getRunId()), null));
+          case Effect.AnswerParent a -> new Write(OrchestratorTopology.SINK_PARENT_ANSWERS, Topics.TOOL_RESULTS.name(),
+              a.result().getRunId(), serdes.toolResult().encode(a.result()),
+              headers("ToolResult", parentTrace(after, a.result().getRunId()), a.result().getCallId()));
         });
       }
       RunState published = RunStateMachine.published(after);
@@ -484,7 +511,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private Overflow overflow(String runId, List<Write> records, byte[] stored) {
     byte[] key = runId.getBytes(StandardCharsets.UTF_8);
     for (Write w : records) {
-      int size = RecordLimits.estimate(key, w.value(), w.headers());
+      int size = RecordLimits.estimate(w.key() == null ? key : w.key().getBytes(StandardCharsets.UTF_8), w.value(), w.headers());
       int limit = limits.of(w.topic());
       if (size > limit) {
         return new Overflow(describe(w), w.topic(), size, limit);
@@ -506,6 +533,9 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       case OrchestratorTopology.SINK_TURN_EVENTS -> "a turn event";
       case OrchestratorTopology.SINK_RUN_RESULTS -> "the run's result";
       case OrchestratorTopology.SINK_RUN_STATE -> "the run's state";
+      case OrchestratorTopology.SINK_CHILD_RUN_REQUESTS -> "a child run's request";
+      case OrchestratorTopology.SINK_CHILD_RUN_COMMANDS -> "a child run's cancel command";
+      case OrchestratorTopology.SINK_PARENT_ANSWERS -> "the answer to the parent run";
       default -> "a record";
     };
   }
@@ -520,11 +550,15 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     runs.put(runId, after);
     updateTimers(before, after);
     for (Write w : writes.records()) {
-      forward(w.sink(), runId, w.value(), writes.timestamp(), w.headers());
+      forward(w.sink(), w.key() == null ? runId : w.key(), w.value(), writes.timestamp(), w.headers());
     }
   }
 
-  private void publishOrphanFailure(String runId, String agent, String reason, Instant now) {
+  /**
+   * A run that cannot start fails with {@code reason}; when it was another run's agent tool call
+   * ({@code request.parent}), that run is answered too, or it would wait for the child forever.
+   */
+  private void publishOrphanFailure(String runId, String agent, String reason, Instant now, RunRequest request) {
     RunResult result = RunResult.newBuilder()
         .setRunId(runId)
         .setStatus(RunStatus.FAILED)
@@ -537,6 +571,13 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     telemetry.rejected(result);
     forward(OrchestratorTopology.SINK_RUN_RESULTS, runId, serdes.runResult().encode(result), now.toEpochMilli(),
         headers("RunResult", traceIdFor(runId), null));
+    ParentRun parent = request == null ? null : request.getParent();
+    if (parent != null) {
+      ToolResult answer = ChildRuns.answer(parent, runId, agent, RunStatus.FAILED, null, reason, Duration.ZERO);
+      String trace = parent.getTraceId() != null ? parent.getTraceId() : traceIdFor(parent.getRunId());
+      forward(OrchestratorTopology.SINK_PARENT_ANSWERS, parent.getRunId(), serdes.toolResult().encode(answer),
+          now.toEpochMilli(), headers("ToolResult", trace, parent.getCallId()));
+    }
   }
 
   private void forward(String sink, String key, byte[] value, long ts, Headers headers) {
@@ -595,6 +636,12 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     RunTelemetry.inject(h, outgoing, traceId);
     return h;
+  }
+
+  /** The trace of the parent run an answer goes to: as the child's link names it, else the one derived from its id. */
+  private static String parentTrace(RunState child, String parentRunId) {
+    return child.getParent() != null && child.getParent().getTraceId() != null ? child.getParent().getTraceId()
+        : traceIdFor(parentRunId);
   }
 
   static String traceIdFor(String runId) {

@@ -59,6 +59,7 @@ public final class RunStateMachine {
       case RunEvent.CommandReceived c -> command(state, c.command(), now);
       case RunEvent.ModelAnswered m -> Turns.modelAnswered(state, m.result(), m.agents(), now);
       case RunEvent.ToolAnswered t -> ToolCalls.toolAnswered(state, t.result(), now);
+      case RunEvent.ChildAnswered c -> ChildRuns.answered(state, c.result(), now);
       case RunEvent.SandboxAnswered s -> ToolCalls.sandboxAnswered(state, s.result(), s.maxImageBytes(), now);
       case RunEvent.GuardrailAnswered g -> Guardrails.verdict(state, g.verdict(), g.agents(), now);
       case RunEvent.DeadlinePassed d -> deadlinePassed(state, d.callId(), now);
@@ -84,6 +85,7 @@ public final class RunStateMachine {
         .setMetadata(new HashMap<>(req.getMetadata()))
         .setStream(req.getStream())
         .setTraceId(started.traceId())
+        .setParent(req.getParent())
         .setCreatedAt(now)
         .setUpdatedAt(now)
         .setVersion(0L)
@@ -163,6 +165,8 @@ public final class RunStateMachine {
     if (call.getKind() == CallKind.APPROVAL) {
       step.removePending(callId);
       Approvals.timedOut(step, call);
+    } else if (call.getKind() == CallKind.AGENT) {
+      ChildRuns.timedOut(step, call);
     } else {
       Retries.deadlinePassed(step, call);
     }
@@ -193,9 +197,11 @@ public final class RunStateMachine {
     step.b.setStatus(status).setFinalOutput(output).setError(error).setPending(new ArrayList<>());
     step.toolCalls().clear();
     step.b.getApprovals().clear();
+    ChildRuns.cancelRunning(step, status, error);
     Turns.emitFinished(step, status, output, error);
     step.effects.add(new Effect.Finish(step.result(status).setFinalOutput(output).setError(error).setGuardrail(guardrail)
         .setStructuredOutput(step.b.getStructuredOutput()).build()));
+    ChildRuns.answerParent(step, status, output, error, guardrail);
   }
 
   /**

@@ -40,6 +40,7 @@ final class Step {
     b.setQueuedMessages(new ArrayList<>(b.getQueuedMessages()));
     b.setImages(new ArrayList<>(b.getImages()));
     b.setToolUsers(new ArrayList<>(b.getToolUsers()));
+    b.setChildren(new ArrayList<>(b.getChildren()));
   }
 
   RunState current() {

@@ -103,6 +103,10 @@ final class ToolCalls {
   static void execute(Step step, ToolCallProgress progress) {
     AgentDefinition agent = step.agent();
     ToolSpec spec = AgentView.tool(agent, progress.getName()).orElse(null);
+    if (progress.getKind() == ToolKind.AGENT) {
+      ChildRuns.start(step, progress, spec); // another agent, as a child run of its own
+      return;
+    }
     CallKind kind = progress.getKind() == ToolKind.SANDBOX ? CallKind.SANDBOX : CallKind.TOOL;
     PendingCall pc = PendingCall.newBuilder()
         .setCallId(progress.getCallId())
@@ -174,18 +178,22 @@ final class ToolCalls {
     }
     // Kept now, once, whatever the output guardrails say: the call's progress and items then refer to them.
     Images.Kept kept = Images.keep(step, answerImages, maxImageBytes);
-    String output = answer + kept.note();
-    List<ImageContent> images = kept.references();
-    List<GuardrailSpec> guards = AgentView.guardrails(step.agent(), GuardrailStage.TOOL_OUTPUT, progress.get().getName());
+    outputReady(step, progress.get(), answer + kept.note(), isError, kept.references());
+    return step.done();
+  }
+
+  /** A call has its output (a worker's, the sandbox's or a child run's): output guardrails judge it, else it completes. */
+  static void outputReady(Step step, ToolCallProgress progress, String output, boolean isError, List<ImageContent> images) {
+    String callId = progress.getCallId();
+    List<GuardrailSpec> guards = AgentView.guardrails(step.agent(), GuardrailStage.TOOL_OUTPUT, progress.getName());
     if (guards.isEmpty()) {
-      complete(step, progress.get(), output, isError, images);
+      complete(step, progress, output, isError, images);
     } else {
       // The output is judged before the model (or RunState) sees it; only the verdict's content is kept.
-      step.replaceToolCall(ToolCallProgress.newBuilder(progress.get()).setPhase(ToolPhase.OUTPUT_CHECK)
+      step.replaceToolCall(ToolCallProgress.newBuilder(progress).setPhase(ToolPhase.OUTPUT_CHECK)
           .setResultIsError(isError).setResultImages(new ArrayList<>(images)).build());
-      Guardrails.send(step, GuardrailStage.TOOL_OUTPUT, callId + ":out", output, progress.get().getName(), callId, guards);
+      Guardrails.send(step, GuardrailStage.TOOL_OUTPUT, callId + ":out", output, progress.getName(), callId, guards);
     }
-    return step.done();
   }
 
   /** The call has its final output: record it; when it was the turn's last call, start the next turn. */
