@@ -3,6 +3,8 @@ package io.turnpike.cli;
 import io.turnpike.avro.ApprovalRequested;
 import io.turnpike.avro.ApprovalResolved;
 import io.turnpike.avro.CallTimedOut;
+import io.turnpike.avro.ChildRunFinished;
+import io.turnpike.avro.ChildRunStarted;
 import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.GuardrailCheckRequested;
 import io.turnpike.avro.GuardrailChecked;
@@ -68,6 +70,10 @@ public final class EventFormat {
           + (s.getMessage() == null || s.getMessage().isBlank() ? "" : ": " + Text.quoted(s.getMessage(), 70));
       case HandoffOccurred s -> label("handoff") + s.getFromAgent() + " -> " + s.getToAgent() + " v" + s.getToVersion();
       case UserMessageAdded s -> label("user message") + Text.quoted(s.getText(), 80);
+      case ChildRunStarted s -> label("child run") + s.getAgent() + (s.getAgentVersion() == null ? "" : " v" + s.getAgentVersion())
+          + " started as run " + s.getChildRunId() + "  (call " + callSuffix(e, s.getCallId()) + ")";
+      case ChildRunFinished s -> label("child finished") + "run " + s.getChildRunId() + " " + s.getStatus()
+          + (s.getError() == null ? "" : ": " + Text.oneLine(s.getError(), 70));
       default -> label(step == null ? "?" : step.getClass().getSimpleName()) + Text.oneLine(String.valueOf(step), 80);
     };
     return head + body;

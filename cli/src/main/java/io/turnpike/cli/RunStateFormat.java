@@ -42,6 +42,12 @@ public final class RunStateFormat {
           + (a.getManifest() == null ? "" : "; manifest: " + a.getManifest().getFiles().size() + " files, "
           + a.getManifest().getSkills().size() + " skills"));
     }
+    if (s.getParent() != null) {
+      // A child run (an agent called as a tool): which call of which run it answers.
+      io.turnpike.avro.ParentRun p = s.getParent();
+      line(b, "Parent", p.getRunId() + "  (its call " + p.getCallId() + ", tool " + p.getTool() + "; depth " + p.getDepth()
+          + (p.getRootRunId().equals(p.getRunId()) ? "" : ", root " + p.getRootRunId()) + ")");
+    }
     line(b, "Turn", s.getTurn() + " of at most " + a.getMaxTurns());
     line(b, "Created", TIME.format(s.getCreatedAt()) + "   updated " + TIME.format(s.getUpdatedAt())
         + "   (state version " + s.getVersion() + ")");
@@ -118,6 +124,15 @@ public final class RunStateFormat {
             .append(h.getToAgent()).append(" v").append(h.getToVersion()).append("   at ").append(TIME.format(h.getAt()))
             .append('\n');
       }
+    }
+    if (!s.getChildren().isEmpty()) {
+      b.append("\nChild runs (agents called as tools)\n");
+      for (io.turnpike.avro.ChildRun c : s.getChildren()) {
+        b.append("  ").append(Text.pad(String.valueOf(c.getStatus()), 18)).append(Text.pad(c.getTool(), 18))
+            .append(Text.pad(c.getAgent(), 18)).append("run ").append(c.getRunId()).append("  (call ").append(c.getCallId())
+            .append(")\n");
+      }
+      b.append("  show one: turnpike runs show <run>\n");
     }
     if (!s.getGuardrailResults().isEmpty()) {
       b.append("\nGuardrail results\n");

@@ -66,7 +66,7 @@ final class RunsListCommand implements Callable<Integer> {
       out.println(Text.pad(s.getRunId(), 38) + Text.pad(agentOf(s), agentW) + Text.pad(status, 19)
           + Text.pad(String.valueOf(s.getTurn()), 7)
           + Text.pad(RunStateFormat.time(s.getUpdatedAt()) + " (" + RunStateFormat.ago(s.getUpdatedAt(), now) + ")", 31)
-          + Text.quoted(s.getInput(), 50));
+          + (s.getParent() == null ? "" : "(child of " + s.getParent().getRunId() + ") ") + Text.quoted(s.getInput(), 50));
     }
     if (all.size() > shown.size()) {
       out.println("(" + (all.size() - shown.size()) + " older runs not shown; use --limit)");
