@@ -1,0 +1,357 @@
+package io.turnpike.memory;
+
+import io.turnpike.avro.ConsolidationInFlight;
+import io.turnpike.avro.MemoryCandidate;
+import io.turnpike.avro.MemoryCandidates;
+import io.turnpike.avro.MemoryCommand;
+import io.turnpike.avro.MemoryCommandType;
+import io.turnpike.avro.MemoryConfig;
+import io.turnpike.avro.MemoryConsolidation;
+import io.turnpike.avro.MemoryDocument;
+import io.turnpike.avro.MemoryGenerate;
+import io.turnpike.avro.MemoryLine;
+import io.turnpike.avro.MemoryScopeState;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Predicate;
+
+/**
+ * Phase 2 of one scope as a pure state machine: {@code (state, input, now) -> (state', document?, request?)}.
+ * The {@link MemoryTopology} processor is the only caller and does all the I/O, so that a state change
+ * and the records it causes commit in one exactly-once transaction.
+ *
+ * <p>Why nothing is lost or done twice:
+ * <ul>
+ *   <li>An extraction or a command is taken once: its id is remembered ({@code seen}).
+ *   <li>A candidate leaves {@code pending} only when a consolidation that included it is applied.
+ *   <li>At most one consolidation is in flight per scope; an answer is applied only if its sequence is the
+ *       one in flight <em>and</em> the document is still the version it was made from. A duplicate, late
+ *       or stale answer changes nothing (a stale one makes the consolidation be asked again).
+ * </ul>
+ */
+public final class MemoryBook {
+  static final int SEEN_LIMIT = 1000;
+
+  private MemoryBook() {}
+
+  /**
+   * What an input did. {@code state} null: nothing changed (nothing to store). {@code document}: a new
+   * version to publish. {@code request}: a consolidation to ask for. {@code rejected}: why the input was
+   * refused (a dead letter).
+   */
+  public record Outcome(MemoryScopeState state, MemoryDocument document, MemoryConsolidation request, String rejected) {
+    static Outcome unchanged() {
+      return new Outcome(null, null, null, null);
+    }
+
+    static Outcome rejected(String why) {
+      return new Outcome(null, null, null, why);
+    }
+  }
+
+  public static MemoryScopeState empty(String scope, String agent, String user) {
+    return MemoryScopeState.newBuilder().setScope(scope).setAgent(agent).setUser(user).build();
+  }
+
+  // ------------------------------------------------------------------------------------------- phase 1 in
+
+  /** A run's candidates; {@code forgotten} says which were forgotten before they arrived. */
+  public static Outcome candidates(MemoryScopeState current, MemoryCandidates batch, Predicate<MemoryCandidate> forgotten,
+      Instant now) {
+    MemoryScopeState s = current == null ? empty(batch.getScope(), batch.getAgent(), Scopes.userOf(batch.getScope()))
+        : copy(current);
+    if (s.getSeen().contains(batch.getExtractionId())) {
+      return Outcome.unchanged(); // delivered again
+    }
+    seen(s, batch.getExtractionId());
+    if (batch.getConfig() != null) {
+      s.setConfig(batch.getConfig());
+    }
+    if (!batch.getAgentModel().isEmpty()) {
+      s.setModel(batch.getAgentModel());
+    }
+    Set<String> pendingIds = new HashSet<>();
+    s.getPending().forEach(c -> pendingIds.add(c.getCandidateId()));
+    for (MemoryCandidate c : batch.getCandidates()) {
+      if (forgotten.test(c) || !pendingIds.add(c.getCandidateId())) {
+        continue;
+      }
+      s.getPending().add(c);
+      if (c.getProvenance().getUser() != null) {
+        s.getRunUsers().put(c.getProvenance().getRunId(), c.getProvenance().getUser());
+      }
+    }
+    resetPendingSince(s);
+    MemoryConsolidation request = due(s, now, false) ? request(s, now) : null;
+    return new Outcome(s, null, request, null);
+  }
+
+  // ------------------------------------------------------------------------------------------- phase 2 in
+
+  /** The phase-two model's answer to a consolidation request. */
+  public static Outcome consolidated(MemoryScopeState current, MemoryConsolidation answer, Instant now) {
+    if (current == null || current.getInFlight() == null || current.getInFlight().getSequence() != answer.getSequence()) {
+      return Outcome.unchanged(); // a duplicate, or an answer to a request no longer in flight
+    }
+    MemoryScopeState s = copy(current);
+    ConsolidationInFlight inFlight = s.getInFlight();
+    s.setInFlight(null);
+    if (answer.getError() != null || s.getVersion() != inFlight.getBaseVersion()) {
+      // Failed, or the document changed meanwhile (an edit, a forget): ask again from today's document.
+      // A failure waits for the next trigger (a candidate, or the tick), not a tight loop.
+      MemoryConsolidation again = answer.getError() == null && due(s, now, true) ? request(s, now) : null;
+      return new Outcome(s, null, again, null);
+    }
+    Map<String, MemoryLine> existing = new HashMap<>();
+    s.getLines().forEach(l -> existing.put(l.getId(), l));
+    Map<String, MemoryCandidate> used = new HashMap<>();
+    Set<String> usedIds = new HashSet<>(inFlight.getCandidateIds());
+    s.getPending().stream().filter(c -> usedIds.contains(c.getCandidateId())).forEach(c -> used.put(c.getCandidateId(), c));
+    List<MemoryLine> lines = new ArrayList<>();
+    Set<String> keptIds = new HashSet<>();
+    for (MemoryLine proposed : answer.getLines()) {
+      LinkedHashSet<String> runs = new LinkedHashSet<>();
+      String keepId = null;
+      for (String src : proposed.getSources()) {
+        MemoryLine old = existing.get(src);
+        MemoryCandidate cand = used.get(src);
+        if (old != null) {
+          runs.addAll(old.getSources());
+          if (keepId == null && !keptIds.contains(old.getId())) {
+            keepId = old.getId();
+          }
+        } else if (cand != null) {
+          runs.add(cand.getProvenance().getRunId());
+        }
+      }
+      if (runs.isEmpty()) {
+        continue; // a line that rests on nothing the model was given: not memory
+      }
+      MemoryLine old = keepId == null ? null : existing.get(keepId);
+      String id = keepId != null ? keepId : "L" + next(s);
+      keptIds.add(id);
+      boolean same = old != null && old.getText().equals(proposed.getText()) && old.getKind() == proposed.getKind()
+          && new LinkedHashSet<>(old.getSources()).equals(runs);
+      lines.add(same ? old : MemoryLine.newBuilder().setId(id).setKind(proposed.getKind()).setText(proposed.getText())
+          .setSources(new ArrayList<>(runs)).setUpdatedAt(now).setEditReason(old == null ? null : old.getEditReason()).build());
+    }
+    s.setLines(lines);
+    s.setPending(new ArrayList<>(s.getPending().stream().filter(c -> !usedIds.contains(c.getCandidateId())).toList()));
+    resetPendingSince(s);
+    s.setVersion(s.getVersion() + 1);
+    s.setConsolidations(s.getConsolidations() + 1);
+    s.setConsolidatedAt(now);
+    pruneRunUsers(s);
+    MemoryDocument doc = document(s, "consolidated " + usedIds.size() + " candidate(s) (consolidation " + answer.getSequence()
+        + (answer.getScripted() ? ", scripted model" : "") + ")", now);
+    MemoryConsolidation next = due(s, now, false) ? request(s, now) : null;
+    return new Outcome(s, doc, next, null);
+  }
+
+  // ------------------------------------------------------------------------------------------- commands
+
+  /** memory_update: edit or remove one line, at once, with the editing run as provenance. */
+  public static Outcome edit(MemoryScopeState current, MemoryCommand c, Instant now) {
+    if (current == null) {
+      return Outcome.rejected("scope " + c.getScope() + " has no memory yet, so it has no line " + c.getLineId());
+    }
+    if (current.getSeen().contains(c.getCommandId())) {
+      return Outcome.unchanged();
+    }
+    MemoryScopeState s = copy(current);
+    seen(s, c.getCommandId());
+    int at = -1;
+    for (int i = 0; i < s.getLines().size(); i++) {
+      if (s.getLines().get(i).getId().equals(c.getLineId())) {
+        at = i;
+      }
+    }
+    if (at < 0) {
+      return Outcome.rejected("memory of scope " + s.getScope() + " (version " + s.getVersion() + ") has no line '"
+          + c.getLineId() + "'");
+    }
+    String change;
+    if (c.getType() == MemoryCommandType.REMOVE_LINE) {
+      s.getLines().remove(at);
+      change = "line " + c.getLineId() + " removed" + by(c);
+    } else {
+      if (c.getText() == null || c.getText().isBlank()) {
+        return Outcome.rejected("an edit of line " + c.getLineId() + " needs the new text");
+      }
+      MemoryLine l = s.getLines().get(at);
+      List<String> sources = new ArrayList<>(l.getSources());
+      if (c.getRunId() != null && !sources.contains(c.getRunId())) {
+        sources.add(c.getRunId());
+      }
+      s.getLines().set(at, MemoryLine.newBuilder(l).setText(c.getText().trim()).setSources(sources).setUpdatedAt(now)
+          .setEditReason(c.getReason()).build());
+      change = "line " + c.getLineId() + " edited" + by(c);
+    }
+    s.setVersion(s.getVersion() + 1);
+    return new Outcome(s, document(s, change, now), null, null);
+  }
+
+  /**
+   * Forgets a run or a user in this scope: lines resting only on forgotten runs go, others lose those runs
+   * from their sources; pending candidates of them are dropped; a consolidation in flight that may hold
+   * them is abandoned (its answer will not match) and asked again without them.
+   */
+  public static Outcome forget(MemoryScopeState current, MemoryCommand c, Instant now) {
+    MemoryScopeState s = copy(current);
+    Set<String> runs = new HashSet<>();
+    String subject;
+    if (c.getType() == MemoryCommandType.FORGET_USER) {
+      String user = Objects.requireNonNull(c.getUser(), "user");
+      subject = "user " + user;
+      s.getRunUsers().forEach((run, u) -> {
+        if (u.equals(user)) {
+          runs.add(run);
+        }
+      });
+      s.getPending().stream().filter(p -> user.equals(p.getProvenance().getUser())).forEach(p -> runs.add(p.getProvenance().getRunId()));
+      if (user.equals(s.getUser())) {
+        s.getLines().forEach(l -> runs.addAll(l.getSources())); // the whole scope is this user's
+      }
+    } else {
+      runs.add(Objects.requireNonNull(c.getRunId(), "runId"));
+      subject = "run " + c.getRunId();
+    }
+    boolean changed = false;
+    List<MemoryLine> kept = new ArrayList<>();
+    for (MemoryLine l : s.getLines()) {
+      List<String> left = l.getSources().stream().filter(r -> !runs.contains(r)).toList();
+      if (left.size() != l.getSources().size()) {
+        changed = true;
+        if (!left.isEmpty()) {
+          kept.add(MemoryLine.newBuilder(l).setSources(new ArrayList<>(left)).build());
+        }
+      } else {
+        kept.add(l);
+      }
+    }
+    List<MemoryCandidate> pending = s.getPending().stream().filter(p -> !runs.contains(p.getProvenance().getRunId())).toList();
+    changed |= pending.size() != s.getPending().size();
+    changed |= s.getRunUsers().keySet().removeIf(runs::contains);
+    if (!changed) {
+      return Outcome.unchanged();
+    }
+    s.setLines(kept);
+    s.setPending(new ArrayList<>(pending));
+    resetPendingSince(s);
+    s.setVersion(s.getVersion() + 1);
+    s.setInFlight(null); // it may rest on what was just forgotten: its answer is ignored
+    MemoryConsolidation again = due(s, now, true) ? request(s, now) : null;
+    return new Outcome(s, document(s, subject + " forgotten", now), again, null);
+  }
+
+  // ------------------------------------------------------------------------------------------- time
+
+  /** The wall-clock check: the age threshold, and a consolidation whose answer never came. */
+  public static Outcome tick(MemoryScopeState current, Instant now, Duration resendAfter) {
+    ConsolidationInFlight f = current.getInFlight();
+    if (f != null) {
+      if (f.getSentAt().plus(resendAfter).isAfter(now)) {
+        return Outcome.unchanged();
+      }
+      MemoryScopeState s = copy(current);
+      s.setInFlight(null); // a new sequence: the old answer, if it ever comes, is ignored
+      return new Outcome(s, null, request(s, now), null);
+    }
+    if (!due(current, now, true)) {
+      return Outcome.unchanged();
+    }
+    MemoryScopeState s = copy(current);
+    return new Outcome(s, null, request(s, now), null);
+  }
+
+  // ------------------------------------------------------------------------------------------- helpers
+
+  /** Whether pending candidates should be consolidated now: enough of them, or (with age) old enough. */
+  static boolean due(MemoryScopeState s, Instant now, boolean byAge) {
+    if (s.getInFlight() != null || s.getPending().isEmpty()) {
+      return false;
+    }
+    MemoryGenerate g = generate(s.getConfig());
+    if (s.getPending().size() >= g.getConsolidateAfterCandidates()) {
+      return true;
+    }
+    return byAge && g.getConsolidateAfterAgeMs() != null && s.getPendingSince() != null
+        && !s.getPendingSince().plusMillis(g.getConsolidateAfterAgeMs()).isAfter(now);
+  }
+
+  /** Puts the next consolidation in flight and returns its request: the oldest candidates, at most the configured number. */
+  static MemoryConsolidation request(MemoryScopeState s, Instant now) {
+    MemoryGenerate g = generate(s.getConfig());
+    List<MemoryCandidate> take = s.getPending().stream()
+        .sorted(Comparator.comparing(MemoryCandidate::getCreatedAt).thenComparing(MemoryCandidate::getCandidateId))
+        .limit(g.getMaxRawMemoriesForConsolidation()).toList();
+    long seq = s.getSequence() + 1;
+    s.setSequence(seq);
+    s.setInFlight(ConsolidationInFlight.newBuilder().setSequence(seq).setBaseVersion(s.getVersion())
+        .setCandidateIds(take.stream().map(MemoryCandidate::getCandidateId).toList()).setSentAt(now).build());
+    String model = g.getPhaseTwoModel() != null ? g.getPhaseTwoModel() : s.getModel();
+    return MemoryConsolidation.newBuilder().setRequestId(s.getScope() + "#" + seq).setScope(s.getScope())
+        .setAgent(s.getAgent()).setSequence(seq).setBaseVersion(s.getVersion()).setModel(model)
+        .setLines(new ArrayList<>(s.getLines())).setCandidates(new ArrayList<>(take)).setAnswer(false).setAt(now).build();
+  }
+
+  public static MemoryDocument document(MemoryScopeState s, String change, Instant now) {
+    return MemoryDocument.newBuilder().setScope(s.getScope()).setAgent(s.getAgent()).setUser(s.getUser())
+        .setVersion(s.getVersion()).setLines(new ArrayList<>(s.getLines())).setRunUsers(new HashMap<>(s.getRunUsers()))
+        .setPendingCandidates(s.getPending().size()).setConsolidations(s.getConsolidations()).setUpdatedAt(now)
+        .setConsolidatedAt(s.getConsolidatedAt()).setChange(change).build();
+  }
+
+  private static MemoryGenerate generate(MemoryConfig c) {
+    return c == null || c.getGenerate() == null ? MemoryGenerate.newBuilder().build() : c.getGenerate();
+  }
+
+  private static long next(MemoryScopeState s) {
+    long n = s.getNextLine();
+    s.setNextLine(n + 1);
+    return n;
+  }
+
+  private static void seen(MemoryScopeState s, String id) {
+    List<String> seen = new ArrayList<>(s.getSeen());
+    seen.add(id);
+    while (seen.size() > SEEN_LIMIT) {
+      seen.remove(0);
+    }
+    s.setSeen(seen);
+  }
+
+  private static void resetPendingSince(MemoryScopeState s) {
+    s.setPendingSince(s.getPending().stream().map(MemoryCandidate::getCreatedAt).min(Comparator.naturalOrder()).orElse(null));
+  }
+
+  /** runUsers keeps only runs the document or a pending candidate still rests on. */
+  private static void pruneRunUsers(MemoryScopeState s) {
+    Set<String> live = new HashSet<>();
+    s.getLines().forEach(l -> live.addAll(l.getSources()));
+    s.getPending().forEach(p -> live.add(p.getProvenance().getRunId()));
+    s.getRunUsers().keySet().retainAll(live);
+  }
+
+  private static String by(MemoryCommand c) {
+    return (c.getRunId() == null ? "" : " by run " + c.getRunId()) + (c.getReason() == null ? "" : ": " + c.getReason());
+  }
+
+  private static MemoryScopeState copy(MemoryScopeState s) {
+    MemoryScopeState c = MemoryScopeState.newBuilder(s).build();
+    c.setLines(new ArrayList<>(c.getLines()));
+    c.setPending(new ArrayList<>(c.getPending()));
+    c.setRunUsers(new HashMap<>(c.getRunUsers()));
+    c.setSeen(new ArrayList<>(c.getSeen()));
+    return c;
+  }
+}
