@@ -22,6 +22,14 @@ public sealed interface InputItem {
     record FunctionCallOutput(String callId, String output) implements InputItem {
     }
 
+    /**
+     * A hosted tool call replayed from an earlier turn (Responses API: web_search_call, file_search_call,
+     * code_interpreter_call, image_generation_call, mcp_call, mcp_list_tools, mcp_approval_request/response);
+     * {@code item} is the whole input item.
+     */
+    record Hosted(String type, String id, com.fasterxml.jackson.databind.JsonNode item) implements InputItem {
+    }
+
     /** A reasoning item replayed from an earlier turn (Responses API); {@code encryptedContent} may be null. */
     record Reasoning(String id, String encryptedContent, java.util.List<String> summary) implements InputItem {
         public Reasoning {

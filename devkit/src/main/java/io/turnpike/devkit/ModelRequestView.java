@@ -52,7 +52,7 @@ public record ModelRequestView(String api, String model, String instructions, Li
         int turns = 0;
         boolean inCallRun = false;
         for (InputItem item : input) {
-            if (item instanceof InputItem.Reasoning) {
+            if (item instanceof InputItem.Reasoning || item instanceof InputItem.Hosted) {
                 continue; // part of the turn whose output follows it
             }
             if (item instanceof InputItem.FunctionCall) {
@@ -126,6 +126,24 @@ public record ModelRequestView(String api, String model, String instructions, Li
             }
         }
         return urls;
+    }
+
+    /** The hosted tool calls replayed in the input, in order. */
+    public List<InputItem.Hosted> hostedCalls() {
+        return input.stream().filter(i -> i instanceof InputItem.Hosted).map(i -> (InputItem.Hosted) i).toList();
+    }
+
+    /** The hosted tool entries offered (every tool but functions), as sent. */
+    public List<JsonNode> hostedTools() {
+        List<JsonNode> out = new java.util.ArrayList<>();
+        if (raw != null) {
+            raw.path("tools").forEach(t -> {
+                if (!"function".equals(t.path("type").asText())) {
+                    out.add(t);
+                }
+            });
+        }
+        return out;
     }
 
     /** First value of a request header (case-insensitive), or null. */

@@ -81,6 +81,9 @@ final class OpenAiWire {
                     textOr(item.get("name"), null), argumentsText(item.get("arguments")));
             case "function_call_output" -> new InputItem.FunctionCallOutput(textOr(item.get("call_id"), null),
                     contentText(item.get("output")));
+            case "web_search_call", "file_search_call", "code_interpreter_call", "image_generation_call", "mcp_call",
+                 "mcp_list_tools", "mcp_approval_request", "mcp_approval_response" ->
+                    new InputItem.Hosted(type, textOr(item.get("id"), null), item);
             case "reasoning" -> {
                 List<String> summary = new ArrayList<>();
                 for (JsonNode part : item.path("summary")) {
@@ -223,13 +226,19 @@ final class OpenAiWire {
             }
             items.add(r);
         }
+        for (HostedCall call : reply.hostedCalls()) {
+            items.add(call.render(newId(call.idPrefix())));
+        }
         if (reply.kind() == ScriptedReply.Kind.TEXT) {
             ObjectNode msg = NODES.objectNode();
             msg.put("type", "message");
             msg.put("id", newId("msg_"));
             msg.put("status", "completed");
             msg.put("role", "assistant");
-            msg.set("content", NODES.arrayNode().add(outputText(reply.text())));
+            ObjectNode text = outputText(reply.text());
+            ArrayNode annotations = (ArrayNode) text.get("annotations");
+            reply.citations().forEach(c -> annotations.add(c.render()));
+            msg.set("content", NODES.arrayNode().add(text));
             items.add(msg);
         } else {
             for (ScriptedReply.ToolCallSpec call : reply.toolCalls()) {

@@ -240,6 +240,9 @@ public final class ScriptedModelServer implements AutoCloseable {
                     sendError(exchange, 405, "Method " + method + " not allowed for " + path + "; use POST.");
                 } else if (parseError != null) {
                     sendError(exchange, 400, parseError);
+                } else if (api.equals(ModelRequestView.RESPONSES) && HostedRequestCheck.problem(view.raw()) != null) {
+                    // Hosted tools and replayed hosted calls are checked as the real API checks them.
+                    sendError(exchange, 400, HostedRequestCheck.problem(view.raw()));
                 } else {
                     answer(exchange, view, body);
                 }
@@ -375,6 +378,13 @@ public final class ScriptedModelServer implements AutoCloseable {
                 sse.event("response.content_part.done", event("response.content_part.done", seq++)
                         .put("item_id", itemId).put("output_index", i).put("content_index", 0)
                         .set("part", done.path("content").path(0)));
+            } else if (HostedCall.isHosted(done)) {
+                // A provider-run call: announced in progress, then done (its result, for an image, only then).
+                if (added.has("result")) {
+                    added.putNull("result");
+                }
+                sse.event("response.output_item.added", event("response.output_item.added", seq++)
+                        .put("output_index", i).set("item", added));
             } else {
                 String args = done.path("arguments").asText();
                 added.put("arguments", "");

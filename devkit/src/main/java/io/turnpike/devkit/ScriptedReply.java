@@ -33,6 +33,8 @@ public final class ScriptedReply {
     private final String reasoning;   // null = no reasoning item
     private final long cachedTokens;
     private final long reasoningTokens;
+    private final List<HostedCall> hostedCalls;
+    private final List<HostedCall.Citation> citations;
 
     private ScriptedReply(Kind kind, String text, List<ToolCallSpec> toolCalls, int httpStatus,
                           String errorMessage, Duration delay, long inputTokens, long outputTokens) {
@@ -42,6 +44,16 @@ public final class ScriptedReply {
     private ScriptedReply(Kind kind, String text, List<ToolCallSpec> toolCalls, int httpStatus,
                           String errorMessage, Duration delay, long inputTokens, long outputTokens,
                           String reasoning, long cachedTokens, long reasoningTokens) {
+        this(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens, reasoning, cachedTokens,
+                reasoningTokens, List.of(), List.of());
+    }
+
+    private ScriptedReply(Kind kind, String text, List<ToolCallSpec> toolCalls, int httpStatus,
+                          String errorMessage, Duration delay, long inputTokens, long outputTokens,
+                          String reasoning, long cachedTokens, long reasoningTokens, List<HostedCall> hostedCalls,
+                          List<HostedCall.Citation> citations) {
+        this.hostedCalls = hostedCalls;
+        this.citations = citations;
         this.kind = kind;
         this.text = text;
         this.toolCalls = toolCalls;
@@ -89,7 +101,7 @@ public final class ScriptedReply {
             throw new IllegalArgumentException("delay must be zero or positive");
         }
         return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
-                reasoning, cachedTokens, reasoningTokens);
+                reasoning, cachedTokens, reasoningTokens, hostedCalls, citations);
     }
 
     /** Usage to report; without it usage is estimated as about 4 characters per token. */
@@ -98,7 +110,7 @@ public final class ScriptedReply {
             throw new IllegalArgumentException("token counts must be >= 0");
         }
         return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
-                reasoning, cachedTokens, reasoningTokens);
+                reasoning, cachedTokens, reasoningTokens, hostedCalls, citations);
     }
 
     /**
@@ -112,7 +124,7 @@ public final class ScriptedReply {
             throw new IllegalStateException("an HTTP error has no reasoning");
         }
         return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
-                Objects.requireNonNull(summary, "summary"), cachedTokens, reasoningTokens);
+                Objects.requireNonNull(summary, "summary"), cachedTokens, reasoningTokens, hostedCalls, citations);
     }
 
     /** Cached input tokens and reasoning tokens to report in the usage details (both APIs); 0 without. */
@@ -121,7 +133,43 @@ public final class ScriptedReply {
             throw new IllegalArgumentException("token counts must be >= 0");
         }
         return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
-                reasoning, cachedInputTokens, reasoningTokens);
+                reasoning, cachedInputTokens, reasoningTokens, hostedCalls, citations);
+    }
+
+    /**
+     * Calls of hosted tools the provider ran (Responses API): output items before the reasoning-free
+     * text or function calls, in this order, each with a fresh id and status completed.
+     */
+    public ScriptedReply withHostedCalls(HostedCall... calls) {
+        if (kind == Kind.HTTP_ERROR) {
+            throw new IllegalStateException("an HTTP error has no hosted calls");
+        }
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
+                reasoning, cachedTokens, reasoningTokens, List.of(calls), citations);
+    }
+
+    /** Citations (annotations) of the reply's text: url_citation and file_citation, as the Responses API gives them. */
+    public ScriptedReply withCitations(HostedCall.Citation... annotations) {
+        if (kind != Kind.TEXT) {
+            throw new IllegalStateException("only a text reply has citations");
+        }
+        for (HostedCall.Citation c : annotations) {
+            if (c.end() > text.length() || c.index() > text.length()) {
+                throw new IllegalArgumentException("citation " + c + " points past the text (" + text.length() + " chars)");
+            }
+        }
+        return new ScriptedReply(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens,
+                reasoning, cachedTokens, reasoningTokens, hostedCalls, List.of(annotations));
+    }
+
+    /** The hosted calls before the output; empty without. */
+    public List<HostedCall> hostedCalls() {
+        return hostedCalls;
+    }
+
+    /** The citations of the text; empty without. */
+    public List<HostedCall.Citation> citations() {
+        return citations;
     }
 
     public Kind kind() {
@@ -180,13 +228,14 @@ public final class ScriptedReply {
                 && Objects.equals(errorMessage, r.errorMessage) && delay.equals(r.delay)
                 && inputTokens == r.inputTokens && outputTokens == r.outputTokens
                 && Objects.equals(reasoning, r.reasoning) && cachedTokens == r.cachedTokens
-                && reasoningTokens == r.reasoningTokens;
+                && reasoningTokens == r.reasoningTokens && hostedCalls.equals(r.hostedCalls)
+                && citations.equals(r.citations);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(kind, text, toolCalls, httpStatus, errorMessage, delay, inputTokens, outputTokens, reasoning,
-                cachedTokens, reasoningTokens);
+                cachedTokens, reasoningTokens, hostedCalls, citations);
     }
 
     @Override
@@ -200,6 +249,8 @@ public final class ScriptedReply {
                 + (inputTokens < 0 ? "" : ", usage=" + inputTokens + "/" + outputTokens)
                 + (reasoning == null ? "" : ", reasoning=" + reasoning)
                 + (cachedTokens == 0 && reasoningTokens == 0 ? "" : ", cached=" + cachedTokens + ", reasoningTokens=" + reasoningTokens)
+                + (hostedCalls.isEmpty() ? "" : ", hosted=" + hostedCalls.stream().map(HostedCall::type).toList())
+                + (citations.isEmpty() ? "" : ", citations=" + citations.size())
                 + "]";
     }
 }

@@ -28,6 +28,7 @@ import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.ModelSettings;
 import io.turnpike.avro.OutputType;
+import io.turnpike.avro.HostedToolCallItem;
 import io.turnpike.avro.ReasoningItem;
 import io.turnpike.avro.Role;
 import io.turnpike.avro.ToolSpec;
@@ -144,8 +145,10 @@ final class ChatMapping {
     // between an assistant's tool calls and their tool messages, so they follow as one user message.
     List<ChatCompletionContentPart> images = new ArrayList<>();
     for (Object item : MappingSupport.input(call)) {
-      if (item instanceof ReasoningItem) {
-        continue; // Responses API items: Chat Completions has no way to replay them
+      if (item instanceof ReasoningItem || item instanceof HostedToolCallItem) {
+        // Responses API items: Chat Completions has no way to replay them (an agent on the Chat path may
+        // follow one on the Responses API after a handoff). Left out of this request only; the RunState keeps them.
+        continue;
       }
       if (!(item instanceof FunctionCallOutputItem)) {
         flushImages(b, images);

@@ -2,7 +2,6 @@ package io.turnpike.runner.model;
 
 import static io.turnpike.runner.model.MappingSupport.InvalidCallException;
 
-import com.openai.core.ObjectMappers;
 import com.openai.models.Reasoning;
 import com.openai.models.ReasoningEffort;
 import com.openai.models.responses.EasyInputMessage;
@@ -27,6 +26,7 @@ import com.openai.models.responses.ToolChoiceOptions;
 import io.turnpike.avro.ErrorInfo;
 import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.HostedToolCallItem;
 import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCall;
@@ -39,6 +39,7 @@ import io.turnpike.avro.ToolSpec;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -86,7 +87,9 @@ final class ResponsesMapping {
         if (MappingSupport.TOOL_CHOICE_OPTIONS.contains(c.toLowerCase(Locale.ROOT))) {
           b.toolChoice(ToolChoiceOptions.of(c.toLowerCase(Locale.ROOT)));
         } else {
-          b.toolChoice(ToolChoiceFunction.builder().name(c).build());
+          // A hosted tool is chosen by its type (hosted MCP: by server label), a function by its name.
+          b.toolChoice(HostedItems.toolChoice(call.getTools(), c)
+              .orElseGet(() -> ResponseCreateParams.ToolChoice.ofFunction(ToolChoiceFunction.builder().name(c).build())));
         }
       }
     }
@@ -169,6 +172,7 @@ final class ResponsesMapping {
             items.add(ResponseInputItem.ofReasoning(reasoning.build()));
           }
         }
+        case HostedToolCallItem h -> HostedItems.toInput(h).ifPresent(items::add);
         default -> throw new InvalidCallException("unsupported input item " + MappingSupport.typeOf(item));
       }
     }
@@ -223,13 +227,9 @@ final class ResponsesMapping {
         }
         out.add(Tool.ofFunction(fb.build()));
       } else {
-        String json = MappingSupport.hostedToolJson(t, call.getAgent());
-        if (json != null) {
-          try {
-            out.add(ObjectMappers.jsonMapper().readValue(json, Tool.class));
-          } catch (Exception e) {
-            throw new IllegalStateException("cannot build hosted tool " + t.getName(), e);
-          }
+        Tool hosted = HostedItems.tool(t, call.getAgent(), HostedItems.ENVIRONMENT);
+        if (hosted != null) {
+          out.add(hosted);
         }
       }
     }
@@ -240,10 +240,14 @@ final class ResponsesMapping {
   static ModelResult toResult(ModelCall call, Response response) {
     List<Object> output = new ArrayList<>();
     for (ResponseOutputItem item : response.output()) {
-      if (item.isMessage()) {
+      Optional<HostedToolCallItem> hosted = HostedItems.fromOutput(item, call.getAgent());
+      if (hosted.isPresent()) {
+        output.add(hosted.get()); // run by the provider already: recorded and replayed, never executed here
+      } else if (item.isMessage()) {
         String text = text(item.asMessage());
         if (!text.isEmpty()) {
-          output.add(MappingSupport.assistantMessage(text, call));
+          output.add(MessageItem.newBuilder(MappingSupport.assistantMessage(text, call))
+              .setAnnotations(HostedItems.annotations(item.asMessage())).build());
         }
       } else if (item.isFunctionCall()) {
         ResponseFunctionToolCall fc = item.asFunctionCall();
@@ -270,8 +274,9 @@ final class ResponsesMapping {
                 u.inputTokensDetails().cachedTokens(), u.outputTokensDetails().reasoningTokens()))
             .orElseGet(MappingSupport::noUsage));
     ResponseStatus status = response.status().orElse(null);
-    // Reasoning alone is no answer: a response cut off while thinking has nothing the run can use.
-    boolean answered = output.stream().anyMatch(o -> !(o instanceof ReasoningItem));
+    // Reasoning alone is no answer, nor are hosted calls: a response cut off while thinking or searching has
+    // nothing the run can use. A completed one with only hosted calls (an image generated) is an answer.
+    boolean answered = output.stream().anyMatch(o -> o instanceof MessageItem || o instanceof FunctionCallItem);
     if (ResponseStatus.FAILED.equals(status) || (status == null && response.error().isPresent())) {
       String code = response.error().map(e -> e.code().asString()).orElse("unknown");
       String message = response.error().map(e -> e.message()).orElse("the model reported a failure");

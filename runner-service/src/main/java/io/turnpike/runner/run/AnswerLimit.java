@@ -60,7 +60,7 @@ final class AnswerLimit {
           .setOutput("error: " + why).setIsError(true).setImages(List.of()).build(), s.maxImageBytes());
       // Not retryable: a model that answered that much once is likely to again, and each try costs.
       case RunEvent.ModelAnswered m -> new RunEvent.ModelAnswered(ModelResult.newBuilder(m.result())
-          .setOutput(List.of()).setError(new ErrorInfo(MODEL_ERROR_CODE, why, false)).build(), Map.of());
+          .setOutput(List.of()).setError(new ErrorInfo(MODEL_ERROR_CODE, why, false)).build(), Map.of(), m.maxImageBytes());
       // Fails closed: content the guardrail service judged but we cannot carry is not let through.
       case RunEvent.GuardrailAnswered g -> new RunEvent.GuardrailAnswered(GuardrailVerdict.newBuilder(g.verdict())
           .setOutcome(GuardrailOutcome.REJECT).setGuardrail(GUARDRAIL).setReason(why).setContent(null)

@@ -1,6 +1,7 @@
 package io.turnpike.runner.run;
 
 import io.turnpike.avro.FunctionCallOutputItem;
+import io.turnpike.avro.HostedToolCallItem;
 import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.ToolCallProgress;
@@ -83,6 +84,9 @@ final class Images {
           full.add(stored != null ? stored : image);
         }
         out.add(FunctionCallOutputItem.newBuilder(o).setImages(full).build());
+      } else if (item instanceof HostedToolCallItem h && h.getImage() != null && h.getImage().getData() == null
+          && h.getImage().getSha256() != null && bySha.containsKey(h.getImage().getSha256())) {
+        out.add(HostedToolCallItem.newBuilder(h).setImage(bySha.get(h.getImage().getSha256())).build()); // a generated image
       } else {
         out.add(item);
       }
@@ -93,14 +97,24 @@ final class Images {
   /** The state without image bytes: what {@code turnpike.run-state} carries (references, sizes and hashes only). */
   static RunState withoutBytes(RunState state) {
     boolean any = state.getImages().stream().anyMatch(i -> i.getData() != null)
-        || state.getToolCalls().stream().anyMatch(t -> t.getResultImages().stream().anyMatch(i -> i.getData() != null));
+        || state.getToolCalls().stream().anyMatch(t -> t.getResultImages().stream().anyMatch(i -> i.getData() != null))
+        || state.getHeld().stream().anyMatch(Images::generatedBytes);
     if (!any) {
       return state;
     }
+    // An answer held for an input guardrail keeps its generated images' bytes until it is read into the run.
+    List<Object> held = state.getHeld().stream().map(o -> generatedBytes(o)
+        ? (Object) HostedToolCallItem.newBuilder((HostedToolCallItem) o)
+            .setImage(references(List.of(((HostedToolCallItem) o).getImage())).get(0)).build() : o).toList();
     List<ToolCallProgress> calls = state.getToolCalls().stream()
         .map(t -> ToolCallProgress.newBuilder(t).setResultImages(references(t.getResultImages())).build())
         .toList();
-    return RunState.newBuilder(state).setImages(references(state.getImages())).setToolCalls(new ArrayList<>(calls)).build();
+    return RunState.newBuilder(state).setImages(references(state.getImages())).setToolCalls(new ArrayList<>(calls))
+        .setHeld(new ArrayList<>(held)).build();
+  }
+
+  private static boolean generatedBytes(Object item) {
+    return item instanceof HostedToolCallItem h && h.getImage() != null && h.getImage().getData() != null;
   }
 
   /** Images as references: the bytes left out, their hash and size filled in. */

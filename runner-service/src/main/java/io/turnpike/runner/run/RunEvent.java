@@ -20,10 +20,16 @@ public sealed interface RunEvent {
   /**
    * A model answer. {@code agents} holds the current definitions of the agents the answer hands off
    * to (looked up by the orchestrator, which owns I/O); a missing entry means the agent is unknown.
+   * Of the images hosted tools generated the run keeps at most {@code maxImageBytes} in all, as for
+   * sandbox answers.
    */
-  record ModelAnswered(ModelResult result, Map<String, AgentDefinition> agents) implements RunEvent {
+  record ModelAnswered(ModelResult result, Map<String, AgentDefinition> agents, long maxImageBytes) implements RunEvent {
     public ModelAnswered(ModelResult result) {
       this(result, Map.of());
+    }
+
+    public ModelAnswered(ModelResult result, Map<String, AgentDefinition> agents) {
+      this(result, agents, Images.DEFAULT_MAX_BYTES);
     }
   }
 

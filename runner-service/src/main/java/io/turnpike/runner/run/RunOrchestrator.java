@@ -331,7 +331,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     if (topic.equals(Topics.MODEL_RESULTS.name())) {
       ModelResult res = decodeOrFail(() -> serdes.modelResult().decode(record.value()), topic, false);
-      return new RunEvent.ModelAnswered(res, handoffAgents(state, res.getOutput()));
+      return new RunEvent.ModelAnswered(res, handoffAgents(state, res.getOutput()), maxImageBytes);
     }
     if (topic.equals(Topics.SANDBOX_RESULTS.name())) {
       return new RunEvent.SandboxAnswered(decodeOrFail(() -> serdes.sandboxResult().decode(record.value()), topic, false),

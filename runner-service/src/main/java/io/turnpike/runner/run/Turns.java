@@ -7,6 +7,7 @@ import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.FunctionCallOutputItem;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.HostedToolCallItem;
 import io.turnpike.avro.MessageItem;
 import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelCallRequested;
@@ -79,7 +80,8 @@ final class Turns {
     step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), agent.getModel()));
   }
 
-  static Transition modelAnswered(RunState state, ModelResult result, Map<String, AgentDefinition> agents, java.time.Instant now) {
+  static Transition modelAnswered(RunState state, ModelResult result, Map<String, AgentDefinition> agents, long maxImageBytes,
+      java.time.Instant now) {
     Optional<PendingCall> pending = RunStateMachine.pendingCall(state, result.getCallId(), CallKind.MODEL);
     if (pending.isEmpty()) {
       return RunStateMachine.ignored(state, result.getCallId(), now);
@@ -121,13 +123,24 @@ final class Turns {
       step.emit(new ModelOutputHeld(call.getCallId(), "input guardrails have not answered yet"));
       return step.done();
     }
-    applyModelOutput(step, call.getCallId(), result.getOutput(), result.getUsage(), agents);
+    applyModelOutput(step, call.getCallId(), result.getOutput(), result.getUsage(), agents, maxImageBytes);
     return step.done();
   }
 
-  /** Reads a model answer into the run: text, tool calls, or a final answer (maybe checked first). */
+  /** As below, keeping generated images within the default budget (an answer released after an input guardrail). */
   static void applyModelOutput(Step step, String callId, List<Object> output, Usage usage, Map<String, AgentDefinition> agents) {
+    applyModelOutput(step, callId, output, usage, agents, Images.DEFAULT_MAX_BYTES);
+  }
+
+  /**
+   * Reads a model answer into the run: text, tool calls, or a final answer (maybe checked first).
+   * Hosted tool calls in it were run by the provider: they are recorded (a generated image kept once,
+   * within {@code maxImageBytes}) and replayed, and go through none of the tool call phases.
+   */
+  static void applyModelOutput(Step step, String callId, List<Object> output, Usage usage, Map<String, AgentDefinition> agents,
+      long maxImageBytes) {
     step.addUsage(usage);
+    output = HostedCalls.keepImages(step, output, maxImageBytes);
     String agentName = step.agent().getName();
     List<FunctionCallItem> calls = new ArrayList<>();
     StringBuilder text = new StringBuilder();
@@ -141,7 +154,11 @@ final class Turns {
     if (calls.isEmpty() && !text.isEmpty() && !AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null).isEmpty()) {
       // The final answer is judged before it lands anywhere: not in RunState, not in the events. Its
       // reasoning is left out too (a summary may say what the answer said).
-      step.emit(new ModelResponded(callId, List.of(new MessageItem(Role.ASSISTANT, HELD_MARKER, agentName, java.util.List.of())), usage));
+      // Hosted calls are what the provider did, not the answer: they are recorded before it is judged.
+      List<Object> responded = new ArrayList<>(HostedCalls.of(output, agentName));
+      responded.add(new MessageItem(Role.ASSISTANT, HELD_MARKER, agentName, java.util.List.of()));
+      step.emit(new ModelResponded(callId, responded, usage));
+      step.items().addAll(HostedCalls.of(output, agentName));
       finalAnswer(step, text.toString(), null);
       return;
     }
@@ -151,11 +168,15 @@ final class Turns {
         case MessageItem m -> step.items().add(MessageItem.newBuilder(m).setAgent(agentName).build());
         case FunctionCallItem f -> step.items().add(f);
         case ReasoningItem r -> step.items().add(ReasoningItem.newBuilder(r).setAgent(agentName).build());
+        case HostedToolCallItem h -> step.items().add(HostedToolCallItem.newBuilder(h).setAgent(agentName).build());
         default -> { }
       }
     }
     if (calls.isEmpty()) {
-      if (text.isEmpty()) {
+      if (text.isEmpty() && !HostedCalls.of(output, agentName).isEmpty()) {
+        // Only provider-run calls (an image generated, nothing said): as in the SDK, the final output is empty text.
+        finalAnswer(step, "", null);
+      } else if (text.isEmpty()) {
         RunStateMachine.finish(step, RunStatus.FAILED, null, "model returned neither text nor tool calls (call " + callId + ")", null);
       } else {
         finalAnswer(step, text.toString(), null);
@@ -242,7 +263,8 @@ final class Turns {
       outputs.put(o.getToolCallId(), o);
     }
     List<FunctionCallItem> calls = new ArrayList<>();
-    for (; i >= 0 && (items.get(i) instanceof FunctionCallItem || items.get(i) instanceof ReasoningItem); i--) {
+    for (; i >= 0 && (items.get(i) instanceof FunctionCallItem || items.get(i) instanceof ReasoningItem
+        || items.get(i) instanceof HostedToolCallItem); i--) {
       if (items.get(i) instanceof FunctionCallItem f) {
         calls.add(0, f); // a model may reason between its calls: they are still one turn's
       }
