@@ -83,6 +83,8 @@ class WireFormatEndToEndTest {
     cluster = new Cluster();
     cluster.publishAgent(AgentDefinition.newBuilder().setName("everything").setVersion(1).setModel("scripted")
         .setInstructions("Use every part.").setCapabilities(List.of("filesystem")).setMaxTurns(6)
+        // streamed, so that turnpike.model.stream has records to decode too
+        .setModelSettings(io.turnpike.avro.ModelSettings.newBuilder().setStream(true).build())
         .setTools(List.of(ToolSpec.newBuilder().setName("lookup")
             .setParametersJson("{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}").build()))
         .setGuardrails(List.of(GuardrailSpec.newBuilder().setName("no-secrets").setStage(GuardrailStage.INPUT)
