@@ -130,7 +130,9 @@ public final class EventFormat {
       if (item instanceof FunctionCallItem fc) {
         parts.add("-> " + fc.getName() + " " + Text.oneLine(fc.getArguments(), 50));
       } else if (item instanceof MessageItem m) {
-        parts.add(Text.quoted(m.getText(), 70));
+        parts.add(Text.quoted(m.getText(), 70) + HostedFormat.cites(m.getAnnotations()));
+      } else if (item instanceof io.turnpike.avro.HostedToolCallItem h) {
+        parts.add("[hosted " + Text.oneLine(HostedFormat.call(h), 80) + "]");
       }
     }
     String out = parts.isEmpty() ? "(no output)" : String.join(", ", parts);

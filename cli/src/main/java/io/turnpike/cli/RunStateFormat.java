@@ -70,8 +70,16 @@ public final class RunStateFormat {
     }
     for (Object item : s.getItems()) {
       switch (item) {
-        case MessageItem m -> b.append("  ").append(Text.pad(m.getRole().name().toLowerCase(Locale.ROOT), 10))
-            .append(clip(m.getText(), max)).append('\n');
+        case MessageItem m -> {
+          b.append("  ").append(Text.pad(m.getRole().name().toLowerCase(Locale.ROOT), 10)).append(clip(m.getText(), max))
+              .append('\n');
+          for (int i = 0; i < m.getAnnotations().size(); i++) {
+            b.append("  ").append(Text.pad("", 10)).append('[').append(i + 1).append("] ")
+                .append(HostedFormat.citation(m.getAnnotations().get(i))).append('\n');
+          }
+        }
+        case io.turnpike.avro.HostedToolCallItem h -> b.append("  ").append(Text.pad("hosted", 10))
+            .append(clip(HostedFormat.call(h), max)).append("   [").append(h.getItemId()).append("]\n");
         case FunctionCallItem fc -> b.append("  ").append(Text.pad("assistant", 10)).append("-> ").append(fc.getName())
             .append(' ').append(clip(fc.getArguments(), max)).append("   [").append(fc.getToolCallId()).append("]\n");
         case FunctionCallOutputItem o -> b.append("  ").append(Text.pad(o.getIsError() ? "tool error" : "tool", 10))

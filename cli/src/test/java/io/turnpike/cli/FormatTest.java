@@ -72,6 +72,31 @@ class FormatTest {
   }
 
   @Test
+  void hostedCallsAndCitationsAreShownReadably() {
+    io.turnpike.avro.HostedToolCallItem search = io.turnpike.avro.HostedToolCallItem.newBuilder().setItemId("ws_1")
+        .setType("web_search_call").setStatus("completed").setJson("{}").setSummary("searched \"oslo weather\", 1 source").build();
+    io.turnpike.avro.HostedToolCallItem drawn = io.turnpike.avro.HostedToolCallItem.newBuilder().setItemId("ig_1")
+        .setType("image_generation_call").setStatus("generating").setJson("{}").setSummary("generated an image").build();
+    MessageItem answer = MessageItem.newBuilder().setRole(Role.ASSISTANT).setText("Mild in Oslo. Walk the fjord.")
+        .setAnnotations(List.of(
+            io.turnpike.avro.Annotation.newBuilder().setType("url_citation").setUrl("https://www.yr.no/oslo").setTitle("Oslo")
+                .setStartIndex(0).setEndIndex(13).build(),
+            io.turnpike.avro.Annotation.newBuilder().setType("file_citation").setFileId("file-1").setFilename("guide.md")
+                .setIndex(14).build())).build();
+    assertThat(line(new io.turnpike.avro.ModelResponded(RUN + ":m1", List.of(search, drawn, answer), null)))
+        .endsWith("[hosted web_search: searched \"oslo weather\", 1 source], [hosted image_generation: generated an image"
+            + " (generating)], \"Mild in Oslo. Walk the fjord.\"  [cites yr.no, guide.md]");
+    RunState s = RunState.newBuilder().setRunId(RUN).setStatus(RunStatus.COMPLETED)
+        .setAgent(AgentDefinition.newBuilder().setName("researcher").setVersion(1).setModel("m").build()).setInput("hi")
+        .setItems(List.of(search, answer)).setUsage(Usage.newBuilder().build()).setCreatedAt(NOW).setUpdatedAt(NOW).build();
+    assertThat(RunStateFormat.format(s, false, NOW))
+        .contains("  hosted    web_search: searched \"oslo weather\", 1 source   [ws_1]\n"
+            + "  assistant Mild in Oslo. Walk the fjord.\n"
+            + "            [1] url https://www.yr.no/oslo \"Oslo\" (chars 0-13)\n"
+            + "            [2] file guide.md (file-1) at 14\n");
+  }
+
+  @Test
   void runsShowListsApprovalsToolCallsHandoffsGuardrailsAndQueuedMessages() {
     AgentDefinition agent = AgentDefinition.newBuilder().setName("billing").setVersion(3).setModel("m")
         .setCapabilities(List.of("filesystem", "shell")).setManifest(Manifest.newBuilder().build()).build();
