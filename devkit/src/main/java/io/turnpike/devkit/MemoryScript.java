@@ -40,14 +40,21 @@ public final class MemoryScript implements ModelScript {
     private static final Pattern REMEMBER = Pattern.compile("\\bremember that (.+?)[.!?]*$", Pattern.CASE_INSENSITIVE);
 
     private final ModelScript delegate;
+    private final java.time.Duration phaseTwoDelay;
 
-    private MemoryScript(ModelScript delegate) {
+    private MemoryScript(ModelScript delegate, java.time.Duration phaseTwoDelay) {
         this.delegate = Objects.requireNonNull(delegate, "delegate");
+        this.phaseTwoDelay = phaseTwoDelay;
+    }
+
+    /** The same script whose phase-two answers take {@code delay} (tests of a service killed mid-consolidation). */
+    public MemoryScript slowPhaseTwo(java.time.Duration delay) {
+        return new MemoryScript(delegate, delay);
     }
 
     /** Answers memory requests, and passes every other request to {@code delegate}. */
     public static MemoryScript around(ModelScript delegate) {
-        return new MemoryScript(delegate);
+        return new MemoryScript(delegate, java.time.Duration.ZERO);
     }
 
     @Override
@@ -57,7 +64,8 @@ public final class MemoryScript implements ModelScript {
             return ScriptedReply.text(extract(Objects.requireNonNullElse(request.lastUserText(), "")));
         }
         if (PHASE_TWO.equals(format)) {
-            return ScriptedReply.text(consolidate(Objects.requireNonNullElse(request.lastUserText(), "{}")));
+            ScriptedReply reply = ScriptedReply.text(consolidate(Objects.requireNonNullElse(request.lastUserText(), "{}")));
+            return phaseTwoDelay.isZero() ? reply : reply.withDelay(phaseTwoDelay);
         }
         return delegate.reply(request);
     }

@@ -38,6 +38,7 @@ public final class ConsolidationWorker implements AutoCloseable {
     this.clock = clock;
     WorkerOptions options = WorkerOptions.of("memory-consolidation", bootstrap, configs.applicationId() + "-consolidation",
             Topics.MEMORY_CONSOLIDATION_REQUESTS.name(), Topics.MEMORY_CONSOLIDATION_RESULTS.name(), "MemoryConsolidation")
+        .withCloseTimeout(configs.closeTimeout())
         .withConsumer(consumer).withProducer(producer).withOnFatal(onFatal);
     this.loop = new WorkerLoop<>(options, new Requests(serdes), Admission.concurrent("memory-consolidation",
         configs.concurrency(), this::consolidate), telemetry);

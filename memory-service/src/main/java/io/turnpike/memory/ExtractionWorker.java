@@ -53,6 +53,7 @@ public final class ExtractionWorker implements AutoCloseable {
     WorkerOptions options = WorkerOptions.of("memory-extraction", bootstrap, configs.applicationId() + "-extraction",
             Topics.RUN_STATE.name(), Topics.MEMORY_CANDIDATES.name(), "MemoryCandidates")
         .withMaxPollRecords(Math.max(50, configs.concurrency()))
+        .withCloseTimeout(configs.closeTimeout())
         .withConsumer(consumer).withProducer(producer).withOnFatal(onFatal);
     this.loop = new WorkerLoop<>(options, new Extractions(runStates, serdes), Admission.concurrent("memory-extraction",
         configs.concurrency(), this::extract), telemetry);

@@ -15,9 +15,10 @@ import java.time.Duration;
  * @param model           the model endpoint
  * @param defaultModel    model of agents whose memory names none (null: the agent's model)
  * @param scripted        candidates are marked as made by the offline scripted model
+ * @param closeTimeout    how long close waits for model calls in flight (what does not finish is done again after a restart)
  */
 public record MemoryConfigs(String applicationId, String stateDir, Duration tickInterval, Duration resendAfter,
-    int concurrency, ModelSettings model, String defaultModel, boolean scripted) {
+    int concurrency, ModelSettings model, String defaultModel, boolean scripted, Duration closeTimeout) {
 
   public record ModelSettings(String baseUrl, String apiKey, Duration timeout, int maxRetries, boolean responseValidation) {}
 
@@ -36,7 +37,8 @@ public record MemoryConfigs(String applicationId, String stateDir, Duration tick
             s.getInt("turnpike.memory.model.max-retries", 3),
             Boolean.parseBoolean(s.get("turnpike.memory.model.response-validation", "false"))),
         s.get("turnpike.memory.model.override", s.get("turnpike.model.override", null)),
-        Boolean.parseBoolean(s.get("turnpike.memory.model.scripted", "false")));
+        Boolean.parseBoolean(s.get("turnpike.memory.model.scripted", "false")),
+        s.getDuration("turnpike.memory.close-timeout", Duration.ofSeconds(30)));
   }
 
   /** The model to ask: the override when set, else the agent's phase model, else the agent's model. */

@@ -75,16 +75,19 @@ final class MemoryYaml {
       default -> throw o.error("scope", "'" + scope + "' is not a memory scope (use agent: one memory for the agent, or"
           + " user: one per agent and RunRequest.user)");
     });
+    // A builder's getters say null until build() fills in the defaults: take them from a built record.
+    MemoryLayout defaults = MemoryLayout.newBuilder().build();
     MemoryLayout.Builder layout = MemoryLayout.newBuilder();
     Obj l = o.optObject("layout");
     if (l != null) {
       l.rejectUnknown(LAYOUT_KEYS);
-      layout.setMemoriesDir(path(l, "memoriesDir", layout.getMemoriesDir()));
-      layout.setSummaryFile(path(l, "summaryFile", layout.getSummaryFile()));
-      layout.setNotesDir(path(l, "notesDir", layout.getNotesDir()));
+      layout.setMemoriesDir(path(l, "memoriesDir", defaults.getMemoriesDir()));
+      layout.setSummaryFile(path(l, "summaryFile", defaults.getSummaryFile()));
+      layout.setNotesDir(path(l, "notesDir", defaults.getNotesDir()));
       layout.setSessionsDir(path(l, "sessionsDir", null));
     }
     b.setLayout(layout.build());
+    MemoryGenerate generateDefaults = MemoryGenerate.newBuilder().build();
     MemoryGenerate.Builder g = MemoryGenerate.newBuilder();
     Obj gen = o.optObject("generate");
     if (gen != null) {
@@ -97,13 +100,15 @@ final class MemoryYaml {
       Obj after = gen.optObject("consolidateAfter");
       if (after != null) {
         after.rejectUnknown(CONSOLIDATE_KEYS);
-        g.setConsolidateAfterCandidates(after.optInt("candidates", g.getConsolidateAfterCandidates(), 1));
+        g.setConsolidateAfterCandidates(after.optInt("candidates", generateDefaults.getConsolidateAfterCandidates(), 1));
         g.setConsolidateAfterAgeMs(after.optDurationMs("age", null));
       }
-      g.setMaxRawMemoriesForConsolidation(gen.optInt("maxRawMemoriesForConsolidation", g.getMaxRawMemoriesForConsolidation(), 1));
-      if (g.getMaxRawMemoriesForConsolidation() < g.getConsolidateAfterCandidates()) {
+      g.setMaxRawMemoriesForConsolidation(gen.optInt("maxRawMemoriesForConsolidation",
+          generateDefaults.getMaxRawMemoriesForConsolidation(), 1));
+      int trigger = g.hasConsolidateAfterCandidates() ? g.getConsolidateAfterCandidates() : generateDefaults.getConsolidateAfterCandidates();
+      if (g.getMaxRawMemoriesForConsolidation() < trigger) {
         throw gen.error("maxRawMemoriesForConsolidation", "(" + g.getMaxRawMemoriesForConsolidation()
-            + ") is below consolidateAfter.candidates (" + g.getConsolidateAfterCandidates()
+            + ") is below consolidateAfter.candidates (" + trigger
             + "): a consolidation could never take the candidates that trigger it");
       }
     }

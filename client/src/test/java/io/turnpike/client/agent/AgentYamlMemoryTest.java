@@ -57,6 +57,17 @@ class AgentYamlMemoryTest {
   }
 
   @Test
+  void partialSectionsKeepTheOtherDefaults() {
+    AgentDefinition d = parse("memory: {write: true, layout: {notesDir: n}, generate: {consolidateAfter: {candidates: 2}}}\n");
+    assertThat(d.getMemory().getLayout().getMemoriesDir()).isEqualTo("memory");
+    assertThat(d.getMemory().getLayout().getSummaryFile()).isEqualTo("MEMORY.md");
+    assertThat(d.getMemory().getLayout().getNotesDir()).isEqualTo("n");
+    assertThat(d.getMemory().getGenerate().getConsolidateAfterCandidates()).isEqualTo(2);
+    assertThat(d.getMemory().getGenerate().getMaxRawMemoriesForConsolidation()).isEqualTo(64);
+    assertThat(d.getMemory().getGenerate().getPhaseOneModel()).isNull();
+  }
+
+  @Test
   void mistakesAreNamed() {
     assertThatThrownBy(() -> parse("memory: {read: true, scope: team}\n"))
         .hasMessageContaining("memory.scope").hasMessageContaining("'team' is not a memory scope");
