@@ -60,7 +60,8 @@ import picocli.CommandLine.Spec;
 final class DevCommand implements Callable<Integer> {
   static final String DEFAULT_INPUT = "What's the weather like in Lisbon right now, and what time is it there?";
   /** Example agents bundled in the jar (copied from the repository's agents/ folder at build time). */
-  static final List<String> BUNDLED_AGENTS = List.of("travel-assistant.yaml", "trip-planner.yaml");
+  static final List<String> BUNDLED_AGENTS = List.of("travel-assistant.yaml", "trip-planner.yaml",
+      "research-assistant.yaml");
 
   @Spec
   CommandSpec spec;

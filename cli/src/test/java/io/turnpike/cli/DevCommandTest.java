@@ -76,6 +76,19 @@ class DevCommandTest {
   }
 
   @Test
+  void devRunsTheResearchAssistantOfflineShowingHostedCallsAndCitations() {
+    Cli.Result r = Cli.run("dev", "--agent", "research-assistant", "--input", "What is there to do in Porto today?");
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    assertThat(r.out()).as(r.toString())
+        .contains("agent     research-assistant v1  (from bundled agents/research-assistant.yaml)")
+        .contains("[hosted web_search: searched \"Porto weather today\", 1 source]")
+        .contains("[hosted file_search: searched files for \"what to do in Porto\": 1 result]")
+        .contains("[cites weather.example, porto-guide.md]")
+        .contains(OfflineTravelScript.LABEL + " In Porto expect a mild, mostly sunny day")
+        .contains("Result: COMPLETED after 1 turn");
+  }
+
+  @Test
   void devOnAnUnreachableExternalKafkaFailsWithOneLine() {
     Cli.Result r = Cli.run("dev", "--bootstrap-server", "127.0.0.1:1");
     assertThat(r.exitCode()).isEqualTo(1);
@@ -88,7 +101,7 @@ class DevCommandTest {
     Cli.Result r = Cli.run("dev", "--agent", "nobody");
     assertThat(r.exitCode()).isEqualTo(1);
     assertThat(r.err()).startsWith("error: agent 'nobody' is not defined in the bundled agents (found: travel-assistant,"
-        + " trip-planner)");
+        + " trip-planner, research-assistant)");
     assertThat(r.out()).doesNotContain("kafka");
   }
 }

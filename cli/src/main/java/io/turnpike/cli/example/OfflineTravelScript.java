@@ -36,6 +36,9 @@ public final class OfflineTravelScript implements ModelScript {
 
   @Override
   public ScriptedReply reply(ModelRequestView request) {
+    if (OfflineResearchScript.handles(request)) {
+      return OfflineResearchScript.reply(request); // agents/research-assistant.yaml: hosted tools and citations
+    }
     if (!request.toolNames().contains("get_weather") || !request.toolNames().contains("get_local_time")) {
       return ScriptedReply.text(LABEL + " This offline model only knows the travel-assistant and trip-planner examples. You said: "
           + request.lastUserText() + " (set OPENAI_API_KEY to use a real model).");
