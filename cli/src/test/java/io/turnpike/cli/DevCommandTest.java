@@ -89,6 +89,28 @@ class DevCommandTest {
   }
 
   @Test
+  void devRunsTheTripConciergeWhichCallsTheTravelAssistantAsAChildRun() {
+    Cli.Result r = Cli.run("dev", "--agent", "trip-concierge", "--input", "What should I do in Tokyo now?");
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    String out = r.out();
+    String child = out.lines().filter(l -> l.contains("child run       travel-assistant started as run ")).findFirst()
+        .orElseThrow(() -> new AssertionError(r.toString())).replaceAll(".* started as run (\\S+) .*", "$1");
+    assertThat(child).endsWith(":t1.1/travel-assistant");
+    assertThat(out).as(r.toString())
+        .contains("agent     trip-concierge v1  (from bundled agents/trip-concierge.yaml)")
+        .contains("scripted model  -> ask_travel_assistant {\"input\":\"What's the weather like in Tokyo")
+        // the child's own steps, indented under the parent's, with its own tool calls
+        .contains("    child run " + child + ":")
+        .contains("      #1   turn 0 run started     travel-assistant v1  input: \"What's the weather like in Tokyo")
+        .contains("      #4   turn 1 tool call       get_weather {\"city\":\"Tokyo\"}")
+        .contains("child finished  run " + child + " COMPLETED")
+        .contains("tool result     ask_travel_assistant -> " + OfflineTravelScript.LABEL + " In Tokyo it is humid and 27 C")
+        .contains("Result: COMPLETED after 2 turns")
+        .contains(OfflineTravelScript.LABEL + " The travel assistant told me: In Tokyo it is humid and 27 C");
+    assertThat(out.indexOf("get_local_time {")).isLessThan(out.indexOf("child finished"));
+  }
+
+  @Test
   void devOnAnUnreachableExternalKafkaFailsWithOneLine() {
     Cli.Result r = Cli.run("dev", "--bootstrap-server", "127.0.0.1:1");
     assertThat(r.exitCode()).isEqualTo(1);
@@ -101,7 +123,7 @@ class DevCommandTest {
     Cli.Result r = Cli.run("dev", "--agent", "nobody");
     assertThat(r.exitCode()).isEqualTo(1);
     assertThat(r.err()).startsWith("error: agent 'nobody' is not defined in the bundled agents (found: travel-assistant,"
-        + " trip-planner, research-assistant)");
+        + " trip-planner, trip-concierge, research-assistant)");
     assertThat(r.out()).doesNotContain("kafka");
   }
 }

@@ -23,12 +23,18 @@ import java.util.regex.Pattern;
  * {@value #TRIP_PLAN} the runner asks for) it plays a reasoning model with structured output: the
  * same two tool calls, each with a reasoning item (whose encrypted content the runner replays), then a
  * JSON answer that follows the schema, labelled in its {@code advice}.
+ *
+ * <p>For the trip concierge ({@code agents/trip-concierge.yaml}, recognised by its agent tool
+ * {@value #ASK_TRAVEL_ASSISTANT}) it asks the travel assistant, which runs as a child run (and is
+ * played by this same script, as above), then recommends something from what the child answered.
  */
 public final class OfflineTravelScript implements ModelScript {
   public static final String LABEL = "[scripted offline model]";
   public static final String DEFAULT_CITY = "Lisbon";
   /** The name of the trip planner's output type. */
   public static final String TRIP_PLAN = "trip_plan";
+  /** The trip concierge's agent tool: the travel assistant, called as a tool. */
+  public static final String ASK_TRAVEL_ASSISTANT = "ask_travel_assistant";
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Pattern CITY = Pattern.compile(
@@ -39,8 +45,11 @@ public final class OfflineTravelScript implements ModelScript {
     if (OfflineResearchScript.handles(request)) {
       return OfflineResearchScript.reply(request); // agents/research-assistant.yaml: hosted tools and citations
     }
+    if (request.toolNames().contains(ASK_TRAVEL_ASSISTANT)) {
+      return concierge(request);
+    }
     if (!request.toolNames().contains("get_weather") || !request.toolNames().contains("get_local_time")) {
-      return ScriptedReply.text(LABEL + " This offline model only knows the travel-assistant and trip-planner examples. You said: "
+      return ScriptedReply.text(LABEL + " This offline model only knows the travel-assistant, trip-planner and trip-concierge examples. You said: "
           + request.lastUserText() + " (set OPENAI_API_KEY to use a real model).");
     }
     String city = cityOf(request.firstUserText());
@@ -58,6 +67,22 @@ public final class OfflineTravelScript implements ModelScript {
       case 1 -> ScriptedReply.toolCall("get_local_time", args(city));
       default -> ScriptedReply.text(compose(city, request));
     };
+  }
+
+  /** The concierge: ask the travel assistant (a child run), then recommend something from its answer. */
+  private static ScriptedReply concierge(ModelRequestView request) {
+    String city = cityOf(request.firstUserText());
+    if (request.turn() == 0) {
+      ObjectNode args = JSON.createObjectNode();
+      args.put("input", "What's the weather like in " + city + " right now, and what time is it there?");
+      return ScriptedReply.toolCall(ASK_TRAVEL_ASSISTANT, args.toString());
+    }
+    String answer = request.lastToolOutput() == null ? "nothing" : request.lastToolOutput().replace(LABEL + " ", "");
+    String lower = answer.toLowerCase(java.util.Locale.ROOT);
+    String idea = lower.startsWith("error") ? "I could not find out more, so keep the plan flexible."
+        : lower.contains("rain") || lower.contains("shower") ? "Spend the next hours in a museum or a cafe."
+        : lower.contains("snow") ? "Find a warm cafe and a view." : "Take a walk through the old town while the light lasts.";
+    return ScriptedReply.text(LABEL + " The travel assistant told me: " + answer + " " + idea);
   }
 
   /** The capitalised words after "in", "for", "at", ... in the question, else Lisbon. */
