@@ -19,6 +19,7 @@ import io.turnpike.sandbox.workspace.SnapshotKey;
 import io.turnpike.devkit.registry.DevSchemaRegistry;
 import io.turnpike.schema.SchemaRegistration;
 import io.turnpike.schema.registry.SchemaRegistries;
+import io.turnpike.devkit.MemoryScript;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.guardrail.GuardrailService;
 import io.turnpike.memory.MemoryService;
@@ -184,7 +185,7 @@ final class DevCommand implements Callable<Integer> {
       boolean scripted = apiKey == null || apiKey.isBlank();
       String baseUrl;
       if (scripted) {
-        ScriptedModelServer model = start("scripted model", () -> ScriptedModelServer.start(new OfflineTravelScript()));
+        ScriptedModelServer model = start("scripted model", () -> ScriptedModelServer.start(MemoryScript.around(new OfflineTravelScript())));
         baseUrl = model.baseUrl();
         apiKey = "offline";
         row("model", "OFFLINE SCRIPTED model at " + baseUrl);
@@ -202,6 +203,8 @@ final class DevCommand implements Callable<Integer> {
       conf.put("turnpike.model.base-url", baseUrl);
       conf.put("turnpike.model.api-key", apiKey);
       conf.put("turnpike.runner.state-dir", stateDir().toString());
+      conf.put("turnpike.memory.state-dir", stateDir().toString());
+      conf.put("turnpike.memory.model.scripted", String.valueOf(scripted)); // memories the scripted model made say so
       Settings given = new Settings(Map.of(), env, new Properties());
       if (dataDir != null && given.get(SnapshotKey.KEY, null) == null && given.get(SnapshotKey.KEY_FILE, null) == null) {
         // the broker keeps workspace snapshots across restarts: so must the key that lets the sandbox restore them
@@ -291,6 +294,7 @@ final class DevCommand implements Callable<Integer> {
         client.followUntilSettled(runId, null, e -> show(client, fmt, e, "", runTimeout), runTimeout);
         RunResult r = client.awaitResult(runId, Duration.ofSeconds(30));
         RunCommand.printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), scripted);
+        MemoryCli.printBuilt(client, runId, bootstrap, registry, Duration.ofSeconds(20), this::println);
         if (r.getStatus() == RunStatus.INTERRUPTED) {
           RunReport.printInterruptions(out, runId, r.getInterruptions(), TurnpikeCli.root(spec).clock().instant());
           if (!keepRunning) {

@@ -1,6 +1,7 @@
 package io.turnpike.cli;
 
 import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.RunRequest;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunStatus;
 import io.turnpike.client.agent.AgentCatalog;
@@ -10,9 +11,11 @@ import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.schema.Topics;
 import java.io.PrintWriter;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -49,6 +52,10 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = {"-m", "--meta"}, paramLabel = "KEY=VALUE", description = "Metadata for the run (repeatable).")
   Map<String, String> metadata = new LinkedHashMap<>();
 
+  @Option(names = "--stream", negatable = true, description = "Ask for the model's answers to be streamed (token deltas"
+      + " on turnpike.model.stream as they are written); with --follow they are printed live. Default: on with --follow.")
+  Boolean stream;
+
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
@@ -62,18 +69,24 @@ final class RunCommand implements Callable<Integer> {
         throw new CliException("unknown agent '" + agent + "'" + (agents.isEmpty() ? " (no agents are published;"
             + " publish one with `turnpike agents apply -f agents/`)" : " (published: " + String.join(", ", agents.keySet()) + ")"));
       }
-      String runId = client.submit(agent, version, input, metadata);
+      boolean streamed = stream != null ? stream : follow;
+      String runId = client.submit(RunRequest.newBuilder()
+          .setRunId(UUID.randomUUID().toString())
+          .setAgent(agent)
+          .setAgentVersion(version)
+          .setInput(input)
+          .setMetadata(Map.copyOf(metadata))
+          .setRequestedAt(Instant.now())
+          .setStream(streamed)
+          .build());
       out.println("run " + runId + " submitted (" + agent + (version == null ? " v" + def.getVersion() : " v" + version) + ")");
       out.flush();
       long t0 = System.nanoTime();
       try {
         if (follow) {
-          EventFormat fmt = new EventFormat(false);
+          StreamPrinter printer = new StreamPrinter(out, new EventFormat(false));
           // Until the run finishes, or waits for a human (ApprovalRequested, with nothing else going on).
-          client.followUntilSettled(runId, null, e -> {
-            out.println(fmt.format(e));
-            out.flush();
-          }, wait);
+          client.followUntilSettled(runId, null, printer::event, streamed ? printer::delta : null, wait);
         }
         // After a follow the result is already committed (with the step that settled the run).
         Duration left = wait.minusNanos(System.nanoTime() - t0);

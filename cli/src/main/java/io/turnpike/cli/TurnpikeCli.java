@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
         + "Start with `turnpike dev`: a broker, the services and an example agent run, all in this JVM.",
     subcommands = {DevCommand.class, RunCommand.class, RunsCommand.class, ApprovalsCommand.class,
         DecisionCommand.Approve.class, DecisionCommand.Reject.class, AgentsCommand.class, TopicsCommand.class, SchemasCommand.class,
-        CommandLine.HelpCommand.class})
+        MemoryCli.class, CommandLine.HelpCommand.class})
 public final class TurnpikeCli implements Callable<Integer> {
 
   private final Map<String, String> env;

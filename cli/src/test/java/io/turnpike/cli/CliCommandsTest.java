@@ -103,6 +103,15 @@ class CliCommandsTest {
 
   @Test
   @Order(3)
+  void runFollowWithoutStreamingShowsTheStepsOnly() {
+    Cli.Result run = Cli.run("run", "travel-assistant", "Is it raining in Rome?", "--follow", "--no-stream",
+        "--timeout", "2m", "-b", bootstrap);
+    assertThat(run.exitCode()).as(run.toString()).isZero();
+    assertThat(run.out()).contains("model answered", "run finished    COMPLETED").doesNotContain("streaming", " args ");
+  }
+
+  @Test
+  @Order(3)
   void runFollowThenShowThenCancel() {
     Cli.Result run = Cli.run("run", "travel-assistant", "Is it raining in Paris?", "--follow", "--timeout", "2m",
         "-m", "ticket=T-1", "-b", bootstrap);
@@ -112,6 +121,16 @@ class CliCommandsTest {
         .contains("run finished    COMPLETED")
         .contains("Result: COMPLETED after 3 turns")
         .contains(OfflineTravelScript.LABEL + " In Paris it is overcast and 15 C");
+    // --follow streams: the answer's text and each call's arguments show as the model writes them,
+    // each before the step that records it
+    String out = run.out();
+    int args = out.indexOf("get_weather args {\"city\":\"Paris\"}");
+    int streamed = out.indexOf("streaming       " + OfflineTravelScript.LABEL + " In Paris it is overcast and 15 C");
+    assertThat(args).as(out).isPositive();
+    assertThat(streamed).as(out).isPositive();
+    assertThat(out.indexOf("model answered", args)).isGreaterThan(args);
+    assertThat(out.indexOf("model answered", streamed)).isGreaterThan(streamed)
+        .isLessThan(out.indexOf("run finished    COMPLETED"));
     Matcher m = Pattern.compile("run ([0-9a-f-]{36}) submitted \\(travel-assistant v1\\)").matcher(run.out());
     assertThat(m.find()).as(run.out()).isTrue();
     String runId = m.group(1);

@@ -2,6 +2,7 @@ package io.turnpike.client.run;
 
 import io.turnpike.avro.ApprovalRequested;
 import io.turnpike.avro.ApprovalResolved;
+import io.turnpike.avro.ModelStreamDelta;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunFinished;
@@ -200,7 +201,27 @@ public final class TurnpikeClient implements AutoCloseable {
    * @throws RunTimeoutException if it neither finishes nor is interrupted within {@code timeout}
    */
   public FollowOutcome followUntilSettled(String runId, RunState since, Consumer<TurnEvent> onEvent, Duration timeout) {
+    return followUntilSettled(runId, since, onEvent, null, timeout);
+  }
+
+  /**
+   * As {@link #followUntilSettled(String, RunState, Consumer, Duration)}, and also calls {@code onDelta}
+   * with the pieces of the run's streamed model answers ({@code turnpike.model.stream}) as they arrive,
+   * interleaved with the steps: a model call's deltas are delivered before the step that records its
+   * answer. Runs that do not stream have none; a cluster without the stream topic just has no deltas.
+   *
+   * @param onDelta null for steps only
+   */
+  public FollowOutcome followUntilSettled(String runId, RunState since, Consumer<TurnEvent> onEvent,
+      Consumer<ModelStreamDelta> onDelta, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
+    try (DeltaReader deltas = onDelta == null ? null : DeltaReader.open(this, runId, since, onDelta)) {
+      return followUntilSettled(runId, since, onEvent, deltas, deadline, timeout);
+    }
+  }
+
+  private FollowOutcome followUntilSettled(String runId, RunState since, Consumer<TurnEvent> onEvent, DeltaReader deltas,
+      long deadline, Duration timeout) {
     long lastSeq = since == null ? Long.MIN_VALUE : since.getVersion();
     java.util.Set<String> waiting = new java.util.LinkedHashSet<>();
     if (since != null) {
@@ -216,7 +237,10 @@ public final class TurnpikeClient implements AutoCloseable {
         reader.fromTime(since.getUpdatedAt().minus(SKEW));
       }
       while (System.nanoTime() < deadline) {
-        for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(200))) {
+        if (deltas != null) {
+          deltas.poll(Duration.ofMillis(50));
+        }
+        for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(deltas == null ? 200 : 50))) {
           TurnEvent ev = e.value();
           if (!runId.equals(e.key()) || ev == null || ev.getSeq() <= lastSeq) {
             continue;
@@ -224,6 +248,9 @@ public final class TurnpikeClient implements AutoCloseable {
           lastSeq = ev.getSeq();
           last = ev;
           seenNew = true;
+          if (deltas != null && DeltaReader.endsModelCall(ev)) {
+            deltas.drain(e.timestamp()); // the answer's deltas were written before the answer: show them first
+          }
           onEvent.accept(ev);
           switch (ev.getStep()) {
             case ApprovalRequested a -> waiting.add(a.getCallId());
@@ -305,7 +332,7 @@ public final class TurnpikeClient implements AutoCloseable {
         || status == RunStatus.GUARDRAIL_TRIPPED;
   }
 
-  private <V> TopicReader<V> openAt(String topic, org.apache.kafka.common.serialization.Deserializer<V> d, String runId) {
+  <V> TopicReader<V> openAt(String topic, org.apache.kafka.common.serialization.Deserializer<V> d, String runId) {
     TopicReader<V> reader = TopicReader.open(bootstrap, topic, d, Duration.ofSeconds(15));
     try {
       Instant at = submittedAt.get(runId);
