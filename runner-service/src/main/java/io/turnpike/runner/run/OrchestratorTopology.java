@@ -33,6 +33,10 @@ import org.apache.kafka.streams.state.Stores;
  *   turnpike.agents ─▶ agents (global)                  └─▶ turnpike.dead-letters
  * </pre>
  *
+ * Agents as tools: the processor also writes to three of its own inputs, keyed by another run (a
+ * child's RunRequest and CANCEL, a child's outcome as a ToolResult for its parent), in the same
+ * transaction as the transition that causes them.
+ *
  * Values are read as bytes and decoded inside the processor so that a bad record becomes a dead
  * letter (with a FAILED RunResult where a run is known) instead of stopping the stream; no record,
  * whatever its size, stops a partition (see {@link RunOrchestrator} and {@link DeadLetterProductionHandler},
