@@ -27,7 +27,7 @@ public final class RunRequestJson {
   public static final String CONTENT_TYPE_HEADER = "content-type";
   public static final String JSON = "application/json";
   private static final ObjectMapper MAPPER = new ObjectMapper();
-  private static final Set<String> FIELDS = Set.of("runId", "agent", "agentVersion", "input", "metadata", "requestedAt", "stream");
+  private static final Set<String> FIELDS = Set.of("runId", "agent", "agentVersion", "input", "metadata", "requestedAt", "stream", "user");
   private static final int MAX_BYTES = 1 << 20;
 
   private RunRequestJson() {}
@@ -63,7 +63,7 @@ public final class RunRequestJson {
     for (var it = node.fieldNames(); it.hasNext(); ) {
       String f = it.next();
       if (!FIELDS.contains(f)) {
-        throw new InvalidRunRequest("unknown field '" + f + "' (allowed: runId, agent, agentVersion, input, metadata, requestedAt, stream)");
+        throw new InvalidRunRequest("unknown field '" + f + "' (allowed: runId, agent, agentVersion, input, metadata, requestedAt, stream, user)");
       }
     }
     String runId = text(node, "runId", false);
@@ -115,6 +115,7 @@ public final class RunRequestJson {
         .setAgentVersion(version)
         .setInput(text(node, "input", true))
         .setMetadata(metadata)
+        .setUser(text(node, "user", false))
         .setRequestedAt(requestedAt == null ? Instant.now() : requestedAt)
         .build();
   }
