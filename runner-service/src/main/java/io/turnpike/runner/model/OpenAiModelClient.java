@@ -30,6 +30,10 @@ import org.slf4j.LoggerFactory;
  * exponential backoff) are openai-java's, {@code maxRetries} of them. Each attempt is bounded by the
  * configured timeout, and never runs past the call's deadline by more than a second.
  *
+ * <p>A call goes to the provider it names ({@link ModelCall#getModelProvider()}, see {@link ModelProvider}),
+ * else to the default endpoint; each provider has its own client, built once. Given a {@link StreamSink}
+ * the call is streamed ({@link StreamedCalls}); the result is the same.
+ *
  * <p>The API key is only ever handed to openai-java; every error message is scrubbed of it.
  */
 public final class OpenAiModelClient implements ModelClient {
