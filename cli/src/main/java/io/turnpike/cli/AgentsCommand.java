@@ -79,6 +79,11 @@ final class AgentsCommand implements Callable<Integer> {
     if (!a.getHandoffs().isEmpty()) {
       b.append("; hands off to ").append(String.join(", ", a.getHandoffs()));
     }
+    List<String> agentTools = a.getTools().stream().filter(t -> t.getKind() == io.turnpike.avro.ToolKind.AGENT)
+        .map(t -> t.getAgent() + (t.getAgentVersion() == null ? "" : " v" + t.getAgentVersion())).toList();
+    if (!agentTools.isEmpty()) {
+      b.append("; calls ").append(String.join(", ", agentTools)).append(" as a tool (child runs)");
+    }
     if (!a.getGuardrails().isEmpty()) {
       b.append("; ").append(plural(a.getGuardrails().size(), "guardrail"));
     }

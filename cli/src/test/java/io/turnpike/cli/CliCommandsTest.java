@@ -238,6 +238,7 @@ class CliCommandsTest {
     assertThat(dry.out().lines()).contains(
         "valid: billing-specialist v1 (2 tools; 1 guardrail)",
         "valid: support-triage v1 (0 tools; hands off to billing-specialist; 2 guardrails)",
+        "valid: trip-concierge v1 (1 tool; calls travel-assistant as a tool (child runs))",
         "valid: travel-assistant v1 (2 tools)",
         "valid: workspace-coder v1 (0 tools; capabilities filesystem, shell, skills; 1 guardrail; 1 approval rule;"
             + " manifest: 2 files, 1 skill)");
