@@ -277,6 +277,12 @@ public final class AgentYaml {
     Boolean reset = o.optBoolean("resetToolChoice");
     b.setResetToolChoice(reset == null || reset);
     b.setGuardrails(guardrails(o, toolNames));
+    if (b.getModelSettings() != null && b.getModelSettings().getStream()
+        && b.getGuardrails().stream().anyMatch(g -> g.getStage() == GuardrailStage.OUTPUT)) {
+      throw o.error("modelSettings.stream", "cannot be on with an output guardrail: the answer is judged before it shows"
+          + " anywhere, and streamed deltas would show it first (remove stream, or the output guardrail; a run that asks"
+          + " to stream gets this agent's answers unstreamed)");
+    }
     b.setGuardrailTimeoutMs(o.optDurationMs("guardrailTimeout", 30_000L));
     b.setApprovalRules(approvalRules(o, toolNames));
     b.setApprovalTimeoutMs(o.optDurationMs("approvalTimeout", null));

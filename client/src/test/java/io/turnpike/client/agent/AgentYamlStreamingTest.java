@@ -30,6 +30,23 @@ class AgentYamlStreamingTest {
   }
 
   @Test
+  void anAgentWhoseAnswerIsJudgedCannotStreamIt() {
+    assertThatThrownBy(() -> parse("""
+        modelSettings: {stream: true}
+        guardrails:
+          - {name: pii-out, stage: output, type: pii, action: redact}
+        """))
+        .isInstanceOf(AgentYamlException.class)
+        .hasMessageContaining("a.yaml: modelSettings.stream: cannot be on with an output guardrail");
+    // an input guardrail judges the user's message, not the answer
+    assertThat(parse("""
+        modelSettings: {stream: true}
+        guardrails:
+          - {name: no-secrets, stage: input, type: keywords, words: [password]}
+        """).getModelSettings().getStream()).isTrue();
+  }
+
+  @Test
   void aProviderIsANameNeverAnEndpointOrAKey() {
     assertThatThrownBy(() -> parse("modelProvider: http://localhost:8080/v1\n"))
         .isInstanceOf(AgentYamlException.class)

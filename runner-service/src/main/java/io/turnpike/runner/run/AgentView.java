@@ -132,9 +132,14 @@ final class AgentView {
     return ModelSettings.newBuilder(s).setToolChoice(null).build();
   }
 
-  /** Whether the agent asks for its model calls to be streamed ({@code modelSettings.stream}). */
-  static boolean streams(AgentDefinition agent) {
-    return agent.getModelSettings() != null && agent.getModelSettings().getStream();
+  /**
+   * Whether the agent's model calls are streamed: the run ({@code RunRequest.stream}) or the agent
+   * ({@code modelSettings.stream}) asks for it, and the agent has no output guardrail. An answer under
+   * an output guardrail is judged before it shows anywhere; its deltas would show it first.
+   */
+  static boolean streams(AgentDefinition agent, boolean runAsks) {
+    boolean asked = runAsks || (agent.getModelSettings() != null && agent.getModelSettings().getStream());
+    return asked && guardrails(agent, GuardrailStage.OUTPUT, null).isEmpty();
   }
 
   /** A final answer as structured output when the agent has an outputType (the model invoker checked it), else null. */

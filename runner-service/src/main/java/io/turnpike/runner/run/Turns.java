@@ -73,7 +73,7 @@ final class Turns {
         .setTools(AgentView.tools(agent))
         .setSettings(AgentView.settings(agent, step.b.getToolUsers()))
         .setOutputType(agent.getOutputType())
-        .setStream(step.b.getStream() || AgentView.streams(agent))
+        .setStream(AgentView.streams(agent, step.b.getStream()))
         .setModelProvider(agent.getModelProvider())
         .setDeadline(pc.getDeadline())
         .build()));
