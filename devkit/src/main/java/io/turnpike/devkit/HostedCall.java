@@ -97,6 +97,17 @@ public record HostedCall(String type, ObjectNode fields) {
         return new HostedCall("mcp_list_tools", f);
     }
 
+    /**
+     * A hosted MCP server's tool the provider will call only once approved ({@code require_approval});
+     * the answer ends with it, and the next request must carry an {@code mcp_approval_response}
+     * (see {@link ModelRequestView#hostedCalls()}).
+     */
+    public static HostedCall mcpApprovalRequest(String serverLabel, String name, String argumentsJson) {
+        ObjectNode f = NODES.objectNode();
+        f.put("server_label", serverLabel).put("name", name).put("arguments", argumentsJson);
+        return new HostedCall("mcp_approval_request", f);
+    }
+
     /** The output item, with {@code id} (fresh, from the server) and {@code status}. */
     ObjectNode render(String id) {
         ObjectNode item = NODES.objectNode();

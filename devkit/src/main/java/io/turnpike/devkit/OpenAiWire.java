@@ -229,7 +229,9 @@ final class OpenAiWire {
         for (HostedCall call : reply.hostedCalls()) {
             items.add(call.render(newId(call.idPrefix())));
         }
-        if (reply.kind() == ScriptedReply.Kind.TEXT) {
+        if (reply.kind() == ScriptedReply.Kind.TEXT && reply.text().isEmpty() && !reply.hostedCalls().isEmpty()) {
+            // Only hosted calls (an approval request, an image): the API says nothing else.
+        } else if (reply.kind() == ScriptedReply.Kind.TEXT) {
             ObjectNode msg = NODES.objectNode();
             msg.put("type", "message");
             msg.put("id", newId("msg_"));

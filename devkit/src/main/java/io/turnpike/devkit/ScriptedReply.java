@@ -136,8 +136,13 @@ public final class ScriptedReply {
                 reasoning, cachedInputTokens, reasoningTokens, hostedCalls, citations);
     }
 
+    /** An answer of hosted calls only, no message (an image generated, an MCP approval request). */
+    public static ScriptedReply hostedOnly(HostedCall... calls) {
+        return text("").withHostedCalls(calls);
+    }
+
     /**
-     * Calls of hosted tools the provider ran (Responses API): output items before the reasoning-free
+     * Calls of hosted tools the provider ran (Responses API): output items before the
      * text or function calls, in this order, each with a fresh id and status completed.
      */
     public ScriptedReply withHostedCalls(HostedCall... calls) {

@@ -31,7 +31,7 @@ import java.util.regex.Pattern;
  * - {name: code_interpreter, kind: hosted, container: auto, fileIds: [file-1], memoryLimit: 1g}
  * - {name: image_generation, kind: hosted, size: 1024x1024, quality: low, background: opaque, outputFormat: png}
  * - {name: deepwiki, kind: hosted, type: mcp, serverUrl: "https://mcp.deepwiki.com/mcp",
- *    allowedTools: [ask_question], requireApproval: never,
+ *    allowedTools: [ask_question], requireApproval: {never: [ask_question]},   # else a human approves
  *    headers: {Authorization: "Bearer ${TURNPIKE_MCP_DEEPWIKI_TOKEN}"}}
  * }</pre>
  *
@@ -397,23 +397,39 @@ final class HostedToolYaml {
   }
 
   /**
-   * The API's default is to ask before every call; Turnpike does not hand a hosted MCP approval
-   * request to its approval flow yet (the run would end on it without an answer), so the setting must
-   * be given, and only {@code never} is taken: limit what the model may call with allowedTools.
+   * {@code never}, {@code always} (the API's default when not given), or {@code {always: [tools],
+   * never: [tools]}}. An approval the provider asks for is a Turnpike approval: the run waits for a
+   * human (approve / reject, as for a function tool with needsApproval).
    */
   private static void requireApproval(AgentYaml.Obj t, ObjectNode json) {
     JsonNode n = t.node.get("requireApproval");
     if (n == null || n.isNull()) {
-      throw t.error("requireApproval", "is required: the API asks for an approval before every MCP call by default,"
-          + " and Turnpike does not yet pass hosted MCP approval requests to a human; say never (and limit the"
-          + " tools with allowedTools)");
+      return;
     }
-    if (!n.isTextual() || !n.asText().trim().equalsIgnoreCase("never")) {
-      throw t.error("requireApproval", AgentYaml.kindOf(n) + " is not supported: Turnpike does not yet pass hosted MCP"
-          + " approval requests to a human; say never (and limit the tools with allowedTools), or serve the tool as a"
-          + " function tool with needsApproval");
+    if (n.isTextual()) {
+      String v = n.asText().trim().toLowerCase(Locale.ROOT);
+      if (!v.equals("never") && !v.equals("always")) {
+        throw t.error("requireApproval", "'" + n.asText() + "' is not never, always or {always: [tools], never: [tools]}");
+      }
+      json.put("require_approval", v);
+      return;
     }
-    json.put("require_approval", "never");
+    if (!n.isObject()) {
+      throw t.error("requireApproval", "must be never, always or {always: [tools], never: [tools]}, got " + AgentYaml.kindOf(n));
+    }
+    AgentYaml.Obj o = new AgentYaml.Obj(t.source, t.path("requireApproval"), (ObjectNode) n);
+    o.rejectUnknown(AgentYaml.orderedSet("always", "never"));
+    ObjectNode filter = json.putObject("require_approval");
+    for (String k : List.of("always", "never")) {
+      List<String> tools = list(o, k);
+      if (tools != null) {
+        ArrayNode a = filter.putObject(k).putArray("tool_names");
+        tools.forEach(a::add);
+      }
+    }
+    if (filter.isEmpty()) {
+      throw t.error("requireApproval", "is empty; give always: [tools] and/or never: [tools], or say never or always");
+    }
   }
 
   private static String oneOf(AgentYaml.Obj o, String field, Set<String> allowed) {

@@ -88,6 +88,15 @@ class AgentYamlHostedTest {
   }
 
   @Test
+  void hostedMcpApprovalsAsTheApiTakesThem() throws Exception {
+    String head = "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\"";
+    assertThat(hosted(head + "}").has("require_approval")).as("the API's default: always").isFalse();
+    assertThat(hosted(head + ", requireApproval: always}").path("require_approval").asText()).isEqualTo("always");
+    assertThat(hosted(head + ", requireApproval: {never: [ask], always: [write]}}").path("require_approval"))
+        .isEqualTo(JSON.readTree("{\"always\":{\"tool_names\":[\"write\"]},\"never\":{\"tool_names\":[\"ask\"]}}"));
+  }
+
+  @Test
   void twoMcpServersAreToldApartByLabel() {
     AgentDefinition d = parse("tools:\n"
         + "  - {name: wiki, kind: hosted, type: mcp, serverUrl: \"https://a.example/mcp\", requireApproval: never}\n"
@@ -165,13 +174,12 @@ class AgentYamlHostedTest {
       "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp?api_key=sk-1\", requireApproval: never}|a.yaml:"
           + " tools[0].serverUrl: has what looks like a credential in it; the agent's definition is copied into every"
           + " RunState and event: send it in headers, as a reference to a TURNPIKE_MCP_* variable of the model invoker",
-      "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\"}|a.yaml: tools[0].requireApproval: is"
-          + " required: the API asks for an approval before every MCP call by default, and Turnpike does not yet pass hosted"
-          + " MCP approval requests to a human; say never (and limit the tools with allowedTools)",
-      "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\", requireApproval: always}|a.yaml:"
-          + " tools[0].requireApproval: text 'always' is not supported: Turnpike does not yet pass hosted MCP approval"
-          + " requests to a human; say never (and limit the tools with allowedTools), or serve the tool as a function tool"
-          + " with needsApproval",
+      "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\", requireApproval: sometimes}|a.yaml:"
+          + " tools[0].requireApproval: 'sometimes' is not never, always or {always: [tools], never: [tools]}",
+      "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\", requireApproval: {allways: [a]}}|a.yaml:"
+          + " tools[0].requireApproval.allways: unknown field (did you mean 'always'?); allowed here: always, never",
+      "{name: m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\", requireApproval: {}}|a.yaml:"
+          + " tools[0].requireApproval: is empty; give always: [tools] and/or never: [tools], or say never or always",
       "{name: 1m, kind: hosted, type: mcp, serverUrl: \"https://x.example/mcp\", requireApproval: never}|a.yaml:"
           + " tools[0].serverLabel: '1m' is not a server label (a letter, then letters, digits, _ or -; the tool's name when"
           + " not given)",

@@ -40,7 +40,9 @@ final class OutputTypes {
   /** The result as the run may take it: unchanged, or, when its final answer does not follow the call's outputType, an error. */
   static ModelResult checked(ModelCall call, ModelResult result) {
     OutputType type = call.getOutputType();
-    if (type == null || result.getError() != null || result.getOutput().stream().anyMatch(o -> o instanceof FunctionCallItem)) {
+    // Calls to make (functions, or a hosted MCP call waiting for approval): not the final answer yet.
+    if (type == null || result.getError() != null || result.getOutput().stream().anyMatch(o -> o instanceof FunctionCallItem
+        || o instanceof io.turnpike.avro.HostedToolCallItem h && h.getType().equals("mcp_approval_request"))) {
       return result;
     }
     String answer = result.getOutput().stream()

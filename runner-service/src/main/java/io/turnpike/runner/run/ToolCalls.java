@@ -79,28 +79,37 @@ final class ToolCalls {
     ToolSpec spec = AgentView.tool(step.agent(), progress.getName()).orElseThrow();
     String reason = AgentView.approvalReason(step.agent(), spec, progress.getArguments());
     if (reason != null && !step.b.getAlwaysApprove().contains(progress.getName())) {
-      step.replaceToolCall(ToolCallProgress.newBuilder(progress).setPhase(ToolPhase.APPROVAL).build());
-      step.b.getApprovals().add(new PendingApproval(progress.getCallId(), progress.getToolCallId(), progress.getName(),
-          progress.getArguments(), reason, step.now));
-      step.emit(new ApprovalRequested(progress.getCallId(), progress.getName(), progress.getArguments(), reason));
-      step.approvalsAdded();
-      Long timeout = step.agent().getApprovalTimeoutMs();
-      if (timeout != null && timeout > 0) {
-        // Only a timer entry: the wait itself holds nothing.
-        step.pending().add(PendingCall.newBuilder()
-            .setCallId(progress.getCallId() + ":approval")
-            .setKind(CallKind.APPROVAL)
-            .setToolCallId(progress.getCallId())
-            .setName(progress.getName())
-            .setDeadline(step.now.plusMillis(timeout))
-            .build());
-      }
+      awaitApproval(step, progress, reason);
       return;
     }
     execute(step, progress);
   }
 
+  /** The call waits for a human (the run is INTERRUPTED): a pending approval, and a timer when the agent has a timeout. */
+  static void awaitApproval(Step step, ToolCallProgress progress, String reason) {
+    step.replaceToolCall(ToolCallProgress.newBuilder(progress).setPhase(ToolPhase.APPROVAL).build());
+    step.b.getApprovals().add(new PendingApproval(progress.getCallId(), progress.getToolCallId(), progress.getName(),
+        progress.getArguments(), reason, step.now));
+    step.emit(new ApprovalRequested(progress.getCallId(), progress.getName(), progress.getArguments(), reason));
+    step.approvalsAdded();
+    Long timeout = step.agent().getApprovalTimeoutMs();
+    if (timeout != null && timeout > 0) {
+      // Only a timer entry: the wait itself holds nothing.
+      step.pending().add(PendingCall.newBuilder()
+          .setCallId(progress.getCallId() + ":approval")
+          .setKind(CallKind.APPROVAL)
+          .setToolCallId(progress.getCallId())
+          .setName(progress.getName())
+          .setDeadline(step.now.plusMillis(timeout))
+          .build());
+    }
+  }
+
   static void execute(Step step, ToolCallProgress progress) {
+    if (progress.getKind() == ToolKind.HOSTED) {
+      HostedCalls.answerApproval(step, progress, true, null); // the provider makes the call once it is approved
+      return;
+    }
     AgentDefinition agent = step.agent();
     ToolSpec spec = AgentView.tool(agent, progress.getName()).orElse(null);
     if (progress.getKind() == ToolKind.AGENT) {
@@ -198,6 +207,10 @@ final class ToolCalls {
 
   /** The call has its final output: record it; when it was the turn's last call, start the next turn. */
   static void complete(Step step, ToolCallProgress progress, String output, boolean isError, List<ImageContent> images) {
+    if (progress.getKind() == ToolKind.HOSTED) {
+      HostedCalls.answerApproval(step, progress, false, output); // rejected (a human, always, or the approval timeout)
+      return;
+    }
     step.toolCalls().removeIf(t -> t.getCallId().equals(progress.getCallId()));
     output(step, progress.getCallId(), progress.getToolCallId(), progress.getName(), output, isError, images);
     if (step.toolCalls().isEmpty() && !step.terminal()) {

@@ -151,7 +151,8 @@ final class Turns {
         text.append(text.isEmpty() ? "" : "\n").append(m.getText());
       }
     }
-    if (calls.isEmpty() && !text.isEmpty() && !AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null).isEmpty()) {
+    if (calls.isEmpty() && HostedCalls.approvalRequests(output).isEmpty() && !text.isEmpty()
+        && !AgentView.guardrails(step.agent(), GuardrailStage.OUTPUT, null).isEmpty()) {
       // The final answer is judged before it lands anywhere: not in RunState, not in the events. Its
       // reasoning is left out too (a summary may say what the answer said).
       // Hosted calls are what the provider did, not the answer: they are recorded before it is judged.
@@ -172,7 +173,8 @@ final class Turns {
         default -> { }
       }
     }
-    if (calls.isEmpty()) {
+    List<HostedToolCallItem> approvals = HostedCalls.approvalRequests(output);
+    if (calls.isEmpty() && approvals.isEmpty()) {
       if (text.isEmpty() && !HostedCalls.of(output, agentName).isEmpty()) {
         // Only provider-run calls (an image generated, nothing said): as in the SDK, the final output is empty text.
         finalAnswer(step, "", null);
@@ -187,6 +189,10 @@ final class Turns {
       step.b.getToolUsers().add(agentName);
     }
     int index = 0;
+    // Hosted MCP approval requests first: while one waits for a human, the turn does not end under the others.
+    for (HostedToolCallItem request : approvals) {
+      HostedCalls.askApproval(step, request, ++index);
+    }
     for (FunctionCallItem f : calls) {
       ToolCalls.start(step, f, ++index, agents);
       if (step.terminal()) {

@@ -82,6 +82,14 @@ class HostedToolsEndToEndTest {
            headers: {Authorization: "Bearer ${TURNPIKE_MCP_E2E_NEVER_SET}"}}
       """;
 
+  static final String GATED = """
+      name: gated
+      version: 1
+      model: gpt-gated
+      tools:
+        - {name: wiki, kind: hosted, type: mcp, serverUrl: "https://mcp.example/mcp", requireApproval: always}
+      """;
+
   private static Cluster cluster;
   private static ScriptedModelServer model;
   private static RunnerService runner;
@@ -111,6 +119,16 @@ class HostedToolsEndToEndTest {
     };
   }
 
+  /** Asks for approval to call the wiki; once answered, calls it (approved) or says it could not. */
+  static ScriptedReply gated(ModelRequestView req) {
+    return req.hostedCalls().stream().filter(h -> h.type().equals("mcp_approval_response")).findFirst()
+        .map(answer -> answer.item().path("approve").asBoolean()
+            ? ScriptedReply.text("The wiki says 42.").withHostedCalls(HostedCall.mcpCall("wiki", "ask", "{\"q\":\"life\"}", "42"))
+            : ScriptedReply.text("I was not allowed to ask the wiki (" + answer.item().path("reason").asText() + ")."))
+        .orElseGet(() -> ScriptedReply.hostedOnly(HostedCall.mcpListTools("wiki", "ask"),
+            HostedCall.mcpApprovalRequest("wiki", "ask", "{\"q\":\"life\"}")));
+  }
+
   @BeforeAll
   static void start() throws Exception {
     // The invoker resolves header references from its environment, or a system property of the same name.
@@ -118,8 +136,9 @@ class HostedToolsEndToEndTest {
     cluster = new Cluster();
     cluster.publishAgent(AgentYaml.parse(RESEARCHER, "researcher.yaml"));
     cluster.publishAgent(AgentYaml.parse(UNSET, "unset-mcp.yaml"));
+    cluster.publishAgent(AgentYaml.parse(GATED, "gated.yaml"));
     model = ScriptedModelServer.start(req -> "gpt-research".equals(req.model()) ? researcher(req)
-        : ScriptedReply.text("should not be asked"));
+        : "gpt-gated".equals(req.model()) ? gated(req) : ScriptedReply.text("should not be asked"));
     Settings settings = Settings.of(Map.of(
         "turnpike.schema.registry.url", cluster.registryUrl(),
         "turnpike.bootstrap.servers", cluster.bootstrap(),
@@ -260,6 +279,66 @@ class HostedToolsEndToEndTest {
     assertThat(result.getError()).contains("hosted tool wiki: header Authorization refers to TURNPIKE_MCP_E2E_NEVER_SET,"
         + " which is not set in the model invoker's environment");
     assertThat(model.modelRequests()).noneMatch(r -> "gpt-unset".equals(r.model()));
+  }
+
+  @Test
+  void aHostedMcpApprovalRequestWaitsForAHumanAndTheDecisionGoesBackToTheModel() {
+    cluster.submit("gated-yes", "gated", "Ask the wiki about life");
+    String callId = awaitApproval("gated-yes");
+    assertThat(callId).isEqualTo("gated-yes:t1.1");
+    RunState waiting = lastState("gated-yes");
+    assertThat(waiting.getApprovals()).singleElement().satisfies(a -> {
+      assertThat(a.getTool()).isEqualTo("wiki");
+      assertThat(a.getArguments()).isEqualTo("{\"server\":\"wiki\",\"tool\":\"ask\",\"arguments\":{\"q\":\"life\"}}");
+      assertThat(a.getReason()).isEqualTo("hosted MCP server wiki asks before calling ask (requireApproval)");
+    });
+    decide("gated-yes", callId, RunCommandType.APPROVE, null);
+    RunResult done = awaitResult("gated-yes", 1);
+    assertThat(done.getStatus()).as(done.getError()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(done.getFinalOutput()).isEqualTo("The wiki says 42.");
+
+    List<ModelRequestView> asked = model.modelRequests().stream().filter(r -> "gpt-gated".equals(r.model()))
+        .filter(r -> "Ask the wiki about life".equals(r.firstUserText())).toList();
+    assertThat(asked).hasSize(2);
+    assertThat(asked.get(0).hostedTools()).singleElement().satisfies(t -> assertThat(t.path("require_approval").asText())
+        .isEqualTo("always"));
+    // the request, then the human's decision, as the API takes them
+    List<InputItem.Hosted> replayed = asked.get(1).hostedCalls();
+    assertThat(replayed).extracting(InputItem.Hosted::type)
+        .containsExactly("mcp_list_tools", "mcp_approval_request", "mcp_approval_response");
+    assertThat(replayed.get(2).item().path("approval_request_id").asText()).isEqualTo(replayed.get(1).id()).startsWith("mcpr_");
+    assertThat(replayed.get(2).item().path("approve").asBoolean()).isTrue();
+
+    RunState state = lastState("gated-yes");
+    assertThat(state.getItems()).extracting(i -> i instanceof HostedToolCallItem h ? h.getType() : i.getClass().getSimpleName())
+        .containsExactly("MessageItem", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response", "mcp_call", "MessageItem");
+    assertThat(steps("gated-yes")).extracting(e -> e.getStep().getClass().getSimpleName())
+        .contains("ApprovalRequested", "ApprovalResolved", "ToolCallCompleted");
+  }
+
+  @Test
+  void aRejectedHostedMcpCallIsToldToTheModel() {
+    cluster.submit("gated-no", "gated", "Ask the wiki, please");
+    String callId = awaitApproval("gated-no");
+    decide("gated-no", callId, RunCommandType.REJECT, "not today");
+    RunResult done = awaitResult("gated-no", 1);
+    assertThat(done.getFinalOutput()).isEqualTo("I was not allowed to ask the wiki (a human rejected this call: not today).");
+    HostedToolCallItem answer = lastState("gated-no").getItems().stream().filter(HostedToolCallItem.class::isInstance)
+        .map(HostedToolCallItem.class::cast).filter(h -> h.getType().equals("mcp_approval_response")).findFirst().orElseThrow();
+    assertThat(answer.getSummary()).startsWith("rejected wiki ").endsWith(": a human rejected this call: not today");
+  }
+
+  /** The call id of the run's approval, once the run waits for it. */
+  private static String awaitApproval(String runId) {
+    await().atMost(Duration.ofSeconds(60)).until(() -> lastState(runId) != null
+        && lastState(runId).getStatus() == RunStatus.INTERRUPTED && !lastState(runId).getApprovals().isEmpty());
+    return lastState(runId).getApprovals().get(0).getCallId();
+  }
+
+  private static void decide(String runId, String callId, RunCommandType type, String message) {
+    RunCommand cmd = RunCommand.newBuilder().setRunId(runId).setCommandId(runId + "-" + type).setType(type)
+        .setCallId(callId).setMessage(message).setIssuedAt(Instant.now()).build();
+    cluster.send(Topics.RUN_COMMANDS.name(), runId, cluster.serdes().runCommand().encode(cmd), "RunCommand");
   }
 
   private static List<ModelRequestView> research() {
