@@ -1,10 +1,8 @@
 package io.turnpike.cli;
 
 import io.turnpike.avro.AgentDefinition;
-import io.turnpike.avro.ChildRunFinished;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunStatus;
-import io.turnpike.avro.TurnEvent;
 import io.turnpike.cli.example.ExampleTools;
 import io.turnpike.cli.example.OfflineTravelScript;
 import io.turnpike.client.agent.AgentCatalog;
@@ -291,7 +289,8 @@ final class DevCommand implements Callable<Integer> {
       EventFormat fmt = new EventFormat(scripted);
       long t0 = System.nanoTime();
       try {
-        client.followUntilSettled(runId, null, e -> show(client, fmt, e, "", runTimeout), runTimeout);
+        client.followUntilSettled(runId, null, e -> ChildRunSteps.print(client, fmt, e, "", this::println, runTimeout),
+            runTimeout);
         RunResult r = client.awaitResult(runId, Duration.ofSeconds(30));
         RunCommand.printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), scripted);
         MemoryCli.printBuilt(client, runId, bootstrap, registry, Duration.ofSeconds(20), this::println);
@@ -314,22 +313,6 @@ final class DevCommand implements Callable<Integer> {
         throw new CliException("the run did not finish within " + timeout + " (" + e.getMessage() + ")");
       }
     }
-  }
-
-  /**
-   * Prints one step; before a child run's outcome (an agent called as a tool) the child run's own
-   * steps, indented, so the demo shows both runs (the child has finished by then).
-   */
-  private void show(TurnpikeClient client, EventFormat fmt, TurnEvent e, String indent, Duration timeout) {
-    if (e.getStep() instanceof ChildRunFinished f) {
-      println(indent + "    child run " + f.getChildRunId() + ":");
-      try {
-        client.follow(f.getChildRunId(), c -> show(client, fmt, c, indent + "    ", timeout), timeout);
-      } catch (RunTimeoutException ex) {
-        println(indent + "    (its steps did not arrive in time; see `turnpike runs show " + f.getChildRunId() + "`)");
-      }
-    }
-    println(indent + fmt.format(e));
   }
 
   // ------------------------------------------------------------------------------------------

@@ -84,9 +84,12 @@ final class RunCommand implements Callable<Integer> {
       long t0 = System.nanoTime();
       try {
         if (follow) {
-          StreamPrinter printer = new StreamPrinter(out, new EventFormat(false));
-          // Until the run finishes, or waits for a human (ApprovalRequested, with nothing else going on).
-          client.followUntilSettled(runId, null, printer::event, streamed ? printer::delta : null, wait);
+          EventFormat fmt = new EventFormat(false);
+          StreamPrinter printer = new StreamPrinter(out, fmt);
+          // Until the run finishes, or waits for a human (ApprovalRequested, with nothing else going on); a child
+          // run's steps (an agent called as a tool) are printed under the parent's when its outcome arrives.
+          client.followUntilSettled(runId, null, e -> ChildRunSteps.print(client, fmt, e, "", printer::line, wait),
+              streamed ? printer::delta : null, wait);
         }
         // After a follow the result is already committed (with the step that settled the run).
         Duration left = wait.minusNanos(System.nanoTime() - t0);

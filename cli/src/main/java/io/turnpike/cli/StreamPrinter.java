@@ -39,8 +39,13 @@ final class StreamPrinter {
   }
 
   synchronized void event(TurnEvent e) {
+    line(events.format(e));
+  }
+
+  /** A step's line (already formatted), after any open stretch of streamed text. */
+  synchronized void line(String text) {
     endLine();
-    out.println(events.format(e));
+    out.println(text);
     out.flush();
   }
 
