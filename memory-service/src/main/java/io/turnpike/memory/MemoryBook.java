@@ -39,7 +39,17 @@ import java.util.function.Predicate;
  * </ul>
  */
 public final class MemoryBook {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(MemoryBook.class);
+
   static final int SEEN_LIMIT = 1000;
+  /**
+   * Most candidates a scope keeps waiting. The scope's state is one record on the store's changelog, and a
+   * record Kafka refuses fails the whole transaction again and again (the partition would stop), so the
+   * state is bounded: past this (the phase-two model away for long) the oldest candidates are dropped, logged.
+   */
+  static final int MAX_PENDING = 400;
+  /** Most lines a document keeps (the most recently updated); a line's text is at most 500 characters. */
+  static final int MAX_LINES = 300;
 
   private MemoryBook() {}
 
@@ -89,6 +99,24 @@ public final class MemoryBook {
       if (c.getProvenance().getUser() != null) {
         s.getRunUsers().put(c.getProvenance().getRunId(), c.getProvenance().getUser());
       }
+    }
+    if (s.getPending().size() > MAX_PENDING) {
+      List<MemoryCandidate> byAge = new ArrayList<>(s.getPending());
+      byAge.sort(Comparator.comparing(MemoryCandidate::getCreatedAt).thenComparing(MemoryCandidate::getCandidateId));
+      Set<String> inFlight = s.getInFlight() == null ? Set.of() : new HashSet<>(s.getInFlight().getCandidateIds());
+      int drop = byAge.size() - MAX_PENDING;
+      Set<String> dropped = new HashSet<>();
+      for (MemoryCandidate c : byAge) {
+        if (dropped.size() == drop) {
+          break;
+        }
+        if (!inFlight.contains(c.getCandidateId())) {
+          dropped.add(c.getCandidateId());
+        }
+      }
+      s.setPending(new ArrayList<>(s.getPending().stream().filter(c -> !dropped.contains(c.getCandidateId())).toList()));
+      log.warn("memory {}: over {} pending candidates (no consolidation for a while?); dropped the {} oldest", s.getScope(),
+          MAX_PENDING, dropped.size());
     }
     resetPendingSince(s);
     MemoryConsolidation request = due(s, now, false) ? request(s, now) : null;
@@ -143,6 +171,15 @@ public final class MemoryBook {
           && new LinkedHashSet<>(old.getSources()).equals(runs);
       lines.add(same ? old : MemoryLine.newBuilder().setId(id).setKind(proposed.getKind()).setText(proposed.getText())
           .setSources(new ArrayList<>(runs)).setUpdatedAt(now).setEditReason(old == null ? null : old.getEditReason()).build());
+    }
+    if (lines.size() > MAX_LINES) {
+      List<MemoryLine> newest = new ArrayList<>(lines);
+      newest.sort(Comparator.comparing(MemoryLine::getUpdatedAt).reversed());
+      Set<String> keep = new HashSet<>();
+      newest.stream().limit(MAX_LINES).forEach(l -> keep.add(l.getId()));
+      log.warn("memory {}: the consolidation gave {} lines; keeping the {} most recently updated", s.getScope(), lines.size(),
+          MAX_LINES);
+      lines = new ArrayList<>(lines.stream().filter(l -> keep.contains(l.getId())).toList());
     }
     s.setLines(lines);
     s.setPending(new ArrayList<>(s.getPending().stream().filter(c -> !usedIds.contains(c.getCandidateId())).toList()));

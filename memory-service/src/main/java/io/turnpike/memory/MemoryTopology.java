@@ -83,7 +83,8 @@ public final class MemoryTopology {
     Serde<String> str = Serdes.String();
     Serde<byte[]> bytes = Serdes.ByteArray();
     b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(RUN_SCOPES), str, str));
-    b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SCOPES), str, serdes.scopeState()));
+    // Cached: a scope written many times within one commit goes to its changelog once.
+    b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(SCOPES), str, serdes.scopeState()).withCachingEnabled());
     b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(FORGOTTEN), str, Serdes.Long()));
     Serde<Emit> emits = Serdes.serdeFrom((topic, e) -> e.value(), (topic, data) -> {
       throw new UnsupportedOperationException("emits are only written");
