@@ -69,6 +69,7 @@ import java.util.stream.Stream;
  *   - name: get_weather           # required, ^[a-zA-Z0-9_-]{1,64}$, unique
  *     description: Current weather for a city
  *     kind: function              # function (default) | sandbox | mcp | hosted | agent (see AgentToolYaml)
+ *                                 # hosted: type (default: the name) and its settings, see HostedToolYaml
  *     parameters:                 # a JSON schema object (stored as JSON text)
  *       type: object
  *       properties: {city: {type: string}}

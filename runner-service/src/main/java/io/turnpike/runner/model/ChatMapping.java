@@ -61,9 +61,11 @@ final class ChatMapping {
     if (call.getTools() != null) {
       for (ToolSpec t : call.getTools()) {
         if (!MappingSupport.isFunctionTool(t)) {
-          log.warn("agent {}: hosted tool '{}' is not available through Chat Completions; not offered",
-              call.getAgent(), t.getName());
-          continue;
+          // Agent YAML refuses this for api: chat; a deployment-wide turnpike.model.api=chat or a Chat model
+          // provider can still route the agent here. Dropping the tool would change what the agent can do unseen.
+          throw new InvalidCallException("agent " + call.getAgent() + " offers hosted tool '" + t.getName() + "', which"
+              + " only the Responses API runs, and this call goes to Chat Completions (turnpike.model.api, or its model"
+              + " provider); use the Responses API for this agent, or remove the tool");
         }
         FunctionParameters.Builder params = FunctionParameters.builder();
         MappingSupport.schema(t).forEach(params::putAdditionalProperty);

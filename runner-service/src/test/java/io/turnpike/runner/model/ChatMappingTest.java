@@ -23,7 +23,9 @@ class ChatMappingTest {
 
   @Test
   void mapsTheWholeCallOntoMessagesAndTools() throws Exception {
-    JsonNode body = ResponsesMappingTest.json(ChatMapping.toParams(ResponsesMappingTest.richCall(), null)._body());
+    ModelCall rich = ResponsesMappingTest.richCall();
+    rich.setTools(rich.getTools().stream().filter(MappingSupport::isFunctionTool).toList());
+    JsonNode body = ResponsesMappingTest.json(ChatMapping.toParams(rich, null)._body());
 
     assertThat(body.path("model").asText()).isEqualTo("gpt-test");
     assertThat(body.path("temperature").asDouble()).isEqualTo(0.2);
@@ -57,7 +59,7 @@ class ChatMappingTest {
     assertThat(msgs.get(6).path("content").asText()).isEqualTo("Stay polite.");
 
     JsonNode tools = body.path("tools");
-    assertThat(tools).as("hosted tools do not exist in Chat Completions").hasSize(3);
+    assertThat(tools).hasSize(3);
     assertThat(tools.get(0).path("type").asText()).isEqualTo("function");
     assertThat(tools.get(0).path("function").path("name").asText()).isEqualTo("get_weather");
     assertThat(tools.get(0).path("function").path("description").asText()).isEqualTo("the get_weather tool");
@@ -66,6 +68,14 @@ class ChatMappingTest {
         .isEqualTo(ObjectMappers.jsonMapper().readTree(TestCalls.WEATHER_SCHEMA));
     assertThat(tools.get(1).path("function").path("name").asText()).isEqualTo("shell");
     assertThat(tools.get(2).path("function").path("name").asText()).isEqualTo("search_docs");
+  }
+
+  @Test
+  void aHostedToolOnTheChatPathFailsTheCallInsteadOfVanishing() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> ChatMapping.toParams(ResponsesMappingTest.richCall(), null))
+        .isInstanceOf(MappingSupport.InvalidCallException.class)
+        .hasMessageContaining("offers hosted tool 'web_search', which only the Responses API runs, and this call goes to"
+            + " Chat Completions");
   }
 
   @Test
