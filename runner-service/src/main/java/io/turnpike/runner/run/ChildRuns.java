@@ -106,6 +106,7 @@ final class ChildRuns {
         .setAgentVersion(spec.getAgentVersion())
         .setInput(input)
         .setMetadata(new HashMap<>(step.b.getMetadata()))
+        .setUser(step.b.getUser()) // the same person: a child's user-scoped memory is theirs
         .setRequestedAt(step.now)
         .setParent(link)
         .build()));

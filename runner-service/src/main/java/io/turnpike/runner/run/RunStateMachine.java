@@ -86,6 +86,7 @@ public final class RunStateMachine {
         .setStream(req.getStream())
         .setTraceId(started.traceId())
         .setParent(req.getParent())
+        .setUser(req.getUser())
         .setCreatedAt(now)
         .setUpdatedAt(now)
         .setVersion(0L)

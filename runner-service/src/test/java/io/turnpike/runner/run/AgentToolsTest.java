@@ -73,7 +73,8 @@ class AgentToolsTest {
   @Test
   void aCallOfAnAgentToolStartsAChildRunWithAnIdDerivedFromTheCall() {
     RunState s = RunStateMachine.apply(null, new RunEvent.Started(
-        RunRequest.newBuilder(Fixtures.request(RUN, "Plan my trip")).setAgent("boss").setMetadata(Map.of("ticket", "T-1")).build(),
+        RunRequest.newBuilder(Fixtures.request(RUN, "Plan my trip")).setAgent("boss").setMetadata(Map.of("ticket", "T-1"))
+            .setUser("ada").build(),
         boss(agentTool("ask_specialist", "specialist")), "trace-p"), T0).state();
     Transition t = on(s, new RunEvent.ModelAnswered(Fixtures.toolCalls(RUN, "run-1:m1", "ask_specialist", ARGS)));
 
@@ -85,6 +86,7 @@ class AgentToolsTest {
     assertThat(child.getAgentVersion()).isNull();
     assertThat(child.getInput()).isEqualTo("Weather in Oslo tomorrow?");
     assertThat(child.getMetadata()).containsEntry("ticket", "T-1");
+    assertThat(child.getUser()).as("the same person's run").isEqualTo("ada");
     assertThat(child.getParent()).isEqualTo(new ParentRun(RUN, CALL, "ask_specialist", RUN, 1, List.of("boss"), "trace-p"));
 
     RunState after = t.state();
