@@ -67,10 +67,9 @@ final class RunReport {
     long t0 = System.nanoTime();
     FollowOutcome outcome;
     try {
-      outcome = client.followUntilSettled(runId, before, e -> {
-        out.println(fmt.format(e));
-        out.flush();
-      }, timeout);
+      // A run that asked to stream (run --follow) streams its later calls too: show them as they come.
+      StreamPrinter printer = new StreamPrinter(out, fmt);
+      outcome = client.followUntilSettled(runId, before, printer::event, before.getStream() ? printer::delta : null, timeout);
     } catch (RunTimeoutException e) {
       throw new CliException(e.getMessage());
     }

@@ -167,7 +167,9 @@ class SteeringCommandsTest {
         .contains("tool result     run_command -> ran: rm -rf build")
         .contains("run finished    COMPLETED")
         .contains("Result: COMPLETED after 2 turns")
-        .contains("Done: ran: rm -rf build");
+        .contains("Done: ran: rm -rf build")
+        // the run was started with --follow, so it streams: the answer after the approval shows as it is written
+        .contains("streaming       Done: ran: rm -rf build");
     // The model saw the tool's real output after the approval.
     assertThat(model.modelRequests()).anySatisfy(r -> assertThat(r.lastToolOutput()).isEqualTo("ran: rm -rf build"));
 
@@ -239,8 +241,10 @@ class SteeringCommandsTest {
         .contains("run finished    COMPLETED")
         .contains("Result: COMPLETED after 2 turns")
         .contains("You said: and what about tomorrow?")
-        // Only the steps after the message are shown.
-        .doesNotContain("run started");
+        .contains("streaming       You said: and what about tomorrow?")
+        // Only the steps (and streamed text) after the message are shown.
+        .doesNotContain("run started")
+        .doesNotContain("You said: hello there");
     // The model got the whole conversation: the first exchange, then the new message.
     assertThat(model.modelRequests()).anySatisfy(r -> {
       assertThat(r.firstUserText()).isEqualTo("hello there");
