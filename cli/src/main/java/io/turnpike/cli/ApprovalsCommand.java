@@ -77,6 +77,7 @@ final class ApprovalsCommand implements Callable<Integer> {
             + Text.pad(Text.oneLine(a.getReason(), 40), 42) + Text.oneLine(a.getArguments(), 60));
       }
       long runCount = rows.stream().map(r -> r.run().getRunId()).distinct().count();
+      childNotes(rows.stream().map(Row::run).toList()).forEach(out::println);
       out.println();
       out.println(rows.size() + " call" + (rows.size() == 1 ? "" : "s") + " waiting in " + runCount + " run"
           + (runCount == 1 ? "" : "s") + ". Decide with:");
@@ -84,6 +85,14 @@ final class ApprovalsCommand implements Callable<Integer> {
       out.println("  turnpike reject <RUN ID> <CALL ID> --message \"why\" [--always]");
       out.flush();
       return 0;
+    }
+
+    /** A child run (an agent called as a tool) waiting here holds up its parent's call too: say which. */
+    static List<String> childNotes(List<RunState> waiting) {
+      java.util.Map<String, RunState> children = new java.util.LinkedHashMap<>();
+      waiting.stream().filter(s -> s.getParent() != null).forEach(s -> children.putIfAbsent(s.getRunId(), s));
+      return children.values().stream().map(c -> "(" + c.getRunId() + " is a child run: run " + c.getParent().getRunId()
+          + " waits for it in its call " + c.getParent().getCallId() + ")").toList();
     }
 
     private static String agentOf(RunState s) {

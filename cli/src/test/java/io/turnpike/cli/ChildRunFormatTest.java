@@ -41,5 +41,9 @@ class ChildRunFormatTest {
         .setParent(new ParentRun(RUN, RUN + ":t2.1", "ask_weather", RUN, 1, List.of("planner"), null)).build();
     assertThat(RunStateFormat.format(child, false, FormatTest.NOW))
         .contains("Parent    " + RUN + "  (its call " + RUN + ":t2.1, tool ask_weather; depth 1)\n");
+
+    // approvals list: a child waiting for a human holds up its parent's call, which is said once per child
+    assertThat(ApprovalsCommand.ListApprovals.childNotes(List.of(parent, child, child)))
+        .containsExactly("(" + CHILD + " is a child run: run " + RUN + " waits for it in its call " + RUN + ":t2.1)");
   }
 }
