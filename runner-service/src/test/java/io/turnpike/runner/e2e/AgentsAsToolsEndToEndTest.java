@@ -6,12 +6,15 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.turnpike.avro.ChildRunFinished;
 import io.turnpike.avro.ChildRunStarted;
+import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunRequest;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
 import io.turnpike.avro.TurnEvent;
 import io.turnpike.client.agent.AgentYaml;
+import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.InputItem;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
@@ -56,7 +59,25 @@ class AgentsAsToolsEndToEndTest {
       instructions: Answer weather questions in one line.
       """;
 
+  static final String TRIP_BOOKER = """
+      name: trip-booker
+      version: 1
+      model: gpt-trip-booker
+      tools:
+        - {kind: agent, agent: booker, name: ask_booker}
+      """;
+  static final String BOOKER = """
+      name: booker
+      version: 1
+      model: gpt-booker
+      tools:
+        - name: book
+          parameters: {type: object, properties: {city: {type: string}}, required: [city]}
+          needsApproval: true
+      """;
+
   private static Cluster cluster;
+  private static ToolWorker tools;
   private static ScriptedModelServer model;
   private static Map<String, String> runnerSettings;
   private static RunnerService runner;
@@ -96,9 +117,18 @@ class AgentsAsToolsEndToEndTest {
     cluster = new Cluster();
     cluster.publishAgent(AgentYaml.parse(BOSS, "trip-boss.yaml"));
     cluster.publishAgent(AgentYaml.parse(SPECIALIST, "weather-specialist.yaml"));
+    cluster.publishAgent(AgentYaml.parse(TRIP_BOOKER, "trip-booker.yaml"));
+    cluster.publishAgent(AgentYaml.parse(BOOKER, "booker.yaml"));
     model = ScriptedModelServer.start(req -> {
       try {
-        return "gpt-weather".equals(req.model()) ? specialist(req) : boss(req);
+        return switch (req.model()) {
+          case "gpt-weather" -> specialist(req);
+          case "gpt-trip-booker" -> req.turn() == 0 ? ScriptedReply.toolCall("ask_booker", "{\"input\":\"Book a hotel in Rome\"}")
+              : ScriptedReply.text("Booked: " + req.lastToolOutput());
+          case "gpt-booker" -> req.turn() == 0 ? ScriptedReply.toolCall("book", "{\"city\":\"Rome\"}")
+              : ScriptedReply.text("Hotel in Rome, " + req.lastToolOutput());
+          default -> boss(req);
+        };
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IllegalStateException(e);
@@ -115,6 +145,9 @@ class AgentsAsToolsEndToEndTest {
     ModelInvokerConfig config = ModelInvokerConfig.of(cluster.bootstrap(), cluster.registryUrl(), model.baseUrl(), "test-key")
         .withGroupId("agent-tools-e2e-model-invoker");
     invoker = new ModelInvoker(config, new OpenAiModelClient(config, true)).start();
+    tools = ToolWorker.builder(cluster.bootstrap(), cluster.registryUrl())
+        .tool("book", inv -> "booking ref R-1 in " + inv.args().get("city").asText())
+        .build().start();
     results = new TopicTail(cluster.bootstrap(), Topics.RUN_RESULTS.name());
     events = new TopicTail(cluster.bootstrap(), Topics.TURN_EVENTS.name());
     states = new TopicTail(cluster.bootstrap(), Topics.RUN_STATE.name());
@@ -124,7 +157,7 @@ class AgentsAsToolsEndToEndTest {
   @AfterAll
   static void stop() {
     bergenReleased.countDown();
-    for (AutoCloseable c : new AutoCloseable[] {results, events, states, runRequests, invoker, runner, model, cluster}) {
+    for (AutoCloseable c : new AutoCloseable[] {results, events, states, runRequests, tools, invoker, runner, model, cluster}) {
       try {
         if (c != null) {
           c.close();
@@ -232,6 +265,28 @@ class AgentsAsToolsEndToEndTest {
     assertThat(result.getFinalOutput()).isEqualTo("Plan: " + seen);
     assertThat(steps("trip-atlantis")).filteredOn(ChildRunFinished.class::isInstance).singleElement()
         .isInstanceOfSatisfying(ChildRunFinished.class, f -> assertThat(f.getStatus()).isEqualTo(RunStatus.FAILED));
+  }
+
+  @Test
+  void aChildWaitingForAHumanHoldsItsParentUntilItIsApproved() {
+    String child = "trip-rome:t1.1/booker";
+    cluster.submit("trip-rome", "trip-booker", "Book me a hotel in Rome");
+    await().atMost(Duration.ofSeconds(60)).until(() -> lastState(child) != null
+        && lastState(child).getStatus() == RunStatus.INTERRUPTED);
+    RunState waiting = lastState(child);
+    assertThat(waiting.getApprovals()).singleElement().satisfies(a -> assertThat(a.getTool()).isEqualTo("book"));
+    assertThat(lastState("trip-rome").getStatus()).as("the parent waits, with no deadline").isEqualTo(RunStatus.RUNNING);
+    assertThat(lastState("trip-rome").getPending()).isEmpty();
+    assertThat(finals("trip-rome")).isEmpty();
+
+    // a human approves the child's call, on the child's runId
+    RunCommand approve = RunCommand.newBuilder().setRunId(child).setCommandId("approve-1").setType(RunCommandType.APPROVE)
+        .setCallId(waiting.getApprovals().get(0).getCallId()).setIssuedAt(java.time.Instant.now()).build();
+    cluster.send(Topics.RUN_COMMANDS.name(), child, cluster.serdes().runCommand().encode(approve), "RunCommand");
+    RunResult result = awaitFinal("trip-rome", Duration.ofSeconds(60));
+    assertThat(result.getStatus()).as(result.getError()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(result.getFinalOutput()).isEqualTo("Booked: Hotel in Rome, booking ref R-1 in Rome");
+    assertThat(finals(child)).singleElement().satisfies(r -> assertThat(r.getStatus()).isEqualTo(RunStatus.COMPLETED));
   }
 
   @Test
