@@ -52,6 +52,10 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = {"-m", "--meta"}, paramLabel = "KEY=VALUE", description = "Metadata for the run (repeatable).")
   Map<String, String> metadata = new LinkedHashMap<>();
 
+  @Option(names = "--user", paramLabel = "ID", description = "Who the run is for (RunRequest.user): the memory scope of"
+      + " agents with memory.scope user, and what `turnpike memory forget --user` forgets.")
+  String user;
+
   @Option(names = "--stream", negatable = true, description = "Ask for the model's answers to be streamed (token deltas"
       + " on turnpike.model.stream as they are written); with --follow they are printed live. Default: on with --follow.")
   Boolean stream;
@@ -76,6 +80,7 @@ final class RunCommand implements Callable<Integer> {
           .setAgentVersion(version)
           .setInput(input)
           .setMetadata(Map.copyOf(metadata))
+          .setUser(user == null || user.isBlank() ? null : user.trim())
           .setRequestedAt(Instant.now())
           .setStream(streamed)
           .build());
