@@ -86,6 +86,7 @@ class HostedToolsEndToEndTest {
       name: gated
       version: 1
       model: gpt-gated
+      modelSettings: {stream: true}     # hosted items also come through a streamed answer
       tools:
         - {name: wiki, kind: hosted, type: mcp, serverUrl: "https://mcp.example/mcp", requireApproval: always}
       """;
@@ -300,6 +301,7 @@ class HostedToolsEndToEndTest {
     List<ModelRequestView> asked = model.modelRequests().stream().filter(r -> "gpt-gated".equals(r.model()))
         .filter(r -> "Ask the wiki about life".equals(r.firstUserText())).toList();
     assertThat(asked).hasSize(2);
+    assertThat(asked).allSatisfy(r -> assertThat(r.stream()).as("streamed").isTrue());
     assertThat(asked.get(0).hostedTools()).singleElement().satisfies(t -> assertThat(t.path("require_approval").asText())
         .isEqualTo("always"));
     // the request, then the human's decision, as the API takes them
