@@ -15,10 +15,11 @@ import java.time.Duration;
  * @param model           the model endpoint
  * @param defaultModel    model of agents whose memory names none (null: the agent's model)
  * @param scripted        candidates are marked as made by the offline scripted model
+ * @param commitInterval  the topology's exactly-once commit interval: a floor on each phase-2 hop
  * @param closeTimeout    how long close waits for model calls in flight (what does not finish is done again after a restart)
  */
 public record MemoryConfigs(String applicationId, String stateDir, Duration tickInterval, Duration resendAfter,
-    int concurrency, ModelSettings model, String defaultModel, boolean scripted, Duration closeTimeout) {
+    int concurrency, ModelSettings model, String defaultModel, boolean scripted, Duration commitInterval, Duration closeTimeout) {
 
   public record ModelSettings(String baseUrl, String apiKey, Duration timeout, int maxRetries, boolean responseValidation) {}
 
@@ -38,6 +39,7 @@ public record MemoryConfigs(String applicationId, String stateDir, Duration tick
             Boolean.parseBoolean(s.get("turnpike.memory.model.response-validation", "false"))),
         s.get("turnpike.memory.model.override", s.get("turnpike.model.override", null)),
         Boolean.parseBoolean(s.get("turnpike.memory.model.scripted", "false")),
+        s.getDuration("turnpike.memory.commit-interval", Duration.ofMillis(100)),
         s.getDuration("turnpike.memory.close-timeout", Duration.ofSeconds(30)));
   }
 

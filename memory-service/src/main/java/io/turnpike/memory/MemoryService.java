@@ -130,7 +130,7 @@ public final class MemoryService implements AutoCloseable {
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, settings.bootstrapServers());
     p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
     p.put(StreamsConfig.STATE_DIR_CONFIG, configs.stateDir());
-    p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+    p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, configs.commitInterval().toMillis());
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, settings.getInt("turnpike.memory.replication-factor", -1));
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 100);
     p.put(StreamsConfig.MAX_TASK_IDLE_MS_CONFIG, 0L);
