@@ -225,6 +225,19 @@ class MemoryTopologyTest {
     assertThat(documents.isEmpty()).isTrue();
   }
 
+  @Test
+  void badCandidateRecordsAreDeadLetteredAndTheScopeGoesOn() {
+    candidates.pipeInput(SCOPE, new byte[] {0, 0, 0, 0, 9, 1});
+    MemoryCandidates wrongKey = Fixtures.batch("other", "run-1", CONFIG, t0, "A");
+    candidates.pipeInput(SCOPE, memory.candidates().serialize(Topics.MEMORY_CANDIDATES.name(), wrongKey));
+    List<TestRecord<String, byte[]>> dl = deadLetters.readRecordsToList();
+    assertThat(dl).hasSize(2);
+    assertThat(reason(dl.get(0))).contains("cannot use the record");
+    assertThat(reason(dl.get(1))).contains("is not its scope 'other'");
+    assertThat(TurnpikeHeaders.get(dl.get(1).headers(), TurnpikeHeaders.DLQ_TOPIC)).isEqualTo(Topics.MEMORY_CANDIDATES.name());
+    consolidateThreeRuns();
+  }
+
   private static String reason(TestRecord<String, byte[]> r) {
     return TurnpikeHeaders.get(r.headers(), TurnpikeHeaders.DLQ_REASON);
   }
