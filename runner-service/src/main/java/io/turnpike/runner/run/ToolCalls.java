@@ -230,7 +230,9 @@ final class ToolCalls {
     List<Object> items = step.items();
     switch (filter) {
       case NONE -> { }
-      case REMOVE_TOOL_CALLS -> items.removeIf(i -> i instanceof FunctionCallItem || i instanceof FunctionCallOutputItem);
+      // As the SDK's remove_all_tools: hosted tool calls (web and file searches, MCP calls, ...) go too.
+      case REMOVE_TOOL_CALLS -> items.removeIf(i -> i instanceof FunctionCallItem || i instanceof FunctionCallOutputItem
+          || i instanceof io.turnpike.avro.HostedToolCallItem);
       case LAST_USER_MESSAGE -> {
         Object last = null;
         for (Object i : items) {

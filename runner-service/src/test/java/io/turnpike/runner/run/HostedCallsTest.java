@@ -102,6 +102,18 @@ class HostedCallsTest {
   }
 
   @Test
+  void removeToolCallsLeavesHostedCallsBehindToo() {
+    AgentDefinition triage = AgentDefinition.newBuilder(Fixtures.agent(5)).setName("triage").setHandoffs(List.of("billing"))
+        .setHandoffInputFilter(io.turnpike.avro.HandoffInputFilter.REMOVE_TOOL_CALLS).build();
+    AgentDefinition billing = AgentDefinition.newBuilder(Fixtures.agent(5)).setName("billing").build();
+    Transition t = start(triage);
+    t = on(t.state(), new RunEvent.ModelAnswered(answer(RUN + ":m1", search(), call("call_1", "transfer_to_billing")),
+        Map.of("billing", billing)));
+    assertThat(t.effectsOf(Effect.SendModelCall.class).getFirst().call().getInput())
+        .extracting(o -> o.getClass().getSimpleName()).containsExactly("MessageItem");
+  }
+
+  @Test
   void aTurnEventWithHostedItemsAndCitationsRoundTripsInAvro() throws Exception {
     io.turnpike.avro.MessageItem cited = io.turnpike.avro.MessageItem.newBuilder(text("Sunny.")).setAnnotations(List.of(
         io.turnpike.avro.Annotation.newBuilder().setType("url_citation").setUrl("https://yr.no").setStartIndex(0).setEndIndex(6)
