@@ -283,14 +283,18 @@ final class DevCommand implements Callable<Integer> {
 
   private int runExample(String bootstrap, String registry, boolean scripted, Duration runTimeout) {
     try (TurnpikeClient client = new TurnpikeClient(bootstrap, registry)) {
-      String runId = client.submit(agent, null, input, Map.of("source", "turnpike dev"));
+      // streamed, so the model's answers show as they are written
+      String runId = client.submit(io.turnpike.avro.RunRequest.newBuilder().setRunId(java.util.UUID.randomUUID().toString())
+          .setAgent(agent).setInput(input).setMetadata(Map.of("source", "turnpike dev"))
+          .setRequestedAt(java.time.Instant.now()).setStream(true).build());
       println("");
       println("Run " + runId + " of " + agent + ": " + Text.quoted(input, 90));
       EventFormat fmt = new EventFormat(scripted);
       long t0 = System.nanoTime();
       try {
-        client.followUntilSettled(runId, null, e -> ChildRunSteps.print(client, fmt, e, "", this::println, runTimeout),
-            runTimeout);
+        StreamPrinter printer = new StreamPrinter(out, fmt);
+        client.followUntilSettled(runId, null, e -> ChildRunSteps.print(client, fmt, e, "", printer::line, runTimeout),
+            printer::delta, runTimeout);
         RunResult r = client.awaitResult(runId, Duration.ofSeconds(30));
         RunCommand.printResult(out, r, Duration.ofNanos(System.nanoTime() - t0), scripted);
         MemoryCli.printBuilt(client, runId, bootstrap, registry, Duration.ofSeconds(20), this::println);

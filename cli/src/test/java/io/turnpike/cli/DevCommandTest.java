@@ -40,6 +40,9 @@ class DevCommandTest {
     // Steps are printed in order.
     assertThat(out.indexOf("get_weather {")).isLessThan(out.indexOf("get_local_time {"));
     assertThat(out.indexOf("get_local_time {")).isLessThan(out.indexOf("run finished"));
+    // the example run streams: the scripted answer shows as it is written, before the step that records it
+    int streamed = out.indexOf("streaming       " + OfflineTravelScript.LABEL + " In Tokyo it is humid");
+    assertThat(streamed).as(out).isPositive().isLessThan(out.indexOf("run finished"));
     // Broker chatter stays out of stdout.
     assertThat(out).doesNotContain("INFO").doesNotContain("kafka.server");
   }
