@@ -61,6 +61,17 @@ class StreamingEndToEndTest {
       modelSettings: {api: chat, stream: true}
       """;
 
+  /** Structured output: a streamed final answer is checked against the schema as an unstreamed one is. */
+  static final String PLANNER = """
+      name: planner
+      version: 1
+      model: gpt-planner
+      outputType: {type: object, properties: {city: {type: string}}}
+      retry:
+        model: {attempts: 3, backoff: 100ms, maxBackoff: 100ms}
+      """;
+  private static final java.util.concurrent.atomic.AtomicInteger plannerAnswers = new java.util.concurrent.atomic.AtomicInteger();
+
   private static Cluster cluster;
   private static ScriptedModelServer model;
   private static RunnerService runner;
@@ -85,8 +96,14 @@ class StreamingEndToEndTest {
     cluster = new Cluster();
     cluster.publishAgent(AgentYaml.parse(TRAVEL, "travel.yaml"));
     cluster.publishAgent(AgentYaml.parse(CHATTY, "chatty.yaml"));
-    model = ScriptedModelServer.start(req -> "gpt-chatty".equals(req.model())
-        ? ScriptedReply.text("Chat streams too, chunk by chunk.").withUsage(9, 8) : travel(req));
+    cluster.publishAgent(AgentYaml.parse(PLANNER, "planner.yaml"));
+    model = ScriptedModelServer.start(req -> switch (String.valueOf(req.model())) {
+      case "gpt-chatty" -> ScriptedReply.text("Chat streams too, chunk by chunk.").withUsage(9, 8);
+      // the first answer breaks the schema, the second follows it
+      case "gpt-planner" -> plannerAnswers.getAndIncrement() == 0 ? ScriptedReply.text("{\"town\":\"Oslo\"}")
+          : ScriptedReply.text("{\"city\":\"Oslo\"}");
+      default -> travel(req);
+    });
     model.streamDelay(Duration.ofMillis(25));
     runner = RunnerService.start(Settings.of(Map.of(
         "turnpike.schema.registry.url", cluster.registryUrl(),
@@ -232,6 +249,23 @@ class StreamingEndToEndTest {
     assertThat(text(deltasOf("st-chat"))).isEqualTo("Chat streams too, chunk by chunk.");
     assertThat(r.getUsage().getInputTokens()).isEqualTo(9);
     assertThat(r.getUsage().getOutputTokens()).isEqualTo(8);
+  }
+
+  @Test
+  void aStreamedFinalAnswerIsStillCheckedAgainstTheOutputType() {
+    submit("st-plan", "planner", "Where to?", true);
+    RunResult r = awaitFinal("st-plan");
+    assertThat(r.getStatus()).as(r.getError()).isEqualTo(RunStatus.COMPLETED);
+    assertThat(r.getStructuredOutput().getJson()).isEqualTo("{\"city\":\"Oslo\"}");
+    List<TurnEvent> steps = eventRecords("st-plan").stream().map(e -> cluster.serdes().turnEvent().decode(e.value())).toList();
+    assertThat(steps).extracting(TurnEvent::getStep).filteredOn(io.turnpike.avro.ModelFailed.class::isInstance)
+        .singleElement().satisfies(s -> assertThat(((io.turnpike.avro.ModelFailed) s).getError().getCode())
+            .isEqualTo("model_output_invalid"));
+    // both attempts streamed (the same call, two streams); only the one that follows the schema counts
+    Map<String, String> byStream = deltasOf("st-plan").stream().collect(Collectors.groupingBy(ModelStreamDelta::getStreamId,
+        java.util.LinkedHashMap::new, Collectors.mapping(ModelStreamDelta::getText, Collectors.joining())));
+    assertThat(byStream.values()).containsExactly("{\"town\":\"Oslo\"}", "{\"city\":\"Oslo\"}");
+    assertThat(deltasOf("st-plan")).extracting(ModelStreamDelta::getAttempt).startsWith(1).endsWith(2);
   }
 
   static String text(List<ModelStreamDelta> deltas) {
