@@ -36,7 +36,7 @@ import java.util.Optional;
 public final class RunStateMachine {
 
   /** The current RunState layout (see RunState.avsc's doc for what each version added). */
-  public static final int SCHEMA_VERSION = 4;
+  public static final int SCHEMA_VERSION = 5;
 
   private RunStateMachine() {}
 

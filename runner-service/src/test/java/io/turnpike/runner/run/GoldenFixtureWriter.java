@@ -10,7 +10,8 @@ import java.nio.file.Path;
 /**
  * Writes the golden RunState fixtures of the current schema version: a run waiting for a tool
  * result (since v3: whose first attempt timed out, so the call is backing off before its resend), and
- * since v4 one with the items v4 added ({@link #newItems()}).
+ * since v4 one with the items v4 added ({@link #newItems()}), since v5 a parent run waiting for its
+ * child ({@link #childAndHosted()}).
  * Run by hand when RunState's schema version is bumped, and commit the output next to the older
  * fixtures; never overwrite an older version's fixture.
  */
@@ -70,11 +71,51 @@ public final class GoldenFixtureWriter {
         .build()), Fixtures.T0.plusSeconds(2)).state();
   }
 
+  /**
+   * Since v5: a streaming run of a user, on a named model provider, whose model ran a hosted web search
+   * and called another agent as a tool: the hosted call recorded as run, the child run in flight.
+   */
+  static RunState childAndHosted() {
+    io.turnpike.avro.ToolSpec search = io.turnpike.avro.ToolSpec.newBuilder().setName("web_search")
+        .setKind(io.turnpike.avro.ToolKind.HOSTED).setHostedJson("{\"type\":\"web_search\",\"search_context_size\":\"low\"}").build();
+    io.turnpike.avro.ToolSpec ask = io.turnpike.avro.ToolSpec.newBuilder().setName("ask_specialist")
+        .setKind(io.turnpike.avro.ToolKind.AGENT).setAgent("specialist")
+        .setParametersJson("{\"type\":\"object\",\"properties\":{\"input\":{\"type\":\"string\"}},\"required\":[\"input\"]}")
+        .build();
+    AgentDefinition agent = AgentDefinition.newBuilder(Fixtures.agent(5))
+        .setName("concierge")
+        .setTools(java.util.List.of(search, ask))
+        .setModelProvider("local-llama")
+        .setRetry(RetryPolicies.newBuilder().build())
+        .build();
+    RunState s = RunStateMachine.apply(null, new RunEvent.Started(io.turnpike.avro.RunRequest.newBuilder(
+        Fixtures.request("golden-5", "Plan a day in Oslo")).setAgent("concierge").setUser("ada").setStream(true).build(),
+        agent, "0123456789abcdef0123456789abcdef"), Fixtures.T0).state();
+    io.turnpike.avro.ModelResult answered = io.turnpike.avro.ModelResult.newBuilder()
+        .setRunId("golden-5").setCallId("golden-5:m1")
+        .setOutput(new java.util.ArrayList<>(java.util.List.of(
+            io.turnpike.avro.HostedToolCallItem.newBuilder().setItemId("ws_golden").setType("web_search_call")
+                .setStatus("completed")
+                .setJson("{\"type\":\"web_search_call\",\"id\":\"ws_golden\",\"status\":\"completed\","
+                    + "\"action\":{\"type\":\"search\",\"query\":\"Oslo museums\"}}")
+                .setSummary("searched \"Oslo museums\"").build(),
+            new io.turnpike.avro.FunctionCallItem("call_ask", "ask_specialist", "{\"input\":\"Weather in Oslo tomorrow?\"}", "fc_golden5"))))
+        .setUsage(io.turnpike.avro.Usage.newBuilder().setInputTokens(300).setOutputTokens(40).setTotalTokens(340)
+            .setModelCalls(1).build())
+        .build();
+    return RunStateMachine.apply(s, new RunEvent.ModelAnswered(answered), Fixtures.T0.plusSeconds(1)).state();
+  }
+
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args.length > 0 ? args[0] : "runner-service/src/test/resources/fixtures/run-state");
     int version = RunStateMachine.SCHEMA_VERSION;
     Files.write(dir.resolve("v" + version + "-waiting-for-tool.bin"), legacyEncoding(waitingForTool()));
-    Files.write(dir.resolve("v" + version + "-new-items.bin"), legacyEncoding(newItems()));
+    if (version == 4) {
+      Files.write(dir.resolve("v4-new-items.bin"), legacyEncoding(newItems()));
+    }
+    if (version == 5) {
+      Files.write(dir.resolve("v5-child-and-hosted.bin"), legacyEncoding(childAndHosted()));
+    }
     Files.writeString(dir.resolve("v" + version + "-RunState.avsc"), RunState.getClassSchema().toString());
   }
 

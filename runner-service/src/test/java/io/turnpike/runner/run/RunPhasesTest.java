@@ -428,7 +428,7 @@ class RunPhasesTest {
   @Nested
   class OlderVersions {
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3, 4})
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3, 4, 5})
     void everyGoldenRunStateDecodesAndResumes(int version) throws Exception {
       Schema writer;
       byte[] bytes;
@@ -461,6 +461,40 @@ class RunPhasesTest {
            InputStream data = RunPhasesTest.class.getResourceAsStream("/fixtures/run-state/" + fixture)) {
         return AvroSerde.legacy(RunState.class).withWriterSchema(new Schema.Parser().parse(schema)).decode(data.readAllBytes());
       }
+    }
+
+    @Test
+    void theV5FixtureKeepsItsHostedCallChildRunAndStreamingAndResumesWhenTheChildAnswers() throws Exception {
+      RunState s = decode("v5-child-and-hosted.bin", 5);
+      assertThat(s.getSchemaVersion()).isEqualTo(5);
+      assertThat(s.getUser()).isEqualTo("ada");
+      assertThat(s.getStream()).isTrue();
+      assertThat(s.getAgent().getModelProvider()).isEqualTo("local-llama");
+      assertThat(s.getItems()).extracting(i -> i.getClass().getSimpleName())
+          .containsExactly("MessageItem", "HostedToolCallItem", "FunctionCallItem");
+      io.turnpike.avro.HostedToolCallItem searched = (io.turnpike.avro.HostedToolCallItem) s.getItems().get(1);
+      assertThat(searched.getType()).isEqualTo("web_search_call");
+      assertThat(searched.getJson()).contains("Oslo museums");
+      assertThat(s.getChildren()).singleElement().satisfies(c -> {
+        assertThat(c.getAgent()).isEqualTo("specialist");
+        assertThat(c.getStatus()).isEqualTo(RunStatus.RUNNING);
+      });
+      String callId = s.getChildren().getFirst().getCallId();
+      String childRunId = s.getChildren().getFirst().getRunId();
+      // a restarted runner gets the child's outcome: the next model call replays the hosted call,
+      // carries the child's answer, streams and goes to the agent's provider
+      Transition t = RunStateMachine.apply(s, new RunEvent.ChildAnswered(io.turnpike.avro.ToolResult.newBuilder()
+          .setRunId("golden-5").setCallId(callId).setName("ask_specialist").setOutput("Sunny, 18 C")
+          .setChildRunId(childRunId).setChildStatus(RunStatus.COMPLETED).build()), T0.plusSeconds(60));
+      assertThat(t.state().getSchemaVersion()).isEqualTo(RunStateMachine.SCHEMA_VERSION);
+      assertThat(t.state().getChildren().getFirst().getStatus()).isEqualTo(RunStatus.COMPLETED);
+      ModelCall next = modelCalls(t).getFirst();
+      assertThat(next.getStream()).isTrue();
+      assertThat(next.getModelProvider()).isEqualTo("local-llama");
+      assertThat(next.getInput()).extracting(i -> i.getClass().getSimpleName())
+          .containsExactly("MessageItem", "HostedToolCallItem", "FunctionCallItem", "FunctionCallOutputItem");
+      assertThat(((io.turnpike.avro.HostedToolCallItem) next.getInput().get(1)).getItemId()).isEqualTo("ws_golden");
+      assertThat(((FunctionCallOutputItem) next.getInput().get(3)).getOutput()).isEqualTo("Sunny, 18 C");
     }
 
     @Test

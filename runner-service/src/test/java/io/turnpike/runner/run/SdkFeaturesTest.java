@@ -405,7 +405,7 @@ class SdkFeaturesTest {
           .setToolUsers(List.of()).build();
 
       RunState v4 = RunStateUpgrade.upgrade(v3);
-      assertThat(v4.getSchemaVersion()).isEqualTo(4);
+      assertThat(v4.getSchemaVersion()).isEqualTo(RunStateMachine.SCHEMA_VERSION);
       assertThat(v4.getToolUsers()).containsExactly("weather");
       assertThat(v4.getImages()).singleElement().satisfies(i -> {
         assertThat(i.getSize()).isEqualTo(png.length);
