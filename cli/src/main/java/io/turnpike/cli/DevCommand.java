@@ -62,13 +62,19 @@ final class DevCommand implements Callable<Integer> {
   static final String DEFAULT_INPUT = "What's the weather like in Lisbon right now, and what time is it there?";
   /** Example agents bundled in the jar (copied from the repository's agents/ folder at build time). */
   static final List<String> BUNDLED_AGENTS = List.of("travel-assistant.yaml", "trip-planner.yaml", "trip-concierge.yaml",
-      "research-assistant.yaml");
+      "research-assistant.yaml", "support-triage.yaml", "billing-specialist.yaml");
+  /** What the example run asks the agents that are not about travel, when --input is not given. */
+  static final Map<String, String> DEFAULT_INPUTS = Map.of(
+      "support-triage", "I was charged twice for invoice INV-1042 this month. Can I get my money back?",
+      "billing-specialist", "I was charged twice for invoice INV-1042 this month. Can I get my money back?",
+      "workspace-coder", "Add a farewell(name) function next to greet(name) in hello.py, with tests for both.");
 
   @Spec
   CommandSpec spec;
 
-  @Option(names = "--input", paramLabel = "TEXT", description = "The user's message for the run (default: a travel question).")
-  String input = DEFAULT_INPUT;
+  @Option(names = "--input", paramLabel = "TEXT",
+      description = "The user's message for the run (default: a question that suits the agent; a travel question for the travel agents).")
+  String input;
 
   @Option(names = "--agent", paramLabel = "NAME", defaultValue = "travel-assistant",
       description = "Agent to run (default ${DEFAULT-VALUE}).")
@@ -282,6 +288,7 @@ final class DevCommand implements Callable<Integer> {
   }
 
   private int runExample(String bootstrap, String registry, boolean scripted, Duration runTimeout) {
+    String input = this.input != null ? this.input : DEFAULT_INPUTS.getOrDefault(agent, DEFAULT_INPUT);
     try (TurnpikeClient client = new TurnpikeClient(bootstrap, registry)) {
       // streamed, so the model's answers show as they are written
       String runId = client.submit(io.turnpike.avro.RunRequest.newBuilder().setRunId(java.util.UUID.randomUUID().toString())

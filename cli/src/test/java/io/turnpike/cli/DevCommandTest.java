@@ -114,6 +114,44 @@ class DevCommandTest {
   }
 
   @Test
+  void devRunsSupportTriageOfflineThroughAHandoffToARefundThatWaitsForAHuman() {
+    Cli.Result r = Cli.run("dev", "--agent", "support-triage");
+    assertThat(r.exitCode()).as(r.toString()).isEqualTo(RunReport.EXIT_INTERRUPTED);
+    String out = r.out();
+    assertThat(out).as(r.toString())
+        .contains("agent     support-triage v1  (from bundled agents/support-triage.yaml)")
+        .contains("input: \"I was charged twice for invoice INV-1042")
+        .contains("guardrail ok    input")
+        .contains("scripted model  -> transfer_to_billing-specialist {}")
+        .contains("handoff         support-triage -> billing-specialist v1")
+        // the example tool worker serves the billing tools: the invoice comes back through Kafka
+        .contains("tool result     lookup_invoice -> {\"invoice\":\"INV-1042\",\"total_eur\":49.0")
+        .contains("guardrail ok    tool_input")
+        .contains("needs approval  issue_refund {\"invoice\":\"INV-1042\",\"amount_eur\":49.0")
+        .contains("Result: INTERRUPTED after 3 turns")
+        .contains("The run is INTERRUPTED: it waits for a human decision on 1 tool call.");
+    assertThat(out.indexOf("handoff ")).isLessThan(out.indexOf("lookup_invoice {"));
+    assertThat(out).doesNotContain("tool result     issue_refund"); // nothing is refunded before a human says so
+  }
+
+  @Test
+  void devRunsTheWorkspaceCoderOfflineWithRealSandboxTools() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isExecutable(java.nio.file.Path.of("/usr/bin/bwrap")),
+        "the local sandbox backend needs bubblewrap (.ci/run installs it)");
+    Cli.Result r = Cli.run("dev", "--agents-dir", "../agents", "--agent", "workspace-coder");
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    assertThat(r.out()).as(r.toString())
+        .contains("agent     workspace-coder v1  (from ../agents/)")
+        .contains("tool result     read_file -> \"\"\"A tiny program for the workspace-coder example.\"\"\"")
+        .contains("tool result     load_skill -> Skill 'python-tests' is in skills/python-tests/.")
+        .contains("tool result     apply_patch -> Done. A tests/__init__.py A tests/test_hello.py M hello.py")
+        .contains("Result: COMPLETED after 5 turns")
+        .contains(OfflineTravelScript.LABEL + " I added farewell(name) next to greet(name) in hello.py");
+    // the tests ran in the sandbox when it has python3, and the answer reports their last line either way
+    assertThat(r.out()).containsAnyOf("Test run: OK", "Test run: 2");
+  }
+
+  @Test
   void devOnAnUnreachableExternalKafkaFailsWithOneLine() {
     Cli.Result r = Cli.run("dev", "--bootstrap-server", "127.0.0.1:1");
     assertThat(r.exitCode()).isEqualTo(1);
@@ -126,7 +164,7 @@ class DevCommandTest {
     Cli.Result r = Cli.run("dev", "--agent", "nobody");
     assertThat(r.exitCode()).isEqualTo(1);
     assertThat(r.err()).startsWith("error: agent 'nobody' is not defined in the bundled agents (found: travel-assistant,"
-        + " trip-planner, trip-concierge, research-assistant)");
+        + " trip-planner, trip-concierge, research-assistant, support-triage, billing-specialist)");
     assertThat(r.out()).doesNotContain("kafka");
   }
 }

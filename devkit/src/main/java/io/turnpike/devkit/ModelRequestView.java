@@ -80,6 +80,23 @@ public record ModelRequestView(String api, String model, String instructions, Li
         return null;
     }
 
+    /**
+     * The output of each function the conversation called, by the function's name (the last call's
+     * when one was called more than once), in the order the names first appear.
+     */
+    public Map<String, String> toolOutputs() {
+        Map<String, String> nameByCallId = new java.util.HashMap<>();
+        Map<String, String> outputByName = new java.util.LinkedHashMap<>();
+        for (InputItem item : input) {
+            if (item instanceof InputItem.FunctionCall fc) {
+                nameByCallId.put(fc.callId(), fc.name());
+            } else if (item instanceof InputItem.FunctionCallOutput out) {
+                outputByName.put(nameByCallId.getOrDefault(out.callId(), "?"), out.output());
+            }
+        }
+        return outputByName;
+    }
+
     /** Text of the first user message, or null. */
     public String firstUserText() {
         for (InputItem item : input) {

@@ -14,9 +14,11 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * EXAMPLE CODE: the two function tools of {@code agents/travel-assistant.yaml}, served over Kafka by
- * an ordinary {@link ToolWorker}. The data is made up (fixed weather per city) so runs are
- * repeatable; the local time is the real clock in the city's time zone.
+ * EXAMPLE CODE: the function tools of the bundled agents, served over Kafka by an ordinary
+ * {@link ToolWorker}: {@code get_weather} and {@code get_local_time} ({@code agents/travel-assistant.yaml})
+ * and {@code lookup_invoice} and {@code issue_refund} ({@code agents/billing-specialist.yaml}). The data
+ * is made up (fixed weather per city, two invoices) so runs are repeatable; the local time is the
+ * real clock in the city's time zone. A refund is only printed as done: nothing is paid.
  */
 public final class ExampleTools {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -41,6 +43,13 @@ public final class ExampleTools {
     add("Sydney", "Australia/Sydney", new Weather("sunny", 23, 50, 18));
   }
 
+  /** Made-up invoices: INV-1042 was charged twice, INV-1043 once. */
+  private record Invoice(String number, double totalEur, String status, boolean doubleCharged) {}
+
+  private static final Map<String, Invoice> INVOICES = Map.of(
+      "INV-1042", new Invoice("INV-1042", 49.0, "paid (charged twice on 2026-11-02)", true),
+      "INV-1043", new Invoice("INV-1043", 120.0, "paid", false));
+
   private static void add(String name, String zone, Weather w) {
     CITIES.put(key(name), new City(name, zone, w));
   }
@@ -51,7 +60,7 @@ public final class ExampleTools {
     this.clock = clock;
   }
 
-  /** Starts a tool worker serving {@code get_weather} and {@code get_local_time}. */
+  /** Starts a tool worker serving the four example tools. */
   public static ToolWorker startWorker(String bootstrapServers, String schemaRegistryUrl, Clock clock) {
     return startWorker(bootstrapServers, schemaRegistryUrl, clock, Telemetry.noop("example-tools"));
   }
@@ -61,6 +70,8 @@ public final class ExampleTools {
     return ToolWorker.builder(bootstrapServers, schemaRegistryUrl)
         .tool("get_weather", tools::getWeather)
         .tool("get_local_time", tools::getLocalTime)
+        .tool("lookup_invoice", tools::lookupInvoice)
+        .tool("issue_refund", tools::issueRefund)
         .concurrency(8)
         .telemetry(telemetry)
         .build()
@@ -91,6 +102,43 @@ public final class ExampleTools {
     out.put("date", now.toLocalDate().toString());
     out.put("utc_offset", now.getOffset().getId().equals("Z") ? "+00:00" : now.getOffset().getId());
     return JSON.writeValueAsString(out);
+  }
+
+  /** {@code {"invoice": "INV-1042"}} → the made-up invoice. */
+  public String lookupInvoice(ToolInvocation inv) throws Exception {
+    Invoice i = invoice(inv);
+    ObjectNode out = JSON.createObjectNode();
+    out.put("invoice", i.number());
+    out.put("total_eur", i.totalEur());
+    out.put("status", i.status());
+    out.put("double_charged", i.doubleCharged());
+    out.put("source", "example data");
+    return JSON.writeValueAsString(out);
+  }
+
+  /** {@code {"invoice", "amount_eur", "reason"}} → a refund id; runs only once a human approved it. */
+  public String issueRefund(ToolInvocation inv) throws Exception {
+    Invoice i = invoice(inv);
+    double amount = inv.args().path("amount_eur").asDouble();
+    if (amount <= 0 || amount > i.totalEur()) {
+      throw new IllegalArgumentException("amount_eur must be between 0 and the invoice total " + i.totalEur());
+    }
+    ObjectNode out = JSON.createObjectNode();
+    // the call id makes the refund id: a re-sent call names the same refund (idempotent by callId)
+    out.put("refund_id", "RF-" + Integer.toHexString(inv.callId().hashCode()));
+    out.put("invoice", i.number());
+    out.put("amount_eur", amount);
+    out.put("status", "refunded (example: nothing is paid)");
+    return JSON.writeValueAsString(out);
+  }
+
+  private static Invoice invoice(ToolInvocation inv) {
+    String number = inv.requireString("invoice").trim().toUpperCase(Locale.ROOT);
+    Invoice i = INVOICES.get(number);
+    if (i == null) {
+      throw new IllegalArgumentException("no invoice " + number + " in the example data; try INV-1042 or INV-1043");
+    }
+    return i;
   }
 
   private static City city(ToolInvocation inv) {

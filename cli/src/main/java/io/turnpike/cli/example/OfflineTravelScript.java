@@ -3,11 +3,9 @@ package io.turnpike.cli.example;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.turnpike.devkit.InputItem;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ModelScript;
 import io.turnpike.devkit.ScriptedReply;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -45,11 +43,17 @@ public final class OfflineTravelScript implements ModelScript {
     if (OfflineResearchScript.handles(request)) {
       return OfflineResearchScript.reply(request); // agents/research-assistant.yaml: hosted tools and citations
     }
+    if (OfflineSupportScript.handles(request)) {
+      return OfflineSupportScript.reply(request); // support-triage and billing-specialist: a handoff, an approval
+    }
+    if (OfflineWorkspaceScript.handles(request)) {
+      return OfflineWorkspaceScript.reply(request); // workspace-coder: the sandbox's file tools, a skill, the shell
+    }
     if (request.toolNames().contains(ASK_TRAVEL_ASSISTANT)) {
       return concierge(request);
     }
     if (!request.toolNames().contains("get_weather") || !request.toolNames().contains("get_local_time")) {
-      return ScriptedReply.text(LABEL + " This offline model only knows the travel-assistant, trip-planner and trip-concierge examples. You said: "
+      return ScriptedReply.text(LABEL + " This offline model only knows the bundled agents in agents/. You said: "
           + request.lastUserText() + " (set OPENAI_API_KEY to use a real model).");
     }
     String city = cityOf(request.firstUserText());
@@ -102,7 +106,7 @@ public final class OfflineTravelScript implements ModelScript {
 
   /** The trip plan as JSON that follows the trip planner's outputType, built from the tools' outputs. */
   static String plan(String city, ModelRequestView request) {
-    Map<String, String> outputByTool = outputsByTool(request);
+    Map<String, String> outputByTool = request.toolOutputs();
     JsonNode weather = parse(outputByTool.get("get_weather"));
     JsonNode time = parse(outputByTool.get("get_local_time"));
     ObjectNode plan = JSON.createObjectNode();
@@ -119,21 +123,8 @@ public final class OfflineTravelScript implements ModelScript {
     return plan.toString();
   }
 
-  private static Map<String, String> outputsByTool(ModelRequestView request) {
-    Map<String, String> nameByCallId = new HashMap<>();
-    Map<String, String> outputByTool = new HashMap<>();
-    for (InputItem item : request.input()) {
-      if (item instanceof InputItem.FunctionCall fc) {
-        nameByCallId.put(fc.callId(), fc.name());
-      } else if (item instanceof InputItem.FunctionCallOutput out) {
-        outputByTool.put(nameByCallId.getOrDefault(out.callId(), "?"), out.output());
-      }
-    }
-    return outputByTool;
-  }
-
   private static String compose(String city, ModelRequestView request) {
-    Map<String, String> outputByTool = outputsByTool(request);
+    Map<String, String> outputByTool = request.toolOutputs();
     StringBuilder sb = new StringBuilder(LABEL).append(' ');
     JsonNode weather = parse(outputByTool.get("get_weather"));
     JsonNode time = parse(outputByTool.get("get_local_time"));
