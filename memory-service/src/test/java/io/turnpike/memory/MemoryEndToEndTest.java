@@ -289,4 +289,19 @@ class MemoryEndToEndTest {
     assertThat(sources).contains("run-after-reader", "run-fix", "run-k1", "run-k2", "run-k3", "run-k4");
     assertThat(doc.getLines()).extracting(MemoryLine::getText).doesNotHaveDuplicates();
   }
+
+  @Test
+  @Order(6)
+  void anIndependentClientDecodesEveryMemoryTopic() {
+    // the memory service's half of the runner's WireFormatEndToEndTest: what the tests above wrote on
+    // each memory topic, read by kafkajs + avsc with the registry's schemas (not Turnpike's code)
+    List<String> topics = List.of(Topics.MEMORY_CANDIDATES.name(), Topics.MEMORY.name(), Topics.MEMORY_COMMANDS.name(),
+        Topics.MEMORY_CONSOLIDATION_REQUESTS.name(), Topics.MEMORY_CONSOLIDATION_RESULTS.name());
+    io.turnpike.devkit.NodeDecodeCheck.Result decoded = io.turnpike.devkit.NodeDecodeCheck.run(
+        kafka.bootstrapServers(), registry.url(), topics, Duration.ofSeconds(90));
+    assertThat(decoded.errors()).as("values the independent client could not decode").isEmpty();
+    for (String topic : topics) {
+      assertThat(decoded.values(topic)).as("decoded values on " + topic).isNotEmpty();
+    }
+  }
 }

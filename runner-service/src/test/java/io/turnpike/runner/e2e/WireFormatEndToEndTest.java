@@ -153,6 +153,9 @@ class WireFormatEndToEndTest {
 
     assertThat(decoded.errors()).as("values the independent client could not decode").isEmpty();
     for (String topic : topics) {
+      if (topic.startsWith("turnpike.memory")) {
+        continue; // no memory service in this cluster: MemoryEndToEndTest decodes those topics the same way
+      }
       assertThat(decoded.values(topic)).as("decoded values on " + topic).isNotEmpty();
     }
     assertThat(decoded.records(Topics.DEAD_LETTERS.name())).anySatisfy(r -> {
