@@ -68,7 +68,12 @@ final class OfflineSupportScript {
     return ScriptedReply.text(OfflineTravelScript.LABEL + (lower.contains("reject") || lower.startsWith("error")
         ? " I asked for a refund of the double charge on " + invoice + ", but it was not approved: " + result
         : " You were charged twice for " + invoice + "; the second charge of " + found.path("total_eur").asText()
-            + " EUR is refunded to your original payment method (" + result + ")."));
+            + " EUR is refunded to your original payment method (refund " + refundId(result) + ")."));
+  }
+
+  private static String refundId(String result) {
+    JsonNode r = parse(result);
+    return r != null && r.has("refund_id") ? r.path("refund_id").asText() : result;
   }
 
   private static String invoiceOf(String question) {
