@@ -118,6 +118,11 @@ public final class OrchestratorTopology {
         Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(AGENT_STORE), Serdes.String(), Serdes.ByteArray())
             .withLoggingDisabled(),
         "agents-in", keys, values, Topics.AGENTS.name(), "agents-loader", AgentLoader::new);
+    // Memory (issue #13): every scope's latest document, joined with each new run from local state.
+    topology.addGlobalStore(
+        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(RunMemories.STORE), Serdes.String(), Serdes.ByteArray())
+            .withLoggingDisabled(),
+        "memory-in", keys, values, Topics.MEMORY.name(), "memory-loader", RunMemories.Loader::new);
 
     StringSerializer keyOut = new StringSerializer();
     ByteArraySerializer valueOut = new ByteArraySerializer();

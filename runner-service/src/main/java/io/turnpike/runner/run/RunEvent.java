@@ -13,7 +13,12 @@ import java.util.Map;
 public sealed interface RunEvent {
 
   /** A run request whose agent was found; {@code agent} is the definition the run pins. */
-  record Started(RunRequest request, AgentDefinition agent, String traceId) implements RunEvent {}
+  record Started(RunRequest request, AgentDefinition agent, String traceId, io.turnpike.avro.RunMemory memory) implements RunEvent {
+    /** A start without memory (the agent reads none, or its scope has none yet). */
+    public Started(RunRequest request, AgentDefinition agent, String traceId) {
+      this(request, agent, traceId, null);
+    }
+  }
 
   record CommandReceived(RunCommand command) implements RunEvent {}
 

@@ -80,6 +80,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private KeyValueStore<String, RunState> runs;
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
+  private KeyValueStore<String, byte[]> memories;
   private SendFailures failures;
   private RecordLimits limits;
   private String changelog;
@@ -108,6 +109,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.runs = context.getStateStore(OrchestratorTopology.RUN_STORE);
     this.timers = context.getStateStore(OrchestratorTopology.TIMER_STORE);
     this.agents = context.getStateStore(OrchestratorTopology.AGENT_STORE);
+    this.memories = context.getStateStore(RunMemories.STORE);
     Map<String, Object> configs = context.appConfigs();
     this.failures = SendFailures.from(configs);
     this.changelog = context.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog";
@@ -323,7 +325,8 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       }
       AgentDefinition agent = lookupAgent(req);
       String trace = TurnpikeHeaders.get(record.headers(), TurnpikeHeaders.TRACE_ID);
-      return new RunEvent.Started(req, agent, trace != null ? trace : traceIdFor(runId));
+      return new RunEvent.Started(req, agent, trace != null ? trace : traceIdFor(runId),
+          RunMemories.read(memories, io.turnpike.schema.MemorySerdes.using(serdes.registry()).document(), agent, req.getUser()));
     }
     if (topic.equals(Topics.RUN_COMMANDS.name())) {
       RunCommand cmd = decodeOrFail(() -> serdes.runCommand().decode(record.value()), topic, false);

@@ -68,7 +68,7 @@ final class Turns {
         .setAttempt(pc.getAttempt())
         .setAgent(agent.getName())
         .setModel(agent.getModel())
-        .setInstructions(AgentView.instructions(agent))
+        .setInstructions(RunMemories.instructions(AgentView.instructions(agent), step.b.getMemory(), agent))
         .setInput(Images.inline(step.b.getImages(), step.items()))
         .setTools(AgentView.tools(agent))
         .setSettings(AgentView.settings(agent, step.b.getToolUsers()))

@@ -1,0 +1,156 @@
+package io.turnpike.runner.run;
+
+import io.turnpike.avro.AgentDefinition;
+import io.turnpike.avro.MemoryConfig;
+import io.turnpike.avro.MemoryDocument;
+import io.turnpike.avro.MemoryScopeKind;
+import io.turnpike.avro.Manifest;
+import io.turnpike.avro.ManifestFile;
+import io.turnpike.avro.MemoryKind;
+import io.turnpike.avro.MemoryLayout;
+import io.turnpike.avro.MemoryLine;
+import io.turnpike.avro.RunMemory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import io.turnpike.schema.AvroSerde;
+import io.turnpike.schema.registry.SchemaRegistryException;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reading memory (issue #13): {@code turnpike.memory} is a global store of the orchestrator (every
+ * instance needs every scope, as with agents), so a new run is joined with its scope's latest document
+ * from local state, with no I/O on the stream thread. The run keeps what it read ({@link RunMemory}:
+ * scope, version, the summary) in its RunState, so a restart or a replay gives the same instructions.
+ */
+public final class RunMemories {
+  private static final Logger log = LoggerFactory.getLogger(RunMemories.class);
+
+  public static final String STORE = "memory";
+
+  private RunMemories() {}
+
+  /** The scope of a run of {@code agent} for {@code user} (as the memory service names it), or null. */
+  static String scope(AgentDefinition agent, String user) {
+    MemoryConfig m = agent.getMemory();
+    if (m == null || !m.getRead()) {
+      return null;
+    }
+    if (m.getScope() == MemoryScopeKind.USER) {
+      return user == null || user.isBlank() ? null : agent.getName() + "/" + user;
+    }
+    return agent.getName();
+  }
+
+  /** What a new run of {@code agent} for {@code user} reads from memory, or null (no memory, none yet, unreadable). */
+  static RunMemory read(KeyValueStore<String, byte[]> store, AvroSerde<MemoryDocument> documents, AgentDefinition agent,
+      String user) {
+    String scope = scope(agent, user);
+    if (scope == null || store == null) {
+      return null;
+    }
+    byte[] bytes = store.get(scope);
+    if (bytes == null) {
+      return null;
+    }
+    MemoryDocument doc;
+    try {
+      doc = documents.decode(bytes);
+    } catch (SchemaRegistryException e) {
+      if (e.isTransient()) {
+        throw e; // the registry is away: Streams retries the record
+      }
+      log.warn("memory of {} cannot be decoded; the run starts without it: {}", scope, e.getMessage());
+      return null;
+    } catch (RuntimeException e) {
+      log.warn("memory of {} cannot be decoded; the run starts without it: {}", scope, e.getMessage());
+      return null;
+    }
+    String summary = MemorySummary.render(doc, agent.getMemory().getWrite());
+    if (summary == null) {
+      return null;
+    }
+    return new RunMemory(scope, doc.getVersion(), summary, agent.getCapabilities().isEmpty() ? Map.of() : files(doc, agent));
+  }
+
+  /**
+   * The memory as files in the workspace, in the agent's layout: {@code <memoriesDir>/<summaryFile>} with
+   * every line and its sources, and {@code <memoriesDir>/<notesDir>/<kind>.md} per kind, so the agent can
+   * grep it. Bounded like the summary.
+   */
+  static Map<String, String> files(MemoryDocument doc, AgentDefinition agent) {
+    MemoryLayout layout = agent.getMemory().getLayout();
+    String dir = layout.getMemoriesDir();
+    Map<String, String> out = new TreeMap<>();
+    Map<MemoryKind, StringBuilder> notes = new TreeMap<>();
+    StringBuilder all = new StringBuilder("# Memory of " + doc.getScope() + " (version " + doc.getVersion() + ")\n\n");
+    for (MemoryLine l : doc.getLines()) {
+      String line = "- [" + l.getId() + "] (" + l.getKind().name().toLowerCase(Locale.ROOT) + ") " + l.getText()
+          + "  (sources: " + String.join(", ", l.getSources()) + ")\n";
+      if (all.length() + line.length() > MemorySummary.MAX_CHARS * 4) {
+        all.append("(more lines not shown)\n");
+        break;
+      }
+      all.append(line);
+      notes.computeIfAbsent(l.getKind(), k -> new StringBuilder("# " + k.name().toLowerCase(Locale.ROOT) + "\n\n")).append(line);
+    }
+    out.put(dir + "/" + layout.getSummaryFile(), all.toString());
+    notes.forEach((kind, text) -> out.put(dir + "/" + layout.getNotesDir() + "/" + kind.name().toLowerCase(Locale.ROOT) + ".md",
+        text.toString()));
+    return out;
+  }
+
+  /** The definition the run pins: with a sandbox, its manifest also seeds the memory files. */
+  static AgentDefinition withFiles(AgentDefinition agent, RunMemory memory) {
+    if (memory == null || memory.getFiles().isEmpty()) {
+      return agent;
+    }
+    Manifest manifest = agent.getManifest() == null ? Manifest.newBuilder().build() : Manifest.newBuilder(agent.getManifest()).build();
+    List<ManifestFile> files = new ArrayList<>();
+    for (ManifestFile f : manifest.getFiles()) {
+      if (!memory.getFiles().containsKey(f.getPath())) {
+        files.add(f);
+      }
+    }
+    memory.getFiles().forEach((path, content) -> files.add(ManifestFile.newBuilder().setPath(path).setContent(content).build()));
+    manifest.setFiles(files);
+    return AgentDefinition.newBuilder(agent).setManifest(manifest).build();
+  }
+
+  /** The instructions of a model call of {@code agent}: the memory is the run's first agent's, so only it sees it. */
+  static String instructions(String base, RunMemory memory, AgentDefinition agent) {
+    if (memory == null || !memory.getScope().equals(agent.getName()) && !memory.getScope().startsWith(agent.getName() + "/")) {
+      return base;
+    }
+    return base.isEmpty() ? memory.getSummary() : base + "\n\n" + memory.getSummary();
+  }
+
+  /** Keeps the latest document per scope; a tombstone removes it. Raw bytes, as the agents store. */
+  static final class Loader implements Processor<String, byte[], Void, Void> {
+    private KeyValueStore<String, byte[]> store;
+
+    @Override
+    public void init(ProcessorContext<Void, Void> context) {
+      store = context.getStateStore(STORE);
+    }
+
+    @Override
+    public void process(Record<String, byte[]> record) {
+      if (record.key() == null) {
+        return;
+      }
+      if (record.value() == null) {
+        store.delete(record.key());
+      } else {
+        store.put(record.key(), record.value());
+      }
+    }
+  }
+}
