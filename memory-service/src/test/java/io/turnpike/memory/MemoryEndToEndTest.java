@@ -223,7 +223,7 @@ class MemoryEndToEndTest {
 
   @Test
   @Order(2)
-  void aReadOnlyAgentNeverProducesCandidatesNorGetsTheUpdateTool() {
+  void theFourthRunSeesTheMemoryAndAReadOnlyAgentNeverProducesCandidates() {
     AgentDefinition reader = AgentYaml.parse(READER, "reader.yaml");
     assertThat(reader.getTools()).extracting(ToolSpec::getName).doesNotContain("memory_update");
     assertThat(run("run-r", "reader", "I prefer tea").getStatus()).isEqualTo(RunStatus.COMPLETED);
@@ -231,6 +231,17 @@ class MemoryEndToEndTest {
     run("run-after-reader", "helper", "Remember that the reader ran");
     await().atMost(Duration.ofSeconds(30)).until(() -> candidatesOf("helper").stream()
         .anyMatch(c -> c.getRunId().equals("run-after-reader")));
+    // The writer's fourth run: the model request the scripted server got carries the memory consolidated
+    // from the first three, read by the runner when the run started.
+    String instructions = model.requests().stream().map(q -> q.view())
+        .filter(v -> v != null && "run-after-reader".equals(v.header("x-turnpike-run-id")))
+        .findFirst().orElseThrow().instructions();
+    assertThat(instructions).startsWith("You help.\n\n## Memory (helper, version 1)")
+        .contains("- [L1] (preference) [scripted] The user prefers: aisle seats\n- [L2] (fact) [scripted] I live in Oslo")
+        .contains("memory_update");
+    assertThat(model.requests().stream().map(q -> q.view())
+        .filter(v -> v != null && "run-1".equals(v.header("x-turnpike-run-id"))).findFirst().orElseThrow().instructions())
+        .as("the first run had no memory yet").isEqualTo("You help.");
     assertThat(candidates.records()).noneMatch(r -> r.key().startsWith("reader"));
     assertThat(candidatesOf("helper")).noneMatch(c -> c.getRunId().equals("run-r"));
   }
