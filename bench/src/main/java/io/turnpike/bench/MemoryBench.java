@@ -58,7 +58,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   <li>phase 2: M candidate batches over S scopes written at once, consolidated K at a time; candidates
  *       per second until every scope has taken all of its own;
  *   <li>latency: L runs one after another (consolidating after each), from the final RunState written
- *       (its RunFinished) to the MemoryDocument holding the run's line, p50 / p99.
+ *       (its RunFinished) to the MemoryDocument holding the run's line, p50 / p99;
+ *   <li>the join at run start: the runner in the same JVM, RunRequest to the first model request, for an
+ *       agent reading a 20-line memory and one without, alternating.
  * </ol>
  *
  * <p>Phase 1's runs are spread over 200 scopes that never consolidate, so phase 2 does no work during it.
@@ -105,6 +107,7 @@ public final class MemoryBench {
         phaseOne(producer, candidates, runs);
         phaseTwo(producer, documents, batches, scopes, per);
         latency(producer, documents, latencyRuns);
+        join(kafka.bootstrapServers(), producer, latencyRuns);
       }
     }
   }
@@ -184,6 +187,74 @@ public final class MemoryBench {
     Collections.sort(ms);
     System.out.printf("RunFinished -> updated memory (consolidating after each run), %d runs one at a time: p50 %.1f ms  p99 %.1f ms  max %.1f ms%n",
         n, ms.get(n / 2), ms.get(Math.min(n - 1, (int) Math.ceil(n * 0.99) - 1)), ms.get(n - 1));
+  }
+
+  /**
+   * What reading memory adds at run start: the runner in this JVM, the scripted model stamping the arrival
+   * of each run's first model request; runs of an agent that reads a 20-line memory and of one without
+   * memory, alternating, one at a time, from the RunRequest written to that first request.
+   */
+  static void join(String bootstrap, KafkaProducer<String, byte[]> producer, int n) throws Exception {
+    Map<String, Long> firstCall = new ConcurrentHashMap<>();
+    try (ScriptedModelServer model = ScriptedModelServer.start(req -> {
+          String run = req.header("x-turnpike-run-id");
+          if (run != null) {
+            firstCall.putIfAbsent(run, System.nanoTime());
+          }
+          return io.turnpike.devkit.ScriptedReply.text("ok");
+        }).recordLimit(0);
+         io.turnpike.runner.RunnerService runner = io.turnpike.runner.RunnerService.start(Settings.of(Map.of(
+             "turnpike.bootstrap.servers", bootstrap,
+             "turnpike.schema.registry.url", "mock://memory-bench",
+             "turnpike.model.base-url", model.baseUrl(),
+             "turnpike.model.api-key", "bench",
+             "turnpike.runner.state-dir", Files.createTempDirectory("memory-bench-runner").toString())))) {
+      AgentDefinition with = AgentDefinition.newBuilder().setName("join-with").setVersion(1).setModel("bench-model")
+          .setInstructions("You help.").setMemory(MemoryConfig.newBuilder().setRead(true).build()).build();
+      AgentDefinition without = AgentDefinition.newBuilder().setName("join-without").setVersion(1).setModel("bench-model")
+          .setInstructions("You help.").build();
+      List<io.turnpike.avro.MemoryLine> lines = new ArrayList<>();
+      for (int i = 0; i < 20; i++) {
+        lines.add(io.turnpike.avro.MemoryLine.newBuilder().setId("L" + (i + 1)).setKind(MemoryKind.FACT)
+            .setText("Remembered fact number " + i + " about the user and their trips").setSources(List.of("run-" + i))
+            .setUpdatedAt(Instant.now()).build());
+      }
+      MemoryDocument doc = MemoryDocument.newBuilder().setScope("join-with").setAgent("join-with").setVersion(1).setLines(lines)
+          .setUpdatedAt(Instant.now()).build();
+      producer.send(new ProducerRecord<>(Topics.MEMORY.name(), "join-with", MEMORY.document().encode(doc))).get();
+      for (AgentDefinition a : List.of(with, without)) {
+        producer.send(new ProducerRecord<>(Topics.AGENTS.name(), a.getName(), SERDES.agentDefinition().encode(a))).get();
+      }
+      List<Double> withMs = new ArrayList<>();
+      List<Double> withoutMs = new ArrayList<>();
+      int warmUp = 20;
+      for (int i = 0; i < warmUp + n; i++) {
+        for (AgentDefinition a : List.of(with, without)) {
+          String runId = "join-" + a.getName() + "-" + i;
+          io.turnpike.avro.RunRequest req = io.turnpike.avro.RunRequest.newBuilder().setRunId(runId).setAgent(a.getName())
+              .setInput("hello").setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
+          long t0 = System.nanoTime();
+          producer.send(new ProducerRecord<>(Topics.RUN_REQUESTS.name(), runId, SERDES.runRequest().encode(req))).get();
+          long end = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+          while (!firstCall.containsKey(runId)) {
+            if (System.nanoTime() > end) {
+              throw new IllegalStateException("no model request for " + runId);
+            }
+            Thread.sleep(0, 200_000);
+          }
+          if (i >= warmUp) {
+            (a == with ? withMs : withoutMs).add((firstCall.get(runId) - t0) / 1e6);
+          }
+        }
+      }
+      Collections.sort(withMs);
+      Collections.sort(withoutMs);
+      System.out.printf("run start -> first model request, %d runs each, alternating: with a 20-line memory p50 %.1f ms p99 %.1f ms;"
+          + " without memory p50 %.1f ms p99 %.1f ms; added by the join: p50 %+.1f ms%n", n,
+          withMs.get(n / 2), withMs.get(Math.min(n - 1, (int) Math.ceil(n * 0.99) - 1)),
+          withoutMs.get(n / 2), withoutMs.get(Math.min(n - 1, (int) Math.ceil(n * 0.99) - 1)),
+          withMs.get(n / 2) - withoutMs.get(n / 2));
+    }
   }
 
   /** Counts a topic's records, and which runs the memory documents rest on. */
