@@ -74,6 +74,8 @@ public final class EventFormat {
           + " started as run " + s.getChildRunId() + "  (call " + callSuffix(e, s.getCallId()) + ")";
       case ChildRunFinished s -> label("child finished") + "run " + s.getChildRunId() + " " + s.getStatus()
           + (s.getError() == null ? "" : ": " + Text.oneLine(s.getError(), 70));
+      case io.turnpike.avro.MemoryRefreshed s -> label("memory refreshed") + s.getScope() + " version "
+          + (s.getFromVersion() == null ? "none" : s.getFromVersion()) + " -> " + s.getToVersion();
       default -> label(step == null ? "?" : step.getClass().getSimpleName()) + Text.oneLine(String.valueOf(step), 80);
     };
     return head + body;

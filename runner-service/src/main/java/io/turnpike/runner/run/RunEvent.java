@@ -68,4 +68,10 @@ public sealed interface RunEvent {
    * ends FAILED with {@code reason}, so nothing waits for it forever.
    */
   record Abandoned(String reason) implements RunEvent {}
+
+  /**
+   * memory.liveUpdate: the run's memory scope has a newer document than the run read (the orchestrator
+   * looked it up in its local store); the next model calls carry it.
+   */
+  record MemoryRefreshed(io.turnpike.avro.RunMemory memory) implements RunEvent {}
 }

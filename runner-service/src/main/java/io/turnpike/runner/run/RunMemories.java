@@ -10,6 +10,7 @@ import io.turnpike.avro.MemoryKind;
 import io.turnpike.avro.MemoryLayout;
 import io.turnpike.avro.MemoryLine;
 import io.turnpike.avro.RunMemory;
+import io.turnpike.avro.RunState;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -78,6 +79,26 @@ public final class RunMemories {
       return null;
     }
     return new RunMemory(scope, doc.getVersion(), summary, agent.getCapabilities().isEmpty() ? Map.of() : files(doc, agent));
+  }
+
+  /**
+   * memory.liveUpdate: what a running run should see now, when its agent asks for live updates and
+   * its scope has a newer document than the run holds; else null. Looked up in the local store on
+   * every input of the run, so a consolidation reaches a long run at its next step.
+   */
+  static RunMemory newer(KeyValueStore<String, byte[]> store, AvroSerde<MemoryDocument> documents, RunState state) {
+    AgentDefinition agent = state.getAgent();
+    MemoryConfig m = agent.getMemory();
+    if (store == null || m == null || !m.getLiveUpdate() || RunStateMachine.isTerminal(state.getStatus())) {
+      return null;
+    }
+    String scope = scope(agent, state.getUser());
+    RunMemory had = state.getMemory();
+    if (scope == null || had != null && !had.getScope().equals(scope) || store.get(scope) == null) {
+      return null; // after a handoff the memory stays the first agent's
+    }
+    RunMemory now = read(store, documents, agent, state.getUser());
+    return now != null && (had == null || now.getVersion() > had.getVersion()) ? now : null;
   }
 
   /**

@@ -81,6 +81,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
   private KeyValueStore<String, byte[]> memories;
+  private io.turnpike.schema.AvroSerde<io.turnpike.avro.MemoryDocument> memoryDocuments;
   private SendFailures failures;
   private RecordLimits limits;
   private String changelog;
@@ -110,6 +111,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.timers = context.getStateStore(OrchestratorTopology.TIMER_STORE);
     this.agents = context.getStateStore(OrchestratorTopology.AGENT_STORE);
     this.memories = context.getStateStore(RunMemories.STORE);
+    this.memoryDocuments = io.turnpike.schema.MemorySerdes.using(serdes.registry()).document();
     Map<String, Object> configs = context.appConfigs();
     this.failures = SendFailures.from(configs);
     this.changelog = context.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog";
@@ -211,6 +213,9 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (event == null) {
       return;
     }
+    if (state != null) {
+      state = refreshMemory(state, now);
+    }
     // An answer over the limit: the record is set aside and the run gets an error in its place.
     String tooLarge = null;
     if (AnswerLimit.applies(event) && record.value().length > maxAnswerBytes) {
@@ -239,6 +244,32 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     commit(state, writes);
     telemetry.committed(state, t, event, now);
+  }
+
+  /**
+   * memory.liveUpdate: before a running run takes its next input, a newer document of its memory scope
+   * (in the local store) becomes a step of its own, so the model calls that input leads to carry it.
+   * A refresh that would not fit the record limits is skipped: the run goes on with what it has.
+   */
+  private RunState refreshMemory(RunState state, Instant now) {
+    io.turnpike.avro.RunMemory newer = RunMemories.newer(memories, memoryDocuments, state);
+    if (newer == null) {
+      return state;
+    }
+    RunEvent refreshed = new RunEvent.MemoryRefreshed(newer);
+    Transition t = transition(state, refreshed, now);
+    if (t == null || !t.changed()) {
+      return state;
+    }
+    Writes writes = prepare(t, now);
+    if (writes.overflow() != null) {
+      LOG.warn("run {}: memory {} version {} not taken in: {}", state.getRunId(), newer.getScope(), newer.getVersion(),
+          writes.overflow());
+      return state;
+    }
+    commit(state, writes);
+    telemetry.committed(state, t, refreshed, now);
+    return t.state();
   }
 
   /**
@@ -326,7 +357,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       AgentDefinition agent = lookupAgent(req);
       String trace = TurnpikeHeaders.get(record.headers(), TurnpikeHeaders.TRACE_ID);
       return new RunEvent.Started(req, agent, trace != null ? trace : traceIdFor(runId),
-          RunMemories.read(memories, io.turnpike.schema.MemorySerdes.using(serdes.registry()).document(), agent, req.getUser()));
+          RunMemories.read(memories, memoryDocuments, agent, req.getUser()));
     }
     if (topic.equals(Topics.RUN_COMMANDS.name())) {
       RunCommand cmd = decodeOrFail(() -> serdes.runCommand().decode(record.value()), topic, false);

@@ -64,6 +64,7 @@ public final class RunStateMachine {
       case RunEvent.GuardrailAnswered g -> Guardrails.verdict(state, g.verdict(), g.agents(), now);
       case RunEvent.DeadlinePassed d -> deadlinePassed(state, d.callId(), now);
       case RunEvent.Abandoned a -> abandoned(state, a.reason(), now);
+      case RunEvent.MemoryRefreshed m -> memoryRefreshed(state, m.memory(), now);
     };
   }
 
@@ -117,6 +118,24 @@ public final class RunStateMachine {
     Step step = new Step(state, now);
     step.b.getHeld().clear();
     finish(step, RunStatus.FAILED, null, reason, null);
+    return step.done();
+  }
+
+  /**
+   * A newer memory for a running run (memory.liveUpdate): kept in place of what it read, so its next
+   * model calls, a restart and a replay all see the same. The workspace keeps the files it was seeded
+   * with; only the instructions change. An older or equal version changes nothing (a redelivery).
+   */
+  private static Transition memoryRefreshed(RunState state, io.turnpike.avro.RunMemory memory, Instant now) {
+    io.turnpike.avro.RunMemory had = state.getMemory();
+    if (isTerminal(state.getStatus()) || memory == null
+        || had != null && (!had.getScope().equals(memory.getScope()) || had.getVersion() >= memory.getVersion())) {
+      return Transition.unchanged();
+    }
+    Step step = new Step(state, now);
+    step.b.setMemory(io.turnpike.avro.RunMemory.newBuilder(memory)
+        .setFiles(had == null ? java.util.Map.of() : had.getFiles()).build());
+    step.emit(new io.turnpike.avro.MemoryRefreshed(memory.getScope(), had == null ? null : had.getVersion(), memory.getVersion()));
     return step.done();
   }
 

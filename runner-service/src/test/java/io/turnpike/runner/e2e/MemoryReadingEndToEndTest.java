@@ -46,6 +46,11 @@ class MemoryReadingEndToEndTest {
   private static TopicTail results;
 
   static ScriptedReply script(ModelRequestView req) {
+    if (req.toolNames().contains("wait_here")) {
+      // the watcher: a quick question is answered at once, anything else waits for a tool first
+      return req.turn() == 0 && !req.lastUserText().contains("quick") ? ScriptedReply.toolCall("wait_here", "{}")
+          : ScriptedReply.text("[scripted] done");
+    }
     if (req.toolNames().contains("read_file")) {
       return req.turn() == 0 ? ScriptedReply.toolCall("read_file", "{\"path\":\"memory/MEMORY.md\"}")
           : ScriptedReply.text("[scripted] the memory file says: " + req.lastToolOutput());
@@ -82,6 +87,11 @@ class MemoryReadingEndToEndTest {
     cluster.publishAgent(AgentDefinition.newBuilder().setName("filer").setVersion(1).setModel("scripted")
         .setInstructions("You file.").setCapabilities(List.of("filesystem")).setMemory(reads(MemoryScopeKind.AGENT)).build());
     cluster.send(Topics.MEMORY.name(), "filer", memory.document().encode(doc("filer", 3, "Deploys happen on Tuesdays")),
+        "MemoryDocument");
+    cluster.publishAgent(AgentDefinition.newBuilder().setName("watcher").setVersion(1).setModel("scripted")
+        .setInstructions("You watch.").setMemory(MemoryConfig.newBuilder(reads(MemoryScopeKind.AGENT)).setLiveUpdate(true).build())
+        .setTools(List.of(io.turnpike.avro.ToolSpec.newBuilder().setName("wait_here").build())).build());
+    cluster.send(Topics.MEMORY.name(), "watcher", memory.document().encode(doc("watcher", 1, "The build is green")),
         "MemoryDocument");
     model = ScriptedModelServer.start(MemoryReadingEndToEndTest::script);
     Settings settings = Settings.of(Map.of(
@@ -122,9 +132,53 @@ class MemoryReadingEndToEndTest {
   }
 
   private static String instructionsOf(String runId) {
+    return instructionsOfEach(runId).getFirst();
+  }
+
+  private static List<String> instructionsOfEach(String runId) {
     return model.requests().stream().map(RecordedRequest::view)
         .filter(v -> v != null && runId.equals(v.header("x-turnpike-run-id")))
-        .map(ModelRequestView::instructions).findFirst().orElseThrow();
+        .map(ModelRequestView::instructions).toList();
+  }
+
+  @Test
+  void withLiveUpdateARunningRunSeesAConsolidationThatHappensWhileItWaits() throws Exception {
+    MemorySerdes memory = MemorySerdes.using(cluster.serdes().registry());
+    try (TopicTail toolCalls = new TopicTail(cluster.bootstrap(), Topics.TOOL_REQUESTS.name());
+         TopicTail events = new TopicTail(cluster.bootstrap(), Topics.TURN_EVENTS.name())) {
+      RunRequest req = RunRequest.newBuilder().setRunId("mem-live").setAgent("watcher").setInput("Watch the build")
+          .setMetadata(Map.of()).setRequestedAt(Instant.now()).build();
+      cluster.send(Topics.RUN_REQUESTS.name(), "mem-live", cluster.serdes().runRequest().encode(req), "RunRequest");
+      await().atMost(Duration.ofSeconds(60)).until(() -> !toolCalls.forKey("mem-live").isEmpty());
+      io.turnpike.avro.ToolCall call = cluster.serdes().toolCall().decode(toolCalls.forKey("mem-live").getFirst().value());
+      assertThat(instructionsOf("mem-live")).contains("## Memory (watcher, version 1)").contains("The build is green");
+
+      // the memory service consolidates while the run waits for its tool
+      cluster.send(Topics.MEMORY.name(), "watcher", memory.document().encode(doc("watcher", 2, "The build is red")),
+          "MemoryDocument");
+      // a run started now reads version 2: the runner's store has it
+      assertThat(run("mem-live-probe", "watcher", null, "quick check").getStatus()).isEqualTo(RunStatus.COMPLETED);
+      assertThat(instructionsOf("mem-live-probe")).contains("## Memory (watcher, version 2)");
+
+      io.turnpike.avro.ToolResult answer = io.turnpike.avro.ToolResult.newBuilder().setRunId("mem-live")
+          .setCallId(call.getCallId()).setName("wait_here").setOutput("waited").setIsError(false).build();
+      cluster.send(Topics.TOOL_RESULTS.name(), "mem-live", cluster.serdes().toolResult().encode(answer), "ToolResult");
+      await().atMost(Duration.ofSeconds(60)).until(() -> results.forKey("mem-live").stream()
+          .map(r -> cluster.serdes().runResult().decode(r.value())).anyMatch(r -> r.getStatus() == RunStatus.COMPLETED));
+
+      List<String> calls = instructionsOfEach("mem-live");
+      assertThat(calls).hasSize(2);
+      assertThat(calls.get(1)).contains("## Memory (watcher, version 2)").contains("The build is red")
+          .doesNotContain("The build is green");
+      List<Object> steps = events.forKey("mem-live").stream().map(r -> cluster.serdes().turnEvent().decode(r.value()).getStep())
+          .toList();
+      assertThat(steps).filteredOn(io.turnpike.avro.MemoryRefreshed.class::isInstance).singleElement().satisfies(o -> {
+        io.turnpike.avro.MemoryRefreshed m = (io.turnpike.avro.MemoryRefreshed) o;
+        assertThat(m.getScope()).isEqualTo("watcher");
+        assertThat(m.getFromVersion()).isEqualTo(1L);
+        assertThat(m.getToVersion()).isEqualTo(2L);
+      });
+    }
   }
 
   @Test
