@@ -18,7 +18,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@code src/test/resources/released/v<N>/}; a release copies the current ones into a new folder.
  */
 class SchemaCompatibilityTest {
-  static final List<String> RELEASES = List.of("v1", "v2", "v3");
+  static final List<String> RELEASES = List.of("v1", "v2", "v3", "v4");
 
   static List<TopicSpec> topics() {
     return Topics.ALL.stream().filter(t -> t.valueSchema() != null).toList();
