@@ -123,8 +123,41 @@ public final class RunMemories {
       notes.computeIfAbsent(l.getKind(), k -> new StringBuilder("# " + k.name().toLowerCase(Locale.ROOT) + "\n\n")).append(line);
     }
     out.put(dir + "/" + layout.getSummaryFile(), all.toString());
+    if (layout.getSessionsDir() != null) {
+      sessions(doc, dir + "/" + layout.getSessionsDir()).forEach(out::put);
+    }
     notes.forEach((kind, text) -> out.put(dir + "/" + layout.getNotesDir() + "/" + kind.name().toLowerCase(Locale.ROOT) + ".md",
         text.toString()));
+    return out;
+  }
+
+  /** At most this many session files: the most recent source runs first. */
+  static final int MAX_SESSION_FILES = 50;
+
+  /**
+   * layout.sessionsDir: one file per source run, {@code <sessionsDir>/<runId>.md}, with the lines that
+   * rest on it, so the agent can see what each earlier run taught (and which run a line came from).
+   * The runs whose lines were updated last come first; the files are bounded in number and size.
+   */
+  static Map<String, String> sessions(MemoryDocument doc, String sessionsDir) {
+    Map<String, StringBuilder> byRun = new java.util.LinkedHashMap<>();
+    List<MemoryLine> recentFirst = new ArrayList<>(doc.getLines());
+    recentFirst.sort(java.util.Comparator.comparing(MemoryLine::getUpdatedAt).reversed());
+    for (MemoryLine l : recentFirst) {
+      for (String run : l.getSources()) {
+        if (!byRun.containsKey(run) && byRun.size() >= MAX_SESSION_FILES) {
+          continue;
+        }
+        StringBuilder sb = byRun.computeIfAbsent(run, r -> new StringBuilder("# What run " + r + " left in memory\n\n"));
+        if (sb.length() < MemorySummary.MAX_CHARS) {
+          sb.append("- [").append(l.getId()).append("] (").append(l.getKind().name().toLowerCase(Locale.ROOT)).append(") ")
+              .append(l.getText()).append('\n');
+        }
+      }
+    }
+    Map<String, String> out = new TreeMap<>();
+    // a runId may hold characters a file name must not: keep it readable and inside the folder
+    byRun.forEach((run, text) -> out.put(sessionsDir + "/" + run.replaceAll("[^A-Za-z0-9._-]", "_") + ".md", text.toString()));
     return out;
   }
 

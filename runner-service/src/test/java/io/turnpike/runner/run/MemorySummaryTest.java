@@ -42,4 +42,26 @@ class MemorySummaryTest {
     assertThat(s.length()).isLessThanOrEqualTo(MemorySummary.MAX_CHARS);
     assertThat(s).endsWith("more line(s) not shown)");
   }
+
+  @Test
+  void withASessionsDirEachSourceRunGetsAFileOfWhatItLeft() {
+    MemoryLine a = MemoryLine.newBuilder().setId("L1").setKind(MemoryKind.FACT).setText("The office is in Oslo")
+        .setSources(List.of("run-1", "run/2")).setUpdatedAt(Instant.EPOCH).build();
+    MemoryLine b = MemoryLine.newBuilder().setId("L2").setKind(MemoryKind.PITFALL).setText("The weather tool needs a city")
+        .setSources(List.of("run/2")).setUpdatedAt(Instant.EPOCH.plusSeconds(5)).build();
+    io.turnpike.avro.AgentDefinition agent = io.turnpike.avro.AgentDefinition.newBuilder(Fixtures.agent(5))
+        .setMemory(io.turnpike.avro.MemoryConfig.newBuilder().setRead(true)
+            .setLayout(io.turnpike.avro.MemoryLayout.newBuilder().setSessionsDir("sessions").build()).build())
+        .build();
+    java.util.Map<String, String> files = RunMemories.files(doc(List.of(a, b)), agent);
+    assertThat(files).containsKeys("memory/MEMORY.md", "memory/notes/fact.md", "memory/notes/pitfall.md",
+        "memory/sessions/run-1.md", "memory/sessions/run_2.md"); // a runId's slash cannot make a folder
+    assertThat(files.get("memory/sessions/run-1.md")).isEqualTo("# What run run-1 left in memory\n\n- [L1] (fact) The office is in Oslo\n");
+    assertThat(files.get("memory/sessions/run_2.md")).contains("# What run run/2 left in memory")
+        .contains("- [L2] (pitfall) The weather tool needs a city").contains("- [L1] (fact) The office is in Oslo");
+    // without a sessionsDir (the default) there are none
+    io.turnpike.avro.AgentDefinition plain = io.turnpike.avro.AgentDefinition.newBuilder(agent)
+        .setMemory(io.turnpike.avro.MemoryConfig.newBuilder().setRead(true).build()).build();
+    assertThat(RunMemories.files(doc(List.of(a, b)), plain).keySet()).noneMatch(k -> k.contains("sessions"));
+  }
 }
