@@ -17,6 +17,7 @@ import io.turnpike.devkit.MemoryScript;
 import io.turnpike.devkit.ModelScript;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.devkit.registry.DevSchemaRegistry;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.schema.MemorySerdes;
@@ -83,9 +84,9 @@ class MemoryEndToEndTest {
   static RunnerService runner;
   static MemoryService service;
   static KafkaProducer<String, byte[]> producer;
-  static Tail results;
-  static Tail candidates;
-  static Tail documents;
+  static TopicTail results;
+  static TopicTail candidates;
+  static TopicTail documents;
   static Settings settings;
 
   /** Normal runs: "fix memory" calls memory_update on line L1 first; everything else is answered at once. */
@@ -129,9 +130,9 @@ class MemoryEndToEndTest {
     settings = Settings.of(s);
     runner = RunnerService.start(settings);
     service = startMemory("one");
-    results = new Tail(kafka.bootstrapServers(), Topics.RUN_RESULTS.name());
-    candidates = new Tail(kafka.bootstrapServers(), Topics.MEMORY_CANDIDATES.name());
-    documents = new Tail(kafka.bootstrapServers(), Topics.MEMORY.name());
+    results = new TopicTail(kafka.bootstrapServers(), Topics.RUN_RESULTS.name());
+    candidates = new TopicTail(kafka.bootstrapServers(), Topics.MEMORY_CANDIDATES.name());
+    documents = new TopicTail(kafka.bootstrapServers(), Topics.MEMORY.name());
     await().atMost(Duration.ofSeconds(60)).until(service::isReady);
   }
 

@@ -10,6 +10,7 @@ import io.turnpike.client.agent.AgentYaml;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.runner.model.ModelInvoker;
 import io.turnpike.runner.model.ModelInvokerConfig;
 import io.turnpike.runner.model.OpenAiModelClient;

@@ -9,6 +9,7 @@ import io.turnpike.avro.ToolCallRequested;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.RecordedRequest;
 import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
 import java.nio.file.Files;

@@ -9,6 +9,7 @@ import io.turnpike.avro.RunStatus;
 import io.turnpike.avro.TurnEvent;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.schema.Settings;
 import io.turnpike.schema.Topics;

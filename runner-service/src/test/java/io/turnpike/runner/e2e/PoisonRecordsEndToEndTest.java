@@ -14,6 +14,7 @@ import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.schema.DeadLetter;
 import io.turnpike.schema.Settings;

@@ -15,6 +15,7 @@ import io.turnpike.devkit.InputItem;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.sandbox.SandboxService;
 import io.turnpike.schema.Settings;

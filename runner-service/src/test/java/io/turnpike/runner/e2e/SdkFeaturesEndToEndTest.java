@@ -17,6 +17,7 @@ import io.turnpike.devkit.InputItem;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.runner.model.ModelInvoker;
 import io.turnpike.runner.model.ModelInvokerConfig;

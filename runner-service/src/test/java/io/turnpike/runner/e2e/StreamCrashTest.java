@@ -16,6 +16,7 @@ import io.turnpike.client.agent.AgentYaml;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
 import io.turnpike.devkit.Scripts;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.schema.Topics;
 import java.nio.file.Files;
 import java.time.Duration;

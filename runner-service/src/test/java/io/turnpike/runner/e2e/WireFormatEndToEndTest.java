@@ -20,6 +20,7 @@ import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.NodeDecodeCheck;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.TopicTail;
 import io.turnpike.guardrail.GuardrailService;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.runner.run.OrchestratorTopology;

@@ -1,4 +1,4 @@
-package io.turnpike.runner.e2e;
+package io.turnpike.devkit;
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -13,14 +13,17 @@ import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
-/** Reads a topic from the beginning (committed records only) into memory, in the background, for assertions. */
-final class TopicTail implements AutoCloseable {
+/**
+ * Reads a topic from the beginning (committed records only) into memory, in the background, for a
+ * test's assertions: what an outside consumer of the topic would see.
+ */
+public final class TopicTail implements AutoCloseable {
   private final KafkaConsumer<String, byte[]> consumer;
   private final List<ConsumerRecord<String, byte[]>> records = new CopyOnWriteArrayList<>();
   private final Thread thread;
   private volatile boolean running = true;
 
-  TopicTail(String bootstrap, String topic) {
+  public TopicTail(String bootstrap, String topic) {
     Properties p = new Properties();
     p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -45,15 +48,15 @@ final class TopicTail implements AutoCloseable {
     }
   }
 
-  List<ConsumerRecord<String, byte[]>> records() {
+  public List<ConsumerRecord<String, byte[]>> records() {
     return new ArrayList<>(records);
   }
 
-  List<ConsumerRecord<String, byte[]>> forKey(String key) {
+  public List<ConsumerRecord<String, byte[]>> forKey(String key) {
     return records.stream().filter(r -> key.equals(r.key())).toList();
   }
 
-  List<ConsumerRecord<String, byte[]>> matching(Predicate<ConsumerRecord<String, byte[]>> p) {
+  public List<ConsumerRecord<String, byte[]>> matching(Predicate<ConsumerRecord<String, byte[]>> p) {
     return records.stream().filter(p).toList();
   }
 
