@@ -10,6 +10,7 @@ import io.turnpike.avro.MemoryConsolidation;
 import io.turnpike.avro.MemoryDocument;
 import io.turnpike.avro.MemoryGenerate;
 import io.turnpike.avro.MemoryLine;
+import io.turnpike.avro.MemoryProvenance;
 import io.turnpike.avro.MemoryScopeState;
 import java.time.Duration;
 import java.time.Instant;
@@ -50,6 +51,14 @@ public final class MemoryBook {
   static final int MAX_PENDING = 400;
   /** Most lines a document keeps (the most recently updated); a line's text is at most 500 characters. */
   static final int MAX_LINES = 300;
+  /** Most evidence a line keeps (the newest): a rebuilt line rests on what its latest inputs said. */
+  static final int MAX_EVIDENCE = 32;
+  /**
+   * Bound of the archive (roughly, in bytes of text): with {@link #MAX_PENDING} and the lines it keeps the
+   * scope's state under the changelog's 1 MB records. Past it the oldest evidence goes; a line whose
+   * evidence is gone when a forget touches it is dropped rather than kept with what the forgotten run taught.
+   */
+  static final int MAX_ARCHIVE_BYTES = 256 * 1024;
 
   private MemoryBook() {}
 
@@ -148,17 +157,22 @@ public final class MemoryBook {
     Set<String> keptIds = new HashSet<>();
     for (MemoryLine proposed : answer.getLines()) {
       LinkedHashSet<String> runs = new LinkedHashSet<>();
+      LinkedHashSet<String> evidence = new LinkedHashSet<>();
       String keepId = null;
       for (String src : proposed.getSources()) {
         MemoryLine old = existing.get(src);
         MemoryCandidate cand = used.get(src);
         if (old != null) {
           runs.addAll(old.getSources());
+          evidence.addAll(old.getEvidence());
           if (keepId == null && !keptIds.contains(old.getId())) {
             keepId = old.getId();
           }
         } else if (cand != null) {
-          runs.add(cand.getProvenance().getRunId());
+          if (!cand.getProvenance().getRunId().isEmpty()) {
+            runs.add(cand.getProvenance().getRunId());
+          }
+          evidence.add(cand.getCandidateId());
         }
       }
       if (runs.isEmpty()) {
@@ -167,10 +181,12 @@ public final class MemoryBook {
       MemoryLine old = keepId == null ? null : existing.get(keepId);
       String id = keepId != null ? keepId : "L" + next(s);
       keptIds.add(id);
+      List<String> kept = newest(evidence);
       boolean same = old != null && old.getText().equals(proposed.getText()) && old.getKind() == proposed.getKind()
-          && new LinkedHashSet<>(old.getSources()).equals(runs);
+          && new LinkedHashSet<>(old.getSources()).equals(runs) && old.getEvidence().equals(kept);
       lines.add(same ? old : MemoryLine.newBuilder().setId(id).setKind(proposed.getKind()).setText(proposed.getText())
-          .setSources(new ArrayList<>(runs)).setUpdatedAt(now).setEditReason(old == null ? null : old.getEditReason()).build());
+          .setSources(new ArrayList<>(runs)).setUpdatedAt(now).setEditReason(old == null ? null : old.getEditReason())
+          .setEvidence(kept).build());
     }
     if (lines.size() > MAX_LINES) {
       List<MemoryLine> newest = new ArrayList<>(lines);
@@ -182,14 +198,16 @@ public final class MemoryBook {
       lines = new ArrayList<>(lines.stream().filter(l -> keep.contains(l.getId())).toList());
     }
     s.setLines(lines);
+    boolean rebuilt = s.getRebuild().stream().anyMatch(usedIds::contains);
     s.setPending(new ArrayList<>(s.getPending().stream().filter(c -> !usedIds.contains(c.getCandidateId())).toList()));
     resetPendingSince(s);
     s.setVersion(s.getVersion() + 1);
     s.setConsolidations(s.getConsolidations() + 1);
     s.setConsolidatedAt(now);
+    archive(s, used.values());
     pruneRunUsers(s);
     MemoryDocument doc = document(s, "consolidated " + usedIds.size() + " candidate(s) (consolidation " + answer.getSequence()
-        + (answer.getScripted() ? ", scripted model" : "") + ")", now);
+        + (answer.getScripted() ? ", scripted model" : "") + (rebuilt ? ", rebuilding after a forget" : "") + ")", now);
     MemoryConsolidation next = due(s, now, false) ? request(s, now) : null;
     return new Outcome(s, doc, next, null);
   }
@@ -219,6 +237,7 @@ public final class MemoryBook {
     String change;
     if (c.getType() == MemoryCommandType.REMOVE_LINE) {
       s.getLines().remove(at);
+      archive(s, List.of());
       change = "line " + c.getLineId() + " removed" + by(c);
     } else {
       if (c.getText() == null || c.getText().isBlank()) {
@@ -229,8 +248,17 @@ public final class MemoryBook {
       if (c.getRunId() != null && !sources.contains(c.getRunId())) {
         sources.add(c.getRunId());
       }
+      // The edit is evidence like a candidate: a later forget of another run rebuilds the line with it.
+      MemoryCandidate edit = MemoryCandidate.newBuilder().setCandidateId("edit:" + c.getCommandId()).setScope(s.getScope())
+          .setKind(l.getKind()).setText(c.getText().trim()).setConfidence(1.0)
+          .setProvenance(MemoryProvenance.newBuilder().setRunId(c.getRunId() == null ? "" : c.getRunId())
+              .setModel("memory_update").build())
+          .setCreatedAt(now).build();
+      LinkedHashSet<String> evidence = new LinkedHashSet<>(l.getEvidence());
+      evidence.add(edit.getCandidateId());
       s.getLines().set(at, MemoryLine.newBuilder(l).setText(c.getText().trim()).setSources(sources).setUpdatedAt(now)
-          .setEditReason(c.getReason()).build());
+          .setEditReason(c.getReason()).setEvidence(newest(evidence)).build());
+      archive(s, List.of(edit));
       change = "line " + c.getLineId() + " edited" + by(c);
     }
     s.setVersion(s.getVersion() + 1);
@@ -238,9 +266,12 @@ public final class MemoryBook {
   }
 
   /**
-   * Forgets a run or a user in this scope: lines resting only on forgotten runs go, others lose those runs
-   * from their sources; pending candidates of them are dropped; a consolidation in flight that may hold
-   * them is abandoned (its answer will not match) and asked again without them.
+   * Forgets a run or a user in this scope: lines resting only on forgotten runs go; a line resting partly
+   * on them goes too, at once (its text may say what a forgotten run taught), and its evidence from the
+   * other runs is put back as pending candidates that are re-consolidated at once, whatever the threshold,
+   * so the line comes back made only of what is left. Pending and archived candidates of the forgotten
+   * runs are dropped; a consolidation in flight that may hold them is abandoned (its answer will not
+   * match) and asked again without them.
    */
   public static Outcome forget(MemoryScopeState current, MemoryCommand c, Instant now) {
     MemoryScopeState s = copy(current);
@@ -263,31 +294,60 @@ public final class MemoryBook {
       subject = "run " + c.getRunId();
     }
     boolean changed = false;
+    Map<String, MemoryCandidate> archived = new HashMap<>();
+    s.getArchive().stream().filter(a -> !runs.contains(a.getProvenance().getRunId())).forEach(a -> archived.put(a.getCandidateId(), a));
+    changed |= archived.size() != s.getArchive().size();
+    List<MemoryCandidate> pending = new ArrayList<>(
+        s.getPending().stream().filter(p -> !runs.contains(p.getProvenance().getRunId())).toList());
+    changed |= pending.size() != s.getPending().size();
+    Set<String> pendingIds = new HashSet<>();
+    pending.forEach(p -> pendingIds.add(p.getCandidateId()));
+    List<String> rebuild = new ArrayList<>(s.getRebuild());
     List<MemoryLine> kept = new ArrayList<>();
+    int tainted = 0;
+    int lost = 0;
     for (MemoryLine l : s.getLines()) {
       List<String> left = l.getSources().stream().filter(r -> !runs.contains(r)).toList();
-      if (left.size() != l.getSources().size()) {
-        changed = true;
-        if (!left.isEmpty()) {
-          kept.add(MemoryLine.newBuilder(l).setSources(new ArrayList<>(left)).build());
-        }
-      } else {
+      if (left.size() == l.getSources().size()) {
         kept.add(l);
+        continue;
+      }
+      changed = true;
+      if (left.isEmpty()) {
+        continue;
+      }
+      tainted++;
+      List<MemoryCandidate> back = l.getEvidence().stream().map(archived::get).filter(Objects::nonNull).toList();
+      if (back.isEmpty()) {
+        lost++;
+      }
+      for (MemoryCandidate b : back) {
+        if (pendingIds.add(b.getCandidateId())) {
+          pending.add(b);
+          rebuild.add(b.getCandidateId());
+        }
       }
     }
-    List<MemoryCandidate> pending = s.getPending().stream().filter(p -> !runs.contains(p.getProvenance().getRunId())).toList();
-    changed |= pending.size() != s.getPending().size();
     changed |= s.getRunUsers().keySet().removeIf(runs::contains);
     if (!changed) {
       return Outcome.unchanged();
     }
     s.setLines(kept);
-    s.setPending(new ArrayList<>(pending));
+    s.setPending(pending);
+    s.setRebuild(rebuild);
+    s.setArchive(new ArrayList<>(s.getArchive().stream().filter(a -> archived.containsKey(a.getCandidateId())).toList()));
+    archive(s, List.of());
     resetPendingSince(s);
     s.setVersion(s.getVersion() + 1);
     s.setInFlight(null); // it may rest on what was just forgotten: its answer is ignored
+    if (lost > 0) {
+      log.warn("memory {}: {} line(s) resting partly on {} had no evidence left to rebuild from; dropped", s.getScope(), lost,
+          subject);
+    }
     MemoryConsolidation again = due(s, now, true) ? request(s, now) : null;
-    return new Outcome(s, document(s, subject + " forgotten", now), again, null);
+    String change = subject + " forgotten" + (tainted == 0 ? "" : "; " + tainted + " line(s) that rested partly on it are "
+        + "re-consolidated from what is left");
+    return new Outcome(s, document(s, change, now), again, null);
   }
 
   // ------------------------------------------------------------------------------------------- time
@@ -316,6 +376,9 @@ public final class MemoryBook {
   static boolean due(MemoryScopeState s, Instant now, boolean byAge) {
     if (s.getInFlight() != null || s.getPending().isEmpty()) {
       return false;
+    }
+    if (s.getPending().stream().anyMatch(p -> s.getRebuild().contains(p.getCandidateId()))) {
+      return true; // a forget took lines away until they are rebuilt: not a wait for the threshold
     }
     MemoryGenerate g = generate(s.getConfig());
     if (s.getPending().size() >= g.getConsolidateAfterCandidates()) {
@@ -367,6 +430,43 @@ public final class MemoryBook {
     s.setSeen(seen);
   }
 
+  /**
+   * Adds {@code added} to the archive, then keeps only what some line's evidence names, within
+   * {@link #MAX_ARCHIVE_BYTES} (the oldest go first), and only rebuild ids still pending.
+   */
+  private static void archive(MemoryScopeState s, java.util.Collection<MemoryCandidate> added) {
+    Set<String> named = new HashSet<>();
+    s.getLines().forEach(l -> named.addAll(l.getEvidence()));
+    Map<String, MemoryCandidate> byId = new HashMap<>();
+    s.getArchive().forEach(a -> byId.put(a.getCandidateId(), a));
+    added.forEach(a -> byId.put(a.getCandidateId(), a));
+    List<MemoryCandidate> archive = new ArrayList<>(byId.values().stream().filter(a -> named.contains(a.getCandidateId())).toList());
+    archive.sort(Comparator.comparing(MemoryCandidate::getCreatedAt).thenComparing(MemoryCandidate::getCandidateId));
+    long bytes = archive.stream().mapToLong(MemoryBook::size).sum();
+    int drop = 0;
+    while (bytes > MAX_ARCHIVE_BYTES && drop < archive.size()) {
+      bytes -= size(archive.get(drop++));
+    }
+    if (drop > 0) {
+      log.warn("memory {}: the archive passed {} bytes; the {} oldest pieces of evidence were dropped", s.getScope(),
+          MAX_ARCHIVE_BYTES, drop);
+    }
+    s.setArchive(new ArrayList<>(archive.subList(drop, archive.size())));
+    Set<String> pending = new HashSet<>();
+    s.getPending().forEach(p -> pending.add(p.getCandidateId()));
+    s.setRebuild(new ArrayList<>(s.getRebuild().stream().filter(pending::contains).distinct().toList()));
+  }
+
+  private static long size(MemoryCandidate c) {
+    return c.getText().length() + c.getCandidateId().length() + c.getProvenance().getRunId().length() + 64L;
+  }
+
+  /** The last {@link #MAX_EVIDENCE} ids, in order. */
+  private static List<String> newest(java.util.Collection<String> evidence) {
+    List<String> all = new ArrayList<>(evidence);
+    return new ArrayList<>(all.subList(Math.max(0, all.size() - MAX_EVIDENCE), all.size()));
+  }
+
   private static void resetPendingSince(MemoryScopeState s) {
     s.setPendingSince(s.getPending().stream().map(MemoryCandidate::getCreatedAt).min(Comparator.naturalOrder()).orElse(null));
   }
@@ -389,6 +489,8 @@ public final class MemoryBook {
     c.setPending(new ArrayList<>(c.getPending()));
     c.setRunUsers(new HashMap<>(c.getRunUsers()));
     c.setSeen(new ArrayList<>(c.getSeen()));
+    c.setArchive(new ArrayList<>(c.getArchive()));
+    c.setRebuild(new ArrayList<>(c.getRebuild()));
     return c;
   }
 }

@@ -252,18 +252,79 @@ class MemoryTopologyTest {
     send(Fixtures.batch(SCOPE, "run-4", CONFIG, t0.plusSeconds(3), "Pending from run four"));
     MemoryCommand forget = Commands.forgetRun("run-3", t0);
     command(Commands.key(forget), forget);
+    // At once: run 3's own line is gone, and so is the shared one (its text may hold what run 3 said) ...
     MemoryDocument after = docs().get(0);
-    assertThat(after.getLines()).extracting(MemoryLine::getText).containsExactly("Only from run one", "Shared fact");
-    assertThat(after.getLines().get(1).getSources()).containsExactly("run-2");
-    assertThat(after.getChange()).isEqualTo("run run-3 forgotten");
+    assertThat(after.getLines()).extracting(MemoryLine::getText).containsExactly("Only from run one");
+    assertThat(after.getChange()).isEqualTo("run run-3 forgotten; 1 line(s) that rested partly on it are re-consolidated "
+        + "from what is left");
+    // ... until it is re-consolidated from run 2's evidence alone, below the threshold (2 candidates of 3).
+    MemoryConsolidation rebuild = nextRequest();
+    assertThat(rebuild.getCandidates()).extracting(c -> c.getCandidateId()).containsExactly("run-2@5#0", "run-4@5#0");
+    assertThat(rebuild.getLines()).extracting(MemoryLine::getText).containsExactly("Only from run one");
+    reply(answer(rebuild));
+    MemoryDocument rebuilt = docs().get(0);
+    assertThat(rebuilt.getLines()).extracting(MemoryLine::getText)
+        .containsExactly("Only from run one", "Shared fact", "Pending from run four");
+    assertThat(rebuilt.getLines().get(1).getSources()).containsExactly("run-2");
+    assertThat(rebuilt.getLines().get(1).getEvidence()).containsExactly("run-2@5#0");
+    assertThat(rebuilt.getChange()).contains("rebuilding after a forget");
+    assertThat(requests.isEmpty()).isTrue();
     // Forget again: nothing left to change, nothing published.
     command(Commands.key(forget), Commands.forgetRun("run-3", t0));
     assertThat(documents.isEmpty()).isTrue();
-    // A candidate of run 4 is pending: forgetting it drops it; a late one of it is dropped on arrival.
+    // Run 4's line rests only on it: forgetting it removes the line; a late candidate of it is dropped on arrival.
     command("forget:run:run-4", Commands.forgetRun("run-4", t0));
-    assertThat(docs().get(0).getPendingCandidates()).isZero();
+    assertThat(docs().get(0).getLines()).extracting(MemoryLine::getText).containsExactly("Only from run one", "Shared fact");
+    assertThat(requests.isEmpty()).as("nothing to rebuild").isTrue();
     send(Fixtures.batch(SCOPE, "run-4", CONFIG, t0.plusSeconds(9), "Late", "from", "run four"));
     assertThat(requests.isEmpty()).as("the forgotten run's late candidates never reach a consolidation").isTrue();
+  }
+
+  @Test
+  void forgettingTheRunThatChangedALineRebuildsItFromTheRunsLeft() {
+    // Run 2 contradicted run 1; the consolidated line says what run 2 said, resting on both.
+    send(Fixtures.batch(SCOPE, "run-1", CONFIG, t0, "The user prefers: window seats", "The user lives in Oslo"));
+    send(Fixtures.batch(SCOPE, "run-2", CONFIG, t0.plusSeconds(1), "The user prefers: aisle seats"));
+    reply(answer(nextRequest()));
+    MemoryDocument before = docs().get(0);
+    assertThat(before.getLines()).extracting(MemoryLine::getText).containsExactly("The user prefers: aisle seats",
+        "The user lives in Oslo");
+    assertThat(before.getLines().get(0).getSources()).containsExactly("run-1", "run-2");
+    command("forget:run:run-2", Commands.forgetRun("run-2", t0));
+    MemoryDocument forgotten = docs().get(0);
+    assertThat(forgotten.getLines()).extracting(MemoryLine::getText).containsExactly("The user lives in Oslo");
+    assertThat(forgotten.getLines().stream().map(MemoryLine::getText)).noneMatch(t -> t.contains("aisle"));
+    reply(answer(nextRequest()));
+    MemoryDocument after = docs().get(0);
+    assertThat(after.getLines()).extracting(MemoryLine::getText)
+        .containsExactlyInAnyOrder("The user lives in Oslo", "The user prefers: window seats");
+    assertThat(after.getLines()).allSatisfy(l -> assertThat(l.getSources()).containsExactly("run-1"));
+    // Nothing run 2 said is left in the scope's state: not in lines, evidence, archive or pending (only its
+    // id, among the extractions already taken, so a redelivery is not taken again).
+    String state = driver.<String, io.turnpike.avro.MemoryScopeState>getKeyValueStore(MemoryTopology.SCOPES).get(SCOPE).toString();
+    assertThat(state).doesNotContain("aisle").doesNotContain("run-2@5#");
+  }
+
+  @Test
+  void anEditIsEvidenceTooWhenAnotherRunIsForgotten() {
+    send(Fixtures.batch(SCOPE, "run-1", CONFIG, t0.minusSeconds(30), "The user prefers: tea"));
+    send(Fixtures.batch(SCOPE, "run-2", CONFIG, t0.minusSeconds(20), "The user prefers: tea."));
+    send(Fixtures.batch(SCOPE, "run-3", CONFIG, t0.minusSeconds(10), "The user lives in Oslo"));
+    reply(answer(nextRequest()));
+    assertThat(docs().get(0).getLines().get(0).getSources()).containsExactly("run-1", "run-2");
+    command("run-9", MemoryCommand.newBuilder().setCommandId("run-9:t1.1").setType(MemoryCommandType.UPDATE_LINE)
+        .setRunId("run-9").setScope(SCOPE).setLineId("L1").setText("The user prefers: coffee").setReason("changed their mind")
+        .setRequestedAt(t0).build());
+    assertThat(docs().get(0).getLines().get(0).getSources()).containsExactly("run-1", "run-2", "run-9");
+    command("forget:run:run-1", Commands.forgetRun("run-1", t0));
+    assertThat(docs().get(0).getLines()).extracting(MemoryLine::getText).containsExactly("The user lives in Oslo");
+    MemoryConsolidation rebuild = nextRequest();
+    assertThat(rebuild.getCandidates()).extracting(c -> c.getCandidateId()).containsExactly("run-2@5#0", "edit:run-9:t1.1");
+    reply(answer(rebuild));
+    // Rebuilt from run 2's candidate and run 9's edit: the edit is newer, so it wins; run 1 is gone.
+    MemoryLine drink = docs().get(0).getLines().stream().filter(l -> l.getText().contains("prefers")).findFirst().orElseThrow();
+    assertThat(drink.getText()).isEqualTo("The user prefers: coffee");
+    assertThat(drink.getSources()).containsExactly("run-2", "run-9");
   }
 
   @Test
