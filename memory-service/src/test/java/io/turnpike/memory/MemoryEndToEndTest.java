@@ -16,6 +16,7 @@ import io.turnpike.devkit.EmbeddedKafka;
 import io.turnpike.devkit.MemoryScript;
 import io.turnpike.devkit.ModelScript;
 import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.devkit.ServiceChild;
 import io.turnpike.devkit.ScriptedReply;
 import io.turnpike.devkit.TopicTail;
 import io.turnpike.devkit.registry.DevSchemaRegistry;
@@ -88,6 +89,7 @@ class MemoryEndToEndTest {
   static TopicTail candidates;
   static TopicTail documents;
   static Settings settings;
+  static Map<String, String> settingsMap;
 
   /** Normal runs: "fix memory" calls memory_update on line L1 first; everything else is answered at once. */
   static final ModelScript RUNS = request -> {
@@ -127,6 +129,8 @@ class MemoryEndToEndTest {
         "turnpike.memory.tick-interval", "500ms"));
     s.put("turnpike.memory.close-timeout", "0s");
     s.put("turnpike.memory.model.response-validation", "true");
+    s.put("turnpike.kafka.session-timeout", "6s"); // a killed instance's partitions move on sooner
+    settingsMap = Map.copyOf(s);
     settings = Settings.of(s);
     runner = RunnerService.start(settings);
     service = startMemory("one");
@@ -277,10 +281,19 @@ class MemoryEndToEndTest {
     long consolidations = latest("helper").getConsolidations();
     // The phase-two model now takes long enough for the service to die while it thinks.
     model.setScript(MemoryScript.around(RUNS).slowPhaseTwo(Duration.ofSeconds(5)));
-    run("run-k1", "helper", "Remember that killing is tested");
-    await().atMost(Duration.ofSeconds(30)).until(() -> model.requests().stream()
-        .anyMatch(q -> q.body() != null && q.body().contains(MemoryScript.PHASE_TWO) && q.body().contains("Killing is tested")));
-    service.close(); // abrupt: close-timeout 0 interrupts the model call, nothing of it is committed
+    // The service moves into a process of its own, to be killed there for real.
+    service.close();
+    Map<String, String> own = new HashMap<>(settingsMap);
+    own.put("turnpike.memory.state-dir", Files.createTempDirectory("memory-child").toString());
+    ServiceChild child = ServiceChild.start("memory-service", MemoryService.class, own);
+    try {
+      run("run-k1", "helper", "Remember that killing is tested");
+      await().atMost(Duration.ofSeconds(60)).until(() -> model.requests().stream()
+          .anyMatch(q -> q.body() != null && q.body().contains(MemoryScript.PHASE_TWO) && q.body().contains("Killing is tested")));
+      child.kill(); // kill -9 while the phase-two model thinks: nothing of the consolidation is committed
+    } finally {
+      child.close();
+    }
     model.setScript(MemoryScript.around(RUNS));
     service = startMemory("two");
     await().atMost(Duration.ofSeconds(60)).until(() -> latest("helper").getConsolidations() == consolidations + 1);

@@ -10,7 +10,9 @@ import io.turnpike.client.agent.AgentYaml;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
+import io.turnpike.devkit.ServiceChild;
 import io.turnpike.devkit.TopicTail;
+import io.turnpike.runner.RunnerMain;
 import io.turnpike.runner.model.ModelInvoker;
 import io.turnpike.runner.model.ModelInvokerConfig;
 import io.turnpike.runner.model.OpenAiModelClient;
@@ -70,7 +72,7 @@ class AgentToolCrashRecoveryTest {
           .withGroupId("agent-tool-crash-model-invoker");
       try (ModelInvoker invoker = new ModelInvoker(config, new OpenAiModelClient(config, true)).start()) {
         String child = "trip-london:t1.1/weather-specialist";
-        RunnerProcess first = RunnerProcess.start(settings);
+        ServiceChild first = ServiceChild.start("runner-service", RunnerMain.class, settings);
         cluster.submit("trip-london", "trip-boss", "Trip to London");
         await().atMost(Duration.ofSeconds(60)).until(() -> childCalls.get() >= 1);
 
@@ -79,7 +81,7 @@ class AgentToolCrashRecoveryTest {
 
         Map<String, String> elsewhere = new HashMap<>(settings);
         elsewhere.put("turnpike.runner.state-dir", Files.createTempDirectory("agent-crash-b").toString());
-        try (RunnerProcess second = RunnerProcess.start(elsewhere)) {
+        try (ServiceChild second = ServiceChild.start("runner-service", RunnerMain.class, elsewhere)) {
           await().atMost(Duration.ofSeconds(120)).until(() -> !results.forKey("trip-london").isEmpty());
           RunResult result = cluster.serdes().runResult().decode(results.forKey("trip-london").get(0).value());
           assertThat(result.getStatus()).as(result.getError()).isEqualTo(RunStatus.COMPLETED);

@@ -9,7 +9,9 @@ import io.turnpike.avro.ToolCallRequested;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.RecordedRequest;
 import io.turnpike.devkit.ScriptedModelServer;
+import io.turnpike.devkit.ServiceChild;
 import io.turnpike.devkit.TopicTail;
+import io.turnpike.runner.RunnerMain;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
 import java.nio.file.Files;
@@ -58,7 +60,7 @@ class CrashRecoveryTest {
           .tool("get_time", inv -> "14:05 in " + inv.args().get("city").asText())
           .build().start()) {
 
-        RunnerProcess first = RunnerProcess.start(settings);
+        ServiceChild first = ServiceChild.start("runner-service", RunnerMain.class, settings);
         cluster.submit("run-crash", TravelScript.AGENT, "Trip to Lisbon soon");
         await().atMost(Duration.ofSeconds(60)).until(() -> weatherCalls.get() >= 1 && events.forKey("run-crash").stream()
             .anyMatch(r -> cluster.serdes().turnEvent().decode(r.value()).getStep() instanceof ToolCallRequested));
@@ -68,7 +70,7 @@ class CrashRecoveryTest {
 
         Map<String, String> elsewhere = new java.util.HashMap<>(settings);
         elsewhere.put("turnpike.runner.state-dir", Files.createTempDirectory("state-b").toString());
-        try (RunnerProcess second = RunnerProcess.start(elsewhere)) {
+        try (ServiceChild second = ServiceChild.start("runner-service", RunnerMain.class, elsewhere)) {
           await().atMost(Duration.ofSeconds(120)).until(() -> !results.forKey("run-crash").isEmpty());
           RunResult result = cluster.serdes().runResult().decode(results.forKey("run-crash").get(0).value());
           assertThat(result.getStatus()).isEqualTo(RunStatus.COMPLETED);

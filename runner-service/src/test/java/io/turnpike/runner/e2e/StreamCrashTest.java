@@ -16,7 +16,9 @@ import io.turnpike.client.agent.AgentYaml;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
 import io.turnpike.devkit.Scripts;
+import io.turnpike.devkit.ServiceChild;
 import io.turnpike.devkit.TopicTail;
+import io.turnpike.runner.RunnerMain;
 import io.turnpike.schema.Topics;
 import java.nio.file.Files;
 import java.time.Duration;
@@ -54,7 +56,7 @@ class StreamCrashTest {
           "turnpike.kafka.session-timeout", "6s",
           "turnpike.runner.state-dir", Files.createTempDirectory("stream-crash-a").toString()));
 
-      RunnerProcess first = RunnerProcess.start(settings);
+      ServiceChild first = ServiceChild.start("runner-service", RunnerMain.class, settings);
       RunRequest req = RunRequest.newBuilder().setRunId("st-crash").setAgent("writer").setInput("Write it out")
           .setMetadata(Map.of()).setRequestedAt(Instant.now()).setStream(true).build();
       cluster.send(Topics.RUN_REQUESTS.name(), "st-crash", cluster.serdes().runRequest().encode(req), "RunRequest");
@@ -63,7 +65,7 @@ class StreamCrashTest {
       model.streamDelay(Duration.ZERO);
 
       settings.put("turnpike.runner.state-dir", Files.createTempDirectory("stream-crash-b").toString());
-      try (RunnerProcess second = RunnerProcess.start(settings)) {
+      try (ServiceChild second = ServiceChild.start("runner-service", RunnerMain.class, settings)) {
         await().atMost(Duration.ofSeconds(120)).until(() -> !results.forKey("st-crash").isEmpty());
         await().during(Duration.ofSeconds(2)).atMost(Duration.ofSeconds(10)).until(() -> results.forKey("st-crash").size() == 1);
         RunResult result = cluster.serdes().runResult().decode(results.forKey("st-crash").getFirst().value());
