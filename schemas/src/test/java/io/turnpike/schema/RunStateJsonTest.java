@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 class RunStateJsonTest {
   private static RunState state() {
     Instant at = Instant.parse("2026-12-03T10:00:00Z");
-    return RunState.newBuilder().setRunId("run-1").setStatus(RunStatus.AWAITING_APPROVAL)
+    return RunState.newBuilder().setRunId("run-1").setStatus(RunStatus.INTERRUPTED)
         .setAgent(AgentDefinition.newBuilder().setName("helper").setVersion(3).setModel("gpt-test").build())
         .setInput("Refund invoice 7 ünïcödé").setUser("alice")
         .setItems(List.of(MessageItem.newBuilder().setRole(Role.USER).setText("Refund invoice 7").build(),
@@ -33,7 +33,7 @@ class RunStateJsonTest {
   void aRunStateComesBackExactly() {
     RunState s = state();
     String json = RunStateJson.write(s, true);
-    assertThat(json).contains("\"runId\" : \"run-1\"").contains("AWAITING_APPROVAL").contains("issue_refund");
+    assertThat(json).contains("\"runId\" : \"run-1\"").contains("INTERRUPTED").contains("issue_refund");
     assertThat(RunStateJson.read(json)).isEqualTo(s);
     assertThat(RunStateJson.read(RunStateJson.write(s, false))).isEqualTo(s);
   }
