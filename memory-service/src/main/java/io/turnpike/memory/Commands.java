@@ -6,6 +6,8 @@ import java.util.UUID;
 
 /** Memory commands: how they are made and what makes one unusable. */
 public final class Commands {
+  static final int MAX_LINE_ID = 64;
+
   private Commands() {}
 
   /** Why the command cannot be applied, or null. */
@@ -20,6 +22,17 @@ public final class Commands {
         }
         if (c.getType() == io.turnpike.avro.MemoryCommandType.UPDATE_LINE && (c.getText() == null || c.getText().isBlank())) {
           yield "UPDATE_LINE needs the line's new text";
+        }
+        // Bounded like a consolidated line: the scope's state is one changelog record, so an unbounded
+        // edit (a model told to write a novel into memory) must not be able to make it unwritable.
+        if (c.getText() != null && c.getText().length() > Extraction.MAX_TEXT) {
+          yield "a memory line is at most " + Extraction.MAX_TEXT + " characters; the new text has " + c.getText().length();
+        }
+        if (c.getLineId().length() > MAX_LINE_ID) {
+          yield "lineId is at most " + MAX_LINE_ID + " characters";
+        }
+        if (c.getReason() != null && c.getReason().length() > Extraction.MAX_TEXT) {
+          yield "the reason is at most " + Extraction.MAX_TEXT + " characters";
         }
         yield null;
       }

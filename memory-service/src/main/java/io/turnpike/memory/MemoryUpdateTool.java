@@ -44,7 +44,7 @@ public final class MemoryUpdateTool {
     if (type == MemoryCommandType.UPDATE_LINE && text.isBlank()) {
       throw new IllegalArgumentException("an edit needs the line's new text");
     }
-    return MemoryCommand.newBuilder()
+    MemoryCommand c = MemoryCommand.newBuilder()
         .setCommandId(call.callId())
         .setType(type)
         .setRunId(call.runId())
@@ -53,6 +53,11 @@ public final class MemoryUpdateTool {
         .setReason(call.requireString("reason"))
         .setRequestedAt(now)
         .build();
+    String problem = Commands.problem(c);
+    if (problem != null) {
+      throw new IllegalArgumentException(problem);
+    }
+    return c;
   }
 
   public String handle(ToolInvocation call) throws Exception {

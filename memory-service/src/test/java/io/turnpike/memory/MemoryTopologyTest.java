@@ -217,11 +217,14 @@ class MemoryTopologyTest {
     command(SCOPE, MemoryCommand.newBuilder().setCommandId("y").setType(MemoryCommandType.REMOVE_LINE).setScope(SCOPE)
         .setLineId("L77").setReason("r").setRequestedAt(t0).build());
     commands.pipeInput("junk", new byte[] {1, 2, 3});
+    command(SCOPE, MemoryCommand.newBuilder().setCommandId("z").setType(MemoryCommandType.UPDATE_LINE).setScope(SCOPE)
+        .setLineId("L1").setText("y".repeat(100_000)).setReason("r").setRequestedAt(t0).build());
     List<TestRecord<String, byte[]>> dl = deadLetters.readRecordsToList();
-    assertThat(dl).hasSize(3);
+    assertThat(dl).hasSize(4);
     assertThat(reason(dl.get(0))).contains("run run-unknown has no memory scope");
     assertThat(reason(dl.get(1))).contains("has no line 'L77'");
     assertThat(reason(dl.get(2))).contains("cannot decode the memory command");
+    assertThat(reason(dl.get(3))).contains("a memory line is at most 500 characters; the new text has 100000");
     assertThat(documents.isEmpty()).isTrue();
   }
 

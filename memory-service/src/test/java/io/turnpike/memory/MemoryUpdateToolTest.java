@@ -43,5 +43,10 @@ class MemoryUpdateToolTest {
     assertThatThrownBy(() -> MemoryUpdateTool.command(call("{\"action\":\"edit\",\"text\":\"x\",\"reason\":\"r\"}"), NOW))
         .hasMessageContaining("lineId");
     assertThatThrownBy(() -> MemoryUpdateTool.command(call("not json"), NOW)).hasMessageContaining("not valid JSON");
+    String novel = "x".repeat(Extraction.MAX_TEXT + 1);
+    assertThatThrownBy(() -> MemoryUpdateTool.command(call("{\"action\":\"edit\",\"lineId\":\"L1\",\"text\":\"" + novel
+        + "\",\"reason\":\"r\"}"), NOW)).hasMessageContaining("a memory line is at most 500 characters; the new text has 501");
+    assertThatThrownBy(() -> MemoryUpdateTool.command(call("{\"action\":\"remove\",\"lineId\":\"L1\",\"reason\":\"" + novel
+        + "\"}"), NOW)).hasMessageContaining("the reason is at most 500 characters");
   }
 }
