@@ -3,6 +3,7 @@ package io.turnpike.schema;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.GuardrailCheck;
 import io.turnpike.avro.GuardrailVerdict;
+import io.turnpike.avro.McpToolList;
 import io.turnpike.avro.MemoryCandidates;
 import io.turnpike.avro.MemoryCommand;
 import io.turnpike.avro.MemoryConsolidation;
@@ -69,6 +70,8 @@ public final class Topics {
       MemoryConsolidation.getClassSchema(), false, Map.of());
   public static final TopicSpec MEMORY_CONSOLIDATION_RESULTS = new TopicSpec("turnpike.memory.consolidation.results", "memory scope",
       MemoryConsolidation.getClassSchema(), false, Map.of());
+  /** MCP tools (issue #14): each MCP server's tool list as the MCP gateway last listed it; read by the runner. */
+  public static final TopicSpec MCP_TOOLS = new TopicSpec("turnpike.mcp.tools", "MCP server name", McpToolList.getClassSchema(), true, Map.of());
   public static final TopicSpec DEAD_LETTERS = new TopicSpec("turnpike.dead-letters", "original key", null, false, LONG_RETENTION);
 
   /** Every topic Turnpike uses, in the order a reader meets them. */
@@ -76,7 +79,7 @@ public final class Topics {
       AGENTS, RUN_REQUESTS, RUN_COMMANDS, RUN_STATE, TURN_EVENTS, RUN_RESULTS,
       MODEL_REQUESTS, MODEL_RESULTS, MODEL_STREAM, TOOL_REQUESTS, TOOL_RESULTS,
       SANDBOX_REQUESTS, SANDBOX_RESULTS, GUARDRAIL_REQUESTS, GUARDRAIL_RESULTS, WORKSPACES,
-      MEMORY_CANDIDATES, MEMORY, MEMORY_COMMANDS, MEMORY_CONSOLIDATION_REQUESTS, MEMORY_CONSOLIDATION_RESULTS, DEAD_LETTERS);
+      MEMORY_CANDIDATES, MEMORY, MEMORY_COMMANDS, MEMORY_CONSOLIDATION_REQUESTS, MEMORY_CONSOLIDATION_RESULTS, MCP_TOOLS, DEAD_LETTERS);
 
   public static TopicSpec byName(String name) {
     return ALL.stream().filter(t -> t.name().equals(name)).findFirst()

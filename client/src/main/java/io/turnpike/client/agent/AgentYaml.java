@@ -69,6 +69,7 @@ import java.util.stream.Stream;
  *   - name: get_weather           # required, ^[a-zA-Z0-9_-]{1,64}$, unique
  *     description: Current weather for a city
  *     kind: function              # function (default) | sandbox | mcp | hosted | agent (see AgentToolYaml)
+ *                                 # mcp: a server of the MCP gateway, see McpToolYaml
  *                                 # hosted: type (default: the name) and its settings, see HostedToolYaml
  *     parameters:                 # a JSON schema object (stored as JSON text)
  *       type: object
@@ -552,6 +553,15 @@ public final class AgentYaml {
         out.add(hosted);
         continue;
       }
+      if (McpToolYaml.isMcpServer(t)) {
+        // An MCP gateway server's tools (its own keys: server, allow, deny, requireApproval); one entry per server.
+        ToolSpec server = McpToolYaml.parse(t);
+        if (!names.add(server.getName())) {
+          throw t.error("server", "MCP server '" + server.getMcp().getServer() + "' is listed twice; keep one entry");
+        }
+        out.add(server);
+        continue;
+      }
       if (AgentToolYaml.isAgentTool(t)) {
         // Another agent as a tool (its own keys: agent, agentVersion); the name rules are the same.
         ToolSpec agentTool = AgentToolYaml.parse(t, top.node.path("name").asText());
@@ -578,7 +588,6 @@ public final class AgentYaml {
       b.setKind(switch (kind.toLowerCase(Locale.ROOT)) {
         case "function" -> ToolKind.FUNCTION;
         case "sandbox" -> ToolKind.SANDBOX;
-        case "mcp" -> ToolKind.MCP;
         case "hosted" -> ToolKind.HOSTED;
         default -> throw t.error("kind", "'" + kind + "' is not a tool kind (use function, sandbox, mcp, hosted or agent)");
       });

@@ -81,9 +81,9 @@ final class HostedToolYaml {
   private static final Set<String> COMPOUNDS = AgentYaml.orderedSet("and", "or");
   private static final Pattern COUNTRY = Pattern.compile("^[A-Z]{2}$");
   private static final Pattern SERVER_LABEL = Pattern.compile("^[a-zA-Z][a-zA-Z0-9_-]{0,63}$");
-  private static final Pattern HEADER_NAME = Pattern.compile("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$");
-  /** What a header value may be: a reference to a TURNPIKE_MCP_ variable, optionally after a scheme word. */
-  static final Pattern HEADER_REFERENCE = Pattern.compile("^(?:([A-Za-z][A-Za-z0-9-]*) )?\\$\\{(TURNPIKE_MCP_[A-Z0-9_]+)\\}$");
+  private static final Pattern HEADER_NAME = McpHeaders.NAME;
+  /** What a header value may be: {@link McpHeaders}' rule, shared with the MCP gateway's configuration. */
+  static final Pattern HEADER_REFERENCE = McpHeaders.REFERENCE;
 
   /** The hosted tool's type: its {@code type}, else its name. */
   static String type(AgentYaml.Obj t) {

@@ -5,6 +5,9 @@ import io.turnpike.avro.ApprovalRule;
 import io.turnpike.avro.GuardrailMode;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
+import io.turnpike.avro.McpServerRef;
+import io.turnpike.avro.McpToolInfo;
+import io.turnpike.avro.McpToolList;
 import io.turnpike.avro.ModelSettings;
 import io.turnpike.avro.OutputType;
 import io.turnpike.avro.PendingCall;
@@ -16,10 +19,13 @@ import io.turnpike.avro.ToolUseMode;
 import io.turnpike.schema.Capabilities;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -38,6 +44,9 @@ final class AgentView {
       }
     }
     for (ToolSpec t : agent.getTools()) {
+      if (isMcpServerEntry(t)) {
+        continue; // expanded into the server's tools when the run started (withMcpTools); never offered itself
+      }
       tools.put(t.getName(), t); // the agent's own declaration wins (e.g. needsApproval on shell)
     }
     for (String target : agent.getHandoffs()) {
@@ -50,6 +59,65 @@ final class AgentView {
           .build());
     }
     return new ArrayList<>(tools.values());
+  }
+
+  /** A {@code kind: mcp} entry of agent YAML: an MCP gateway server, not yet its tools. */
+  static boolean isMcpServerEntry(ToolSpec t) {
+    return t.getKind() == ToolKind.MCP && t.getMcp() != null && t.getMcp().getTool() == null;
+  }
+
+  /**
+   * The agent with each MCP server entry followed by that server's tools as the MCP gateway last listed them
+   * ({@code turnpike.mcp.tools}): the allow and deny filters applied, {@code requireApproval} as needsApproval
+   * (the usual approval flow holds the call), the entry's timeout on each. Done once, when a run starts (or
+   * hands off): the run keeps the tools it started with, as it keeps the agent's version. A tool whose name
+   * the agent already uses is left out (the agent's own wins). An entry whose server has no list stays
+   * unexpanded (see {@link #missingMcpServers}).
+   */
+  static AgentDefinition withMcpTools(AgentDefinition agent, Function<String, McpToolList> lists) {
+    if (agent.getTools().stream().noneMatch(AgentView::isMcpServerEntry)) {
+      return agent;
+    }
+    Set<String> taken = new HashSet<>();
+    agent.getTools().stream().filter(t -> !isMcpServerEntry(t)).forEach(t -> taken.add(t.getName()));
+    List<ToolSpec> out = new ArrayList<>();
+    for (ToolSpec t : agent.getTools()) {
+      out.add(t);
+      if (!isMcpServerEntry(t)) {
+        continue;
+      }
+      McpServerRef ref = t.getMcp();
+      McpToolList list = lists.apply(ref.getServer());
+      if (list == null) {
+        continue;
+      }
+      boolean all = ref.getRequireApproval().contains("*");
+      for (McpToolInfo tool : list.getTools()) {
+        if (ref.getDeny().contains(tool.getName()) || (!ref.getAllow().isEmpty() && !ref.getAllow().contains(tool.getName()))
+            || !taken.add(tool.getModelName())) {
+          continue;
+        }
+        out.add(ToolSpec.newBuilder()
+            .setName(tool.getModelName())
+            .setDescription(tool.getDescription())
+            .setParametersJson(tool.getInputSchemaJson())
+            .setKind(ToolKind.MCP)
+            .setNeedsApproval(all || ref.getRequireApproval().contains(tool.getName()))
+            .setTimeoutMs(t.getTimeoutMs())
+            .setMcp(McpServerRef.newBuilder().setServer(ref.getServer()).setTool(tool.getName()).build())
+            .build());
+      }
+    }
+    return AgentDefinition.newBuilder(agent).setTools(out).build();
+  }
+
+  /** The MCP servers the agent names whose tools it does not have (no list on {@code turnpike.mcp.tools}). */
+  static List<String> missingMcpServers(AgentDefinition agent) {
+    Set<String> expanded = new HashSet<>();
+    agent.getTools().stream().filter(t -> t.getKind() == ToolKind.MCP && t.getMcp() != null && t.getMcp().getTool() != null)
+        .forEach(t -> expanded.add(t.getMcp().getServer()));
+    return agent.getTools().stream().filter(AgentView::isMcpServerEntry).map(t -> t.getMcp().getServer())
+        .filter(s -> !expanded.contains(s)).toList();
   }
 
   static Optional<ToolSpec> tool(AgentDefinition agent, String name) {

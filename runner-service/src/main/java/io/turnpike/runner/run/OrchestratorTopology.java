@@ -123,6 +123,11 @@ public final class OrchestratorTopology {
         Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(RunMemories.STORE), Serdes.String(), Serdes.ByteArray())
             .withLoggingDisabled(),
         "memory-in", keys, values, Topics.MEMORY.name(), "memory-loader", RunMemories.Loader::new);
+    // MCP tools (issue #14): each MCP server's tool list, to expand an agent's MCP servers when a run starts.
+    topology.addGlobalStore(
+        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(McpTools.STORE), Serdes.String(), Serdes.ByteArray())
+            .withLoggingDisabled(),
+        "mcp-tools-in", keys, values, Topics.MCP_TOOLS.name(), "mcp-tools-loader", McpTools.Loader::new);
 
     StringSerializer keyOut = new StringSerializer();
     ByteArraySerializer valueOut = new ByteArraySerializer();

@@ -80,6 +80,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private KeyValueStore<String, RunState> runs;
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
+  private McpTools mcpTools;
   private KeyValueStore<String, byte[]> memories;
   private io.turnpike.schema.AvroSerde<io.turnpike.avro.MemoryDocument> memoryDocuments;
   private SendFailures failures;
@@ -111,6 +112,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.timers = context.getStateStore(OrchestratorTopology.TIMER_STORE);
     this.agents = context.getStateStore(OrchestratorTopology.AGENT_STORE);
     this.memories = context.getStateStore(RunMemories.STORE);
+    this.mcpTools = new McpTools(context.getStateStore(McpTools.STORE), serdes);
     this.memoryDocuments = io.turnpike.schema.MemorySerdes.using(serdes.registry()).document();
     Map<String, Object> configs = context.appConfigs();
     this.failures = SendFailures.from(configs);
@@ -403,6 +405,12 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       throw new BadRecord("agent '" + req.getAgent() + "' version " + req.getAgentVersion()
           + " is not available (current version is " + agent.getVersion() + ")", null, req);
     }
+    agent = AgentView.withMcpTools(agent, mcpTools::list);
+    List<String> missing = AgentView.missingMcpServers(agent);
+    if (!missing.isEmpty()) {
+      throw new BadRecord("agent '" + req.getAgent() + "' uses MCP server(s) " + missing + " with no tool list on "
+          + Topics.MCP_TOOLS.name() + " (is the MCP gateway running, with them in its configuration?)", null, req);
+    }
     return agent;
   }
 
@@ -413,7 +421,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       byte[] bytes = agents.get(name);
       if (bytes != null) {
         try {
-          found.put(name, serdes.agentDefinition().decode(bytes));
+          found.put(name, AgentView.withMcpTools(serdes.agentDefinition().decode(bytes), mcpTools::list));
         } catch (SchemaRegistryException e) {
           if (e.isTransient()) {
             throw e; // retried by Streams (see decodeOrFail)
