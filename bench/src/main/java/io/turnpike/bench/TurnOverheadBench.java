@@ -194,7 +194,7 @@ public final class TurnOverheadBench {
             items.add(o);
             if (o instanceof FunctionCallItem f) {
               called = true;
-              items.add(new FunctionCallOutputItem(f.getToolCallId(), f.getName(), f.getArguments(), false, List.of()));
+              items.add(new FunctionCallOutputItem(f.getToolCallId(), f.getName(), f.getArguments(), false, List.of(), null));
             }
           }
           if (!called) {

@@ -18,6 +18,11 @@ public final class Capabilities {
   public static final String FILESYSTEM = "filesystem";
   public static final String SHELL = "shell";
   public static final String SKILLS = "skills";
+  /**
+   * Not a bundle of tools: the run's oldest items are summarized when its input nears the model's
+   * context window (the agent's {@code compaction} policy, issue #14).
+   */
+  public static final String COMPACTION = "compaction";
 
   public static final ToolSpec READ_FILE = tool("read_file",
       "Read a text file in the workspace. Lines are numbered from 1; give start_line/end_line to read part of a large file.",
@@ -74,6 +79,13 @@ public final class Capabilities {
       FILESYSTEM, "You have a private workspace. Use read_file, write_file, list_dir, apply_patch and view_image on it; paths are relative to the workspace root.",
       SHELL, "You can run shell commands in the workspace with the shell tool. There is no network access.",
       SKILLS, "Skills are packaged instructions. Load one with load_skill before using it.");
+
+  /** Every capability an agent may list: the tool bundles and compaction. */
+  public static java.util.Set<String> names() {
+    java.util.Set<String> names = new java.util.TreeSet<>(TOOLS.keySet());
+    names.add(COMPACTION);
+    return names;
+  }
 
   /** Names of every built-in sandbox tool. */
   public static boolean isSandboxTool(String name) {

@@ -80,6 +80,7 @@ import java.util.stream.Stream;
  *     timeout: 30s                # 500ms, 30s, 2m, 1h
  * handoffs: [other-agent]          # adds a transfer_to_other-agent tool
  * capabilities: [filesystem, shell, skills]   # built-in sandbox tools (io.turnpike.schema.Capabilities)
+ *                                 # and compaction (summarize old items near the context window: see CompactionYaml)
  * guardrails:
  *   - name: pii                   # required, unique
  *     stage: output               # input | output | tool_input | tool_output
@@ -126,7 +127,7 @@ public final class AgentYaml {
       "modelSettings", "tools", "handoffs", "capabilities", "guardrails", "guardrailTimeout", "approvalRules", "approvalTimeout", "approvalTimeoutAction",
       "handoffInputFilter", "manifest",
       "maxTurns", "modelTimeout", "toolTimeout", "retry", "maxAttempts", "metadata",
-      "outputType", "toolUseBehavior", "resetToolChoice", "modelProvider", "memory");
+      "outputType", "toolUseBehavior", "resetToolChoice", "modelProvider", "memory", "compaction");
   private static final Set<String> SETTINGS_KEYS = orderedSet("temperature", "topP", "maxOutputTokens", "toolChoice",
       "parallelToolCalls", "api", "reasoning", "truncation", "frequencyPenalty", "presencePenalty", "verbosity", "metadata",
       "stream");
@@ -254,8 +255,8 @@ public final class AgentYaml {
     List<String> capabilities = names(o, "capabilities", false);
     for (int i = 0; i < capabilities.size(); i++) {
       String c = capabilities.get(i);
-      if (!Capabilities.TOOLS.containsKey(c)) {
-        Set<String> known = new java.util.TreeSet<>(Capabilities.TOOLS.keySet());
+      if (!Capabilities.names().contains(c)) {
+        Set<String> known = Capabilities.names();
         String hint = suggestion(c, known);
         throw o.error("capabilities[" + i + "]", "'" + c + "' is not a capability"
             + (hint == null ? "" : " (did you mean '" + hint + "'?)") + "; known: " + String.join(", ", known));
@@ -321,6 +322,7 @@ public final class AgentYaml {
     retry(o, b);
     b.setMetadata(metadata(o));
     b.setMemory(MemoryYaml.parse(o));
+    b.setCompaction(CompactionYaml.parse(o, capabilities));
     b.setTools(MemoryYaml.withMemoryTool(o, b.getTools(), b.getMemory()));
     return b.build();
   }

@@ -95,8 +95,8 @@ class AgentYamlGatesTest {
   @Test
   void capabilitiesMustBeKnown() {
     assertError(HEAD + "capabilities: [filesytem]\n", "capabilities[0]",
-        "'filesytem' is not a capability (did you mean 'filesystem'?); known: filesystem, shell, skills");
-    assertError(HEAD + "capabilities: [browser]\n", "capabilities[0]", "known: filesystem, shell, skills");
+        "'filesytem' is not a capability (did you mean 'filesystem'?); known: compaction, filesystem, shell, skills");
+    assertError(HEAD + "capabilities: [browser]\n", "capabilities[0]", "known: compaction, filesystem, shell, skills");
     assertError(HEAD + "capabilities: [shell, shell]\n", "capabilities[1]", "listed twice");
     assertError(HEAD + "capabilities: shell\n", "capabilities", "must be a list of names");
   }

@@ -72,6 +72,7 @@ public final class Orchestrator implements AutoCloseable {
     p.put(SendFailures.CONFIG, new SendFailures());
     p.put(OrchestratorConfig.MAX_ANSWER_BYTES, config.maxAnswerBytes());
     p.put(OrchestratorConfig.MAX_IMAGE_BYTES, config.maxImageBytes());
+    p.put(OrchestratorConfig.INLINE_OUTPUT_BYTES, config.inlineOutputBytes());
     return p;
   }
 

@@ -26,6 +26,8 @@ import java.util.Map;
  * @param maxImageBytes     the most image bytes a run keeps, all its images together ({@value #MAX_IMAGE_BYTES}):
  *                          kept once in its RunState and sent with every model call; an image over it is not
  *                          kept and the model is told
+ * @param inlineOutputBytes larger tool outputs are kept out of the RunState, once each, in the run-blobs store
+ *                          (default 2048; see {@link LargeOutputs})
  */
 public record OrchestratorConfig(
     String bootstrapServers,
@@ -40,7 +42,8 @@ public record OrchestratorConfig(
     Duration pollInterval,
     String schemaRegistryUrl,
     int maxAnswerBytes,
-    long maxImageBytes) {
+    long maxImageBytes,
+    int inlineOutputBytes) {
 
   /** The key of {@link #maxAnswerBytes}, also how the orchestrator's processor finds it in the Streams configuration. */
   public static final String MAX_ANSWER_BYTES = "turnpike.runner.max-answer-bytes";
@@ -51,6 +54,8 @@ public record OrchestratorConfig(
   public static final int DEFAULT_MAX_ANSWER_BYTES = 1024 * 1024;
   /** The key of {@link #maxImageBytes}, passed to the processor through the Streams configuration like max-answer-bytes. */
   public static final String MAX_IMAGE_BYTES = "turnpike.runner.max-image-bytes";
+  /** The key of {@link #inlineOutputBytes}, passed to the processor through the Streams configuration too. */
+  public static final String INLINE_OUTPUT_BYTES = "turnpike.runner.inline-output-bytes";
 
   public OrchestratorConfig {
     groupTuning = Map.copyOf(groupTuning);
@@ -73,13 +78,20 @@ public record OrchestratorConfig(
         s.getDuration("turnpike.runner.poll-interval", Duration.ofMillis(5)),
         s.schemaRegistryUrl(),
         s.getInt(MAX_ANSWER_BYTES, DEFAULT_MAX_ANSWER_BYTES),
-        s.getLong(MAX_IMAGE_BYTES, Images.DEFAULT_MAX_BYTES));
+        s.getLong(MAX_IMAGE_BYTES, Images.DEFAULT_MAX_BYTES),
+        s.getInt(INLINE_OUTPUT_BYTES, LargeOutputs.DEFAULT_INLINE_BYTES));
   }
 
   /** {@link #maxAnswerBytes} as the Streams configuration carries it, or the default where it does not. */
   static int maxAnswerBytes(Map<String, Object> streamsConfig) {
     Object configured = streamsConfig.get(MAX_ANSWER_BYTES);
     return configured == null ? DEFAULT_MAX_ANSWER_BYTES : Integer.parseInt(configured.toString());
+  }
+
+  /** {@link #inlineOutputBytes} as the Streams configuration carries it, or the default where it does not. */
+  static int inlineOutputBytes(Map<String, Object> streamsConfig) {
+    Object configured = streamsConfig.get(INLINE_OUTPUT_BYTES);
+    return configured == null ? LargeOutputs.DEFAULT_INLINE_BYTES : Integer.parseInt(configured.toString());
   }
 
   /** {@link #maxImageBytes} as the Streams configuration carries it, or the default where it does not. */

@@ -45,6 +45,8 @@ import org.apache.kafka.streams.state.Stores;
 public final class OrchestratorTopology {
   public static final String RUN_STORE = "run-state";
   public static final String TIMER_STORE = "run-timers";
+  /** Large tool outputs, once each, out of the RunState ({@link LargeOutputs}). */
+  public static final String BLOB_STORE = "run-blobs";
   public static final String AGENT_STORE = "agents";
 
   static final String SINK_MODEL_REQUESTS = "model-requests";
@@ -111,6 +113,11 @@ public final class OrchestratorTopology {
         .withLoggingEnabled(Map.of("max.message.bytes", String.valueOf(RecordLimits.runStateBytes()))), PROCESSOR);
     topology.addStateStore(Stores.keyValueStoreBuilder(
         Stores.persistentKeyValueStore(TIMER_STORE), Serdes.String(), Serdes.String()), PROCESSOR);
+    // Written in the same transaction as the state that refers to it; each output once, so its changelog
+    // (compacted, deleted outputs tombstoned) grows with what runs keep, not with their steps.
+    topology.addStateStore(Stores.keyValueStoreBuilder(
+            Stores.persistentKeyValueStore(BLOB_STORE), Serdes.String(), Serdes.ByteArray())
+        .withLoggingEnabled(Map.of("max.message.bytes", String.valueOf(RecordLimits.runStateBytes()))), PROCESSOR);
 
     // Agent definitions: every instance needs every agent, whatever runs it owns. Values stay raw
     // bytes so that restoring the store (which bypasses this processor) gives the same content.

@@ -80,6 +80,10 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private KeyValueStore<String, RunState> runs;
   private KeyValueStore<String, String> timers;
   private KeyValueStore<String, byte[]> agents;
+  /** Tool outputs kept out of line ({@link LargeOutputs}), key {@code <runId>|<sha256>}. */
+  private KeyValueStore<String, byte[]> blobs;
+  private String blobChangelog;
+  private int inlineOutputBytes;
   private McpTools mcpTools;
   private KeyValueStore<String, byte[]> memories;
   private io.turnpike.schema.AvroSerde<io.turnpike.avro.MemoryDocument> memoryDocuments;
@@ -111,6 +115,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.runs = context.getStateStore(OrchestratorTopology.RUN_STORE);
     this.timers = context.getStateStore(OrchestratorTopology.TIMER_STORE);
     this.agents = context.getStateStore(OrchestratorTopology.AGENT_STORE);
+    this.blobs = context.getStateStore(OrchestratorTopology.BLOB_STORE);
     this.memories = context.getStateStore(RunMemories.STORE);
     this.mcpTools = new McpTools(context.getStateStore(McpTools.STORE), serdes);
     this.memoryDocuments = io.turnpike.schema.MemorySerdes.using(serdes.registry()).document();
@@ -120,6 +125,8 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.limits = RecordLimits.from(configs, changelog, failures);
     this.maxAnswerBytes = OrchestratorConfig.maxAnswerBytes(configs);
     this.maxImageBytes = OrchestratorConfig.maxImageBytes(configs);
+    this.inlineOutputBytes = OrchestratorConfig.inlineOutputBytes(configs);
+    this.blobChangelog = context.applicationId() + "-" + OrchestratorTopology.BLOB_STORE + "-changelog";
     context.schedule(timerInterval, PunctuationType.WALL_CLOCK_TIME, this::fireDeadlines);
   }
 
@@ -201,7 +208,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       return;
     }
     Instant now = now();
-    RunState state = runs.get(runId);
+    RunState state = load(runId);
     RunEvent event;
     try {
       event = decode(topic, record, runId, state);
@@ -324,10 +331,37 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       LOG.warn("run {} {}", state.getRunId(), message);
       commit(state, writes);
       telemetry.committed(state, t, cancel, now);
+    } else if (endLean(state, message, writes == null ? "no transition" : writes.overflow().toString(), now)) {
+      return;
     } else {
       LOG.error("run {} cannot go on within the record limits and cannot be ended either ({}); leaving it as it was",
           state.getRunId(), writes == null ? "no transition" : writes.overflow());
     }
+  }
+
+  /**
+   * The last way to end a run whose state no longer fits: FAILED, with the reason, and its state without
+   * the conversation (which stays in turnpike.turn-events), so a run never stays RUNNING unwritable.
+   */
+  private boolean endLean(RunState state, String message, String why, Instant now) {
+    RunEvent cancel = new RunEvent.Abandoned(message + "; its state did not fit either (" + why
+        + "), so the conversation was left out of it (see turnpike.turn-events)");
+    RunState lean = RunStateMachine.withoutConversation(state);
+    Transition t = transition(lean, cancel, now);
+    Writes writes = t == null || t.isRejected() ? null : prepare(t, now);
+    if (writes == null || writes.after() == null || writes.overflow() != null) {
+      return false;
+    }
+    LOG.warn("run {} {} (ended without its conversation: {})", state.getRunId(), message, why);
+    commit(state, writes);
+    telemetry.committed(state, t, cancel, now);
+    return true;
+  }
+
+  /** A run's state as the state machine works on it: its large tool outputs read back from the blob store. */
+  private RunState load(String runId) {
+    RunState stored = runs.get(runId);
+    return stored == null ? null : LargeOutputs.withOutputs(stored, sha -> blobs.get(LargeOutputs.key(runId, sha)));
   }
 
   /** The state machine's answer, or null (logged) when it throws. */
@@ -490,7 +524,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
    * Everything one transition writes, encoded; {@code after} is null when nothing changed.
    * {@code overflow} names the first record its topic would not take, null when everything fits.
    */
-  private record Writes(RunState after, long timestamp, List<Write> records, Overflow overflow) {}
+  private record Writes(RunState after, long timestamp, List<Write> records, Overflow overflow, LargeOutputs.Split stored) {}
 
   /** A record too large for its topic: what it is, how large, and what the topic takes. */
   private record Overflow(String what, String topic, int bytes, int limit) {
@@ -504,13 +538,15 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   /** Encodes what {@code t} writes and checks each record against its topic's limit; writes nothing. */
   private Writes prepare(Transition t, Instant now) {
     if (!t.changed()) {
-      return new Writes(null, 0, List.of(), null);
+      return new Writes(null, 0, List.of(), null, null);
     }
     RunState after = t.state();
     String trace = after.getTraceId();
     outgoing = RunTelemetry.outgoing(after);
     List<Write> records = new ArrayList<>();
     byte[] stored;
+    // Large tool outputs are written once, to the blob store; the state refers to them (LargeOutputs).
+    LargeOutputs.Split split = LargeOutputs.split(after, inlineOutputBytes);
     try {
       for (Effect effect : t.effects()) {
         records.add(switch (effect) {
@@ -538,20 +574,27 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
               headers("ToolResult", parentTrace(after, a.result().getRunId()), a.result().getCallId()));
         });
       }
-      RunState published = RunStateMachine.published(after);
+      RunState published = RunStateMachine.published(split.stored());
       byte[] publishedBytes = serdes.runState().encode(published);
       records.add(new Write(OrchestratorTopology.SINK_RUN_STATE, Topics.RUN_STATE.name(), publishedBytes,
           headers("RunState", trace, null)));
       // The store, and so its changelog, keeps the full state: encoded again only where it differs.
-      stored = published == after ? publishedBytes : serdes.runState().encode(after);
+      stored = published == split.stored() ? publishedBytes : serdes.runState().encode(split.stored());
     } finally {
       outgoing = null;
     }
-    return new Writes(after, now.toEpochMilli(), records, overflow(after.getRunId(), records, stored));
+    return new Writes(after, now.toEpochMilli(), records, overflow(after.getRunId(), records, stored, split.added()), split);
   }
 
-  private Overflow overflow(String runId, List<Write> records, byte[] stored) {
+  private Overflow overflow(String runId, List<Write> records, byte[] stored, Map<String, byte[]> outputs) {
     byte[] key = runId.getBytes(StandardCharsets.UTF_8);
+    for (Map.Entry<String, byte[]> output : outputs.entrySet()) {
+      int size = RecordLimits.estimate(LargeOutputs.key(runId, output.getKey()).getBytes(StandardCharsets.UTF_8),
+          output.getValue(), null);
+      if (size > limits.of(blobChangelog)) {
+        return new Overflow("a tool output kept out of line", blobChangelog, size, limits.of(blobChangelog));
+      }
+    }
     for (Write w : records) {
       int size = RecordLimits.estimate(w.key() == null ? key : w.key().getBytes(StandardCharsets.UTF_8), w.value(), w.headers());
       int limit = limits.of(w.topic());
@@ -589,7 +632,12 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       return;
     }
     String runId = after.getRunId();
-    runs.put(runId, after);
+    RunState stored = writes.stored().stored();
+    writes.stored().added().forEach((sha, bytes) -> blobs.put(LargeOutputs.key(runId, sha), bytes));
+    java.util.Set<String> dropped = LargeOutputs.references(before);
+    dropped.removeAll(LargeOutputs.references(stored));
+    dropped.forEach(sha -> blobs.delete(LargeOutputs.key(runId, sha))); // compacted away, or filtered by a handoff
+    runs.put(runId, stored);
     updateTimers(before, after);
     for (Write w : writes.records()) {
       forward(w.sink(), w.key() == null ? runId : w.key(), w.value(), writes.timestamp(), w.headers());
@@ -735,7 +783,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       String[] parts = timer.key.split("\\|", 3);
       String runId = parts[1];
       String callId = parts[2];
-      RunState state = runs.get(runId);
+      RunState state = load(runId);
       if (state == null) {
         continue;
       }

@@ -36,7 +36,7 @@ import java.util.Optional;
 public final class RunStateMachine {
 
   /** The current RunState layout (see RunState.avsc's doc for what each version added). */
-  public static final int SCHEMA_VERSION = 5;
+  public static final int SCHEMA_VERSION = 6;
 
   private RunStateMachine() {}
 
@@ -242,6 +242,31 @@ public final class RunStateMachine {
         .map(p -> p.getContent() == null ? p : PendingCall.newBuilder(p).setContent(null).build())
         .toList();
     return RunState.newBuilder(state).setPending(new ArrayList<>(pending)).build();
+  }
+
+  /**
+   * The state of a run that must end but whose state no longer fits its topic: without the conversation
+   * (items, images, held output, queued messages; all of it is in turnpike.turn-events), the content of
+   * pending checks, the workspace files of its memory and its agent's manifest, and with its input cut
+   * to 64 Ki characters. What is left is small whatever the run did, so ending it can always be written.
+   */
+  static RunState withoutConversation(RunState state) {
+    String input = state.getInput().length() > 65_536 ? state.getInput().substring(0, 65_536) + "[...]" : state.getInput();
+    RunState.Builder b = RunState.newBuilder(state)
+        .setInput(input)
+        .setItems(new ArrayList<>())
+        .setImages(new ArrayList<>())
+        .setHeld(new ArrayList<>())
+        .setQueuedMessages(new ArrayList<>())
+        .setPending(new ArrayList<>())
+        .setToolCalls(new ArrayList<>())
+        .setApprovals(new ArrayList<>())
+        .setGuardrailResults(new ArrayList<>())
+        .setAgent(AgentDefinition.newBuilder(state.getAgent()).setManifest(null).build());
+    if (state.getMemory() != null) {
+      b.setMemory(io.turnpike.avro.RunMemory.newBuilder(state.getMemory()).setFiles(Map.of()).build());
+    }
+    return b.build();
   }
 
   /** Names of the agents a run's held or new model output hands off to; the orchestrator resolves them. */

@@ -214,6 +214,7 @@ final class ToolCalls {
     step.toolCalls().removeIf(t -> t.getCallId().equals(progress.getCallId()));
     output(step, progress.getCallId(), progress.getToolCallId(), progress.getName(), output, isError, images);
     if (step.toolCalls().isEmpty() && !step.terminal()) {
+      inCallOrder(step.items());
       Turns.afterTools(step);
     }
   }
@@ -221,8 +222,36 @@ final class ToolCalls {
   private static void output(Step step, String callId, String toolCallId, String name, String output, boolean isError,
       List<ImageContent> images) {
     List<ImageContent> references = Images.references(images);
-    step.items().add(new FunctionCallOutputItem(toolCallId, name, output, isError, new ArrayList<>(references)));
+    step.items().add(new FunctionCallOutputItem(toolCallId, name, output, isError, new ArrayList<>(references), null));
     step.emit(new ToolCallCompleted(callId, name, output, isError, new ArrayList<>(references)));
+  }
+
+  /**
+   * The turn's calls ran in parallel and their outputs were recorded as they arrived: put them in the
+   * order the model made the calls, so the model gets them back as it asked for them (and a replay
+   * or a retried worker cannot change what it sees).
+   */
+  static void inCallOrder(List<Object> items) {
+    int end = items.size();
+    int start = end;
+    while (start > 0 && items.get(start - 1) instanceof FunctionCallOutputItem) {
+      start--;
+    }
+    Map<String, Integer> order = new java.util.HashMap<>();
+    for (int i = start - 1; i >= 0 && !(items.get(i) instanceof FunctionCallOutputItem); i--) {
+      if (items.get(i) instanceof FunctionCallItem f) {
+        order.put(f.getToolCallId(), i);
+      }
+    }
+    if (end - start < 2) {
+      return;
+    }
+    List<Object> outputs = new ArrayList<>(items.subList(start, end));
+    outputs.sort(java.util.Comparator.comparingInt(
+        o -> order.getOrDefault(((FunctionCallOutputItem) o).getToolCallId(), Integer.MAX_VALUE)));
+    for (int i = 0; i < outputs.size(); i++) {
+      items.set(start + i, outputs.get(i));
+    }
   }
 
   /** What the next agent sees of the conversation, per the handing-off agent's filter. */

@@ -41,13 +41,23 @@ final class Turns {
       step.items().add(new MessageItem(Role.USER, queued, null, java.util.List.of()));
     }
     step.b.getQueuedMessages().clear();
-    int turn = step.b.getTurn() + 1;
-    step.b.setTurn(turn);
-    AgentDefinition agent = step.agent();
+    step.b.setTurn(step.b.getTurn() + 1);
+    callModel(step, true);
+  }
+
+  /**
+   * Sends the current turn's model call; with {@code mayCompact}, a compaction call goes first when
+   * the input has reached the agent's threshold ({@link Compaction}), and this call follows its answer.
+   */
+  static void callModel(Step step, boolean mayCompact) {
+    String callId = step.runId() + ":m" + step.b.getTurn();
+    if (mayCompact && Compaction.startIfDue(step, callId)) {
+      return;
+    }
     PendingCall pc = PendingCall.newBuilder()
-        .setCallId(step.runId() + ":m" + turn)
+        .setCallId(callId)
         .setKind(CallKind.MODEL)
-        .setDeadline(step.now.plus(AgentView.modelTimeout(agent)))
+        .setDeadline(step.now.plus(AgentView.modelTimeout(step.agent())))
         .setFirstSentAt(step.now)
         .build();
     step.pending().add(pc);
@@ -57,7 +67,11 @@ final class Turns {
   static void resendModel(Step step, PendingCall call) {
     PendingCall retry = Retries.nextAttempt(step, call);
     step.replacePending(retry);
-    sendModel(step, retry);
+    if (Compaction.isCall(retry.getCallId())) {
+      Compaction.send(step, retry);
+    } else {
+      sendModel(step, retry);
+    }
   }
 
   private static void sendModel(Step step, PendingCall pc) {
@@ -113,7 +127,12 @@ final class Turns {
       }
       return step.done();
     }
+    if (Compaction.isCall(call.getCallId())) {
+      Compaction.answered(step, call, result);
+      return step.done();
+    }
     step.removePending(call.getCallId());
+    Compaction.reported(step, result.getUsage(), step.items().size());
     boolean inputJudged = step.pending().stream()
         .noneMatch(p -> p.getKind() == CallKind.GUARDRAIL && p.getStage() == GuardrailStage.INPUT);
     if (!inputJudged) {

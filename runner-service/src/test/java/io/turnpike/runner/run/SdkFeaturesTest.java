@@ -400,7 +400,7 @@ class SdkFeaturesTest {
           new RunEvent.ModelAnswered(answer(RUN + ":m1", call("c1", "get_weather"))));
       List<Object> items = new ArrayList<>(asked.state().getItems());
       items.add(new FunctionCallOutputItem("c1", "get_weather", "a map", false,
-          List.of(ImageContent.newBuilder().setMimeType("image/png").setData(ByteBuffer.wrap(png)).build())));
+          List.of(ImageContent.newBuilder().setMimeType("image/png").setData(ByteBuffer.wrap(png)).build()), null));
       RunState v3 = RunState.newBuilder(asked.state()).setSchemaVersion(3).setItems(items).setImages(List.of())
           .setToolUsers(List.of()).build();
 
