@@ -20,6 +20,8 @@ import io.turnpike.schema.registry.SchemaRegistries;
 import io.turnpike.devkit.MemoryScript;
 import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.guardrail.GuardrailService;
+import io.turnpike.mcp.McpGatewayConfig;
+import io.turnpike.mcp.ToolGateway;
 import io.turnpike.memory.MemoryService;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.sandbox.SandboxService;
@@ -237,6 +239,13 @@ final class DevCommand implements Callable<Integer> {
       row("services", sandbox == null ? "runner, sandbox, guardrail, memory" : "runner, guardrail, memory");
       if (sandbox != null) {
         row("", "no sandbox: " + sandbox + " (agents with capabilities are published but their sandbox calls wait)");
+      }
+
+      // MCP tools (issue #14): the gateway runs only the servers its operator configured (turnpike.mcp.servers).
+      if (!settings.get(McpGatewayConfig.SERVERS, "").isBlank()) {
+        ToolGateway mcp = start("MCP gateway", () -> ToolGateway.start(settings, telemetry, e -> {}));
+        row("mcp", "MCP gateway for servers " + String.join(", ", mcp.serversUp().keySet()) + "  (from "
+            + settings.get(McpGatewayConfig.SERVERS, "") + "; docs/mcp.md)");
       }
 
       // 4. The example tool worker (user code, in a real deployment its own process).
