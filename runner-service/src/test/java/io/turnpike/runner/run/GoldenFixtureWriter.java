@@ -11,7 +11,7 @@ import java.nio.file.Path;
  * Writes the golden RunState fixtures of the current schema version: a run waiting for a tool
  * result (since v3: whose first attempt timed out, so the call is backing off before its resend), and
  * since v4 one with the items v4 added ({@link #newItems()}), since v5 a parent run waiting for its
- * child ({@link #childAndHosted()}).
+ * child ({@link #childAndHosted()}), since v6 a run whose compaction call is out ({@link #compacting()}).
  * Run by hand when RunState's schema version is bumped, and commit the output next to the older
  * fixtures; never overwrite an older version's fixture.
  */
@@ -106,6 +106,34 @@ public final class GoldenFixtureWriter {
     return RunStateMachine.apply(s, new RunEvent.ModelAnswered(answered), Fixtures.T0.plusSeconds(1)).state();
   }
 
+  /** The output of the v6 fixture's fetch of page n: 3 KB, so the store keeps it out of line. */
+  static String page(int n) {
+    return ("page " + n + " ").repeat(500).substring(0, 3_000);
+  }
+
+  /**
+   * Since v6: a run of an agent with a compaction policy whose compaction call is out (three tool turns,
+   * the oldest items about to be summarized), as the store keeps it: its 3 KB outputs out of line
+   * (references only; {@link #page} rebuilds them), and what compaction keeps in {@code context}.
+   */
+  static RunState compacting() {
+    AgentDefinition agent = AgentDefinition.newBuilder(Fixtures.agent(20, "fetch"))
+        .setRetry(RetryPolicies.newBuilder().build())
+        .setCompaction(io.turnpike.avro.CompactionPolicy.newBuilder().setContextWindow(4_096L).setThreshold(0.5)
+            .setKeepRecentItems(2).build())
+        .build();
+    Transition t = RunStateMachine.apply(null, new RunEvent.Started(Fixtures.request("golden-6", "Fetch the pages"), agent,
+        "0123456789abcdef0123456789abcdef"), Fixtures.T0);
+    for (int turn = 1; t.effectsOf(Effect.SendModelCall.class).stream().noneMatch(c -> Compaction.isCall(c.call().getCallId())); turn++) {
+      t = RunStateMachine.apply(t.state(), new RunEvent.ModelAnswered(Fixtures.toolCalls("golden-6", "golden-6:m" + turn, "fetch",
+          "{\"page\":" + turn + "}")), Fixtures.T0.plusSeconds(turn));
+      String callId = t.effectsOf(Effect.SendToolCall.class).getFirst().call().getCallId();
+      t = RunStateMachine.apply(t.state(), new RunEvent.ToolAnswered(Fixtures.toolResult("golden-6", callId, "fetch", page(turn))),
+          Fixtures.T0.plusSeconds(turn));
+    }
+    return LargeOutputs.split(t.state(), LargeOutputs.DEFAULT_INLINE_BYTES).stored();
+  }
+
   public static void main(String[] args) throws Exception {
     Path dir = Path.of(args.length > 0 ? args[0] : "runner-service/src/test/resources/fixtures/run-state");
     int version = RunStateMachine.SCHEMA_VERSION;
@@ -115,6 +143,9 @@ public final class GoldenFixtureWriter {
     }
     if (version == 5) {
       Files.write(dir.resolve("v5-child-and-hosted.bin"), legacyEncoding(childAndHosted()));
+    }
+    if (version == 6) {
+      Files.write(dir.resolve("v6-compacting.bin"), legacyEncoding(compacting()));
     }
     Files.writeString(dir.resolve("v" + version + "-RunState.avsc"), RunState.getClassSchema().toString());
   }

@@ -12,6 +12,10 @@ import io.turnpike.avro.GuardrailStage;
 import io.turnpike.avro.GuardrailVerdict;
 import io.turnpike.avro.ImageContent;
 import io.turnpike.avro.ModelCall;
+import io.turnpike.avro.FunctionCallItem;
+import io.turnpike.avro.Role;
+import io.turnpike.avro.MessageItem;
+import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.RunCommand;
 import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunResult;
@@ -494,6 +498,64 @@ class OrchestratorTopologyTest {
         + ", over the 99 bytes that turnpike.model.requests takes");
     assertThat(modelRequests.isEmpty()).isTrue();
     assertThat(driver.getKeyValueStore(OrchestratorTopology.TIMER_STORE).approximateNumEntries()).isZero();
+  }
+
+  @Test
+  void aRunWhoseStateNoLongerFitsEvenToEndItEndsFailedWithoutItsConversationAndThePartitionGoesOn() {
+    SendFailures failures = new SendFailures();
+    start(config(SendFailures.CONFIG, failures), Telemetry.noop("orchestrator"));
+    submit("r40");
+    modelRequests.readValue();
+    // the model wrote 30 KB beside its tool call: the conversation, and so the state, holds it
+    ModelResult wordy = ModelResult.newBuilder(Fixtures.toolCalls("r40", "r40:m1", "get_weather", "{\"city\":\"Oslo\"}"))
+        .setOutput(List.of(new MessageItem(Role.ASSISTANT, "w".repeat(30_000), null, List.of()),
+            new FunctionCallItem("fc_1", "get_weather", "{\"city\":\"Oslo\"}", null))).build();
+    modelResults.pipeInput("r40", SERDES.modelResult().encode(wordy));
+    ToolCall call = SERDES.toolCall().decode(toolRequests.readValue());
+    // as if the broker had refused a 20000-byte RunState: whatever the run does next, its state is larger
+    failures.tooLarge(Topics.RUN_STATE.name(), 20_000);
+    toolResults.pipeInput("r40", SERDES.toolResult().encode(Fixtures.toolResult("r40", call.getCallId(), "get_weather", "sunny")));
+
+    RunResult ended = SERDES.runResult().decode(runResults.readValue());
+    assertThat(ended.getStatus()).isEqualTo(RunStatus.FAILED);
+    assertThat(ended.getError()).startsWith("stopped by the orchestrator: the answer of tool get_weather was ")
+        .contains("the run's state would be ").contains("that turnpike.run-state takes")
+        .contains("its state did not fit either").endsWith("so the conversation was left out of it (see turnpike.turn-events)");
+    RunState stored = latestState("r40");
+    assertThat(stored.getStatus()).isEqualTo(RunStatus.FAILED);
+    assertThat(stored.getItems()).isEmpty();
+    assertThat(stored.getError()).isEqualTo(ended.getError());
+    assertThat(SERDES.runState().decode(runState.readValuesToList().getLast()).getStatus()).isEqualTo(RunStatus.FAILED);
+    assertThat(driver.getKeyValueStore(OrchestratorTopology.TIMER_STORE).approximateNumEntries()).isZero();
+
+    // the partition goes on: the next run completes
+    submit("r41");
+    assertThat(SERDES.modelCall().decode(modelRequests.readValue()).getCallId()).isEqualTo("r41:m1");
+    modelResults.pipeInput("r41", SERDES.modelResult().encode(Fixtures.text("r41", "r41:m1", "Sunny.")));
+    RunResult next = SERDES.runResult().decode(runResults.readValue());
+    assertThat(next.getRunId()).isEqualTo("r41");
+    assertThat(next.getStatus()).isEqualTo(RunStatus.COMPLETED);
+  }
+
+  @Test
+  void largeToolOutputsAreStoredOnceOutOfTheStateAndTheModelStillGetsThemWhole() {
+    ToolCall call = askForWeather("r42");
+    String big = "s".repeat(50_000);
+    toolResults.pipeInput("r42", SERDES.toolResult().encode(Fixtures.toolResult("r42", call.getCallId(), "get_weather", big)));
+
+    assertThat(outputInNextModelCall().getOutput()).isEqualTo(big);
+    FunctionCallOutputItem stored = (FunctionCallOutputItem) latestState("r42").getItems().stream()
+        .filter(i -> i instanceof FunctionCallOutputItem).findFirst().orElseThrow();
+    assertThat(stored.getOutput()).isEmpty();
+    assertThat(stored.getOutputRef().getSize()).isEqualTo(50_000);
+    byte[] blob = driver.<String, byte[]>getKeyValueStore(OrchestratorTopology.BLOB_STORE)
+        .get(LargeOutputs.key("r42", stored.getOutputRef().getSha256()));
+    assertThat(new String(blob, StandardCharsets.UTF_8)).isEqualTo(big);
+    assertThat(runState.readValuesToList()).allSatisfy(v -> assertThat(v.length).isLessThan(4_000));
+
+    // a later step (the model's answer) loads it back, and the run's result is as without the store
+    modelResults.pipeInput("r42", SERDES.modelResult().encode(Fixtures.text("r42", "r42:m2", "Sunny.")));
+    assertThat(SERDES.runResult().decode(runResults.readValue()).getStatus()).isEqualTo(RunStatus.COMPLETED);
   }
 
   @Test

@@ -428,7 +428,7 @@ class RunPhasesTest {
   @Nested
   class OlderVersions {
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3, 4, 5})
+    @org.junit.jupiter.params.provider.ValueSource(ints = {1, 2, 3, 4, 5, 6})
     void everyGoldenRunStateDecodesAndResumes(int version) throws Exception {
       Schema writer;
       byte[] bytes;
@@ -461,6 +461,40 @@ class RunPhasesTest {
            InputStream data = RunPhasesTest.class.getResourceAsStream("/fixtures/run-state/" + fixture)) {
         return AvroSerde.legacy(RunState.class).withWriterSchema(new Schema.Parser().parse(schema)).decode(data.readAllBytes());
       }
+    }
+
+    @Test
+    void theV6FixtureKeepsItsOutputsOutOfLineAndItsCompactionAndResumesWhenTheSummaryArrives() throws Exception {
+      RunState stored = decode("v6-compacting.bin", 6);
+      assertThat(stored.getSchemaVersion()).isEqualTo(6);
+      assertThat(stored.getAgent().getCompaction().getContextWindow()).isEqualTo(4_096L);
+      List<FunctionCallOutputItem> outputs = stored.getItems().stream().filter(i -> i instanceof FunctionCallOutputItem)
+          .map(i -> (FunctionCallOutputItem) i).toList();
+      assertThat(outputs).isNotEmpty().allSatisfy(o -> {
+        assertThat(o.getOutput()).isEmpty();
+        assertThat(o.getOutputRef().getSize()).isEqualTo(3_000);
+      });
+      PendingCall compact = stored.getPending().getFirst();
+      assertThat(Compaction.isCall(compact.getCallId())).isTrue();
+      int compacting = stored.getContext().getCompacting();
+      assertThat(compacting).isGreaterThan(1);
+
+      // a restarted runner puts the outputs back from its blob store and takes the summary
+      java.util.Map<String, byte[]> blobs = new java.util.HashMap<>();
+      for (int n = 1; n <= outputs.size(); n++) {
+        byte[] page = GoldenFixtureWriter.page(n).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        blobs.put(Images.sha256(page), page);
+      }
+      RunState loaded = LargeOutputs.withOutputs(stored, blobs::get);
+      Transition t = RunStateMachine.apply(loaded, new RunEvent.ModelAnswered(Fixtures.text("golden-6", compact.getCallId(),
+          "pages 1 to 2 fetched")), T0.plusSeconds(60));
+      assertThat(t.state().getSchemaVersion()).isEqualTo(RunStateMachine.SCHEMA_VERSION);
+      assertThat(t.state().getContext().getCompactions()).isEqualTo(1);
+      ModelCall next = modelCalls(t).getFirst();
+      assertThat(next.getCallId()).isEqualTo(compact.getCallId().replace(Compaction.CALL_SUFFIX, ""));
+      assertThat(((io.turnpike.avro.MessageItem) next.getInput().getFirst()).getText()).endsWith("pages 1 to 2 fetched");
+      assertThat(next.getInput()).hasSize(stored.getItems().size() - compacting + 1);
+      assertThat(((FunctionCallOutputItem) next.getInput().getLast()).getOutput()).isEqualTo(GoldenFixtureWriter.page(outputs.size()));
     }
 
     @Test
