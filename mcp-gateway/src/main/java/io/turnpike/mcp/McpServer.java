@@ -30,7 +30,11 @@ final class McpServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(McpServer.class);
 
   /** What a call came to: the output the model sees. */
-  record Outcome(String output, boolean isError) {}
+  record Outcome(String output, boolean isError, List<io.turnpike.avro.ImageContent> images) {
+    Outcome(String output, boolean isError) {
+      this(output, isError, List.of());
+    }
+  }
 
   private final McpServerSpec spec;
   private final McpGatewayConfig config;
@@ -189,7 +193,7 @@ final class McpServer implements AutoCloseable {
     }
     try {
       McpResults.Output out = McpResults.of(answer.join());
-      return new Outcome(out.text(), out.isError());
+      return new Outcome(out.text(), out.isError(), out.images());
     } catch (java.util.concurrent.CompletionException e) {
       Throwable cause = e.getCause() == null ? e : e.getCause();
       if (cause instanceof McpError err) {

@@ -165,6 +165,7 @@ public final class ToolGateway implements AutoCloseable {
       return ToolResult.newBuilder(result)
           .setOutput("the MCP tool " + call.getName() + " answered, but " + problem + "; ask it for less")
           .setIsError(true)
+          .setImages(List.of())
           .build();
     }
   }
@@ -188,6 +189,7 @@ public final class ToolGateway implements AutoCloseable {
         .setName(call.getName())
         .setOutput(outcome.output())
         .setIsError(outcome.isError())
+        .setImages(outcome.images())
         .setWorker(workerId)
         .setDurationMs(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0))
         .build());

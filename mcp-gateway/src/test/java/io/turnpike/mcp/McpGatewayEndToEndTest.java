@@ -84,7 +84,7 @@ class McpGatewayEndToEndTest {
           requireApproval: [get-sum]
         - kind: mcp
           server: web
-          allow: [echo, get-structured-content]
+          allow: [echo, get-structured-content, get-tiny-image]
       """;
 
   static ScriptedReply script(ModelRequestView req) {
@@ -104,6 +104,9 @@ class McpGatewayEndToEndTest {
     }
     if (input.startsWith("crash") && turn == 1) {
       return ScriptedReply.toolCall("every__echo", "{\"message\":\"again\"}");
+    }
+    if (input.startsWith("image") && turn == 0) {
+      return ScriptedReply.toolCall("web__get-tiny-image", "{}");
     }
     if (input.startsWith("web") && turn == 0) {
       return ScriptedReply.toolCalls(List.of(new ScriptedReply.ToolCallSpec("web__echo", "{\"message\":\"over http\"}"),
@@ -246,6 +249,15 @@ class McpGatewayEndToEndTest {
     submit("mcp-web", "web tools");
     RunResult done = awaitStatus("mcp-web", RunStatus.COMPLETED);
     assertThat(done.getFinalOutput()).contains("Echo: over http").contains("temperature");
+  }
+
+  @Test
+  void anImageAToolReturnsIsShownToTheModel() {
+    submit("mcp-image", "image please");
+    RunResult done = awaitStatus("mcp-image", RunStatus.COMPLETED);
+    assertThat(done.getFinalOutput()).contains("[image 1: image/png");
+    ModelRequestView second = requestsOf("image please").getLast();
+    assertThat(second.imageUrls()).singleElement().satisfies(url -> assertThat(url).startsWith("data:image/png;base64,"));
   }
 
   @Test

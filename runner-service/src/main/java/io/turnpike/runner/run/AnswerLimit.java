@@ -52,7 +52,7 @@ final class AnswerLimit {
   static RunEvent refusal(RunEvent answer, String why) {
     return switch (answer) {
       case RunEvent.ToolAnswered t -> new RunEvent.ToolAnswered(ToolResult.newBuilder(t.result())
-          .setOutput("error: " + why).setIsError(true).build());
+          .setOutput("error: " + why).setIsError(true).setImages(List.of()).build(), t.maxImageBytes());
       case RunEvent.ChildAnswered c -> new RunEvent.ChildAnswered(ToolResult.newBuilder(c.result())
           .setOutput("error: " + why).setIsError(true).build());
       // The command ran: its snapshot and exit code stay true, only the output is replaced.

@@ -38,7 +38,12 @@ public sealed interface RunEvent {
     }
   }
 
-  record ToolAnswered(ToolResult result) implements RunEvent {}
+  /** A tool worker's answer; of its images (an MCP tool's) the run keeps at most {@code maxImageBytes} in all, as for the sandbox's. */
+  record ToolAnswered(ToolResult result, long maxImageBytes) implements RunEvent {
+    public ToolAnswered(ToolResult result) {
+      this(result, Images.DEFAULT_MAX_BYTES);
+    }
+  }
 
   /** A child run's outcome (a ToolResult with childRunId): the answer of the agent tool call that started it. */
   record ChildAnswered(ToolResult result) implements RunEvent {}

@@ -413,7 +413,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     if (topic.equals(Topics.TOOL_RESULTS.name())) {
       ToolResult res = decodeOrFail(() -> serdes.toolResult().decode(record.value()), topic, false);
-      return res.getChildRunId() != null ? new RunEvent.ChildAnswered(res) : new RunEvent.ToolAnswered(res);
+      return res.getChildRunId() != null ? new RunEvent.ChildAnswered(res) : new RunEvent.ToolAnswered(res, maxImageBytes);
     }
     throw new BadRecord("orchestrator does not consume " + topic, null, false, null);
   }

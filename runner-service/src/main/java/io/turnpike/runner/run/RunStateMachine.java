@@ -58,7 +58,7 @@ public final class RunStateMachine {
       case RunEvent.Started s -> duplicateStart(state, s.request());
       case RunEvent.CommandReceived c -> command(state, c.command(), now);
       case RunEvent.ModelAnswered m -> Turns.modelAnswered(state, m.result(), m.agents(), m.maxImageBytes(), now);
-      case RunEvent.ToolAnswered t -> ToolCalls.toolAnswered(state, t.result(), now);
+      case RunEvent.ToolAnswered t -> ToolCalls.toolAnswered(state, t.result(), t.maxImageBytes(), now);
       case RunEvent.ChildAnswered c -> ChildRuns.answered(state, c.result(), now);
       case RunEvent.SandboxAnswered s -> ToolCalls.sandboxAnswered(state, s.result(), s.maxImageBytes(), now);
       case RunEvent.GuardrailAnswered g -> Guardrails.verdict(state, g.verdict(), g.agents(), now);

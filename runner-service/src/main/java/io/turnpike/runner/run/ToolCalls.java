@@ -165,8 +165,8 @@ final class ToolCalls {
     step.emit(new ToolCallRequested(pc.getCallId(), pc.getAttempt(), pc.getName(), arguments));
   }
 
-  static Transition toolAnswered(RunState state, ToolResult r, Instant now) {
-    return answered(state, r.getCallId(), CallKind.TOOL, r.getOutput(), r.getIsError(), List.of(), 0, now);
+  static Transition toolAnswered(RunState state, ToolResult r, long maxImageBytes, Instant now) {
+    return answered(state, r.getCallId(), CallKind.TOOL, r.getOutput(), r.getIsError(), r.getImages(), maxImageBytes, now);
   }
 
   static Transition sandboxAnswered(RunState state, SandboxResult r, long maxImageBytes, Instant now) {
