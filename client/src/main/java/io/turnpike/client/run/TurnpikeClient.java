@@ -288,12 +288,25 @@ public final class TurnpikeClient implements AutoCloseable {
 
   /** Asks the runner to cancel the run; returns the command id. */
   public String cancel(String runId, String reason) {
-    return command(runId, RunCommandType.CANCEL, null, reason, false);
+    return command(runId, RunCommandType.CANCEL, null, reason, false, null);
+  }
+
+  /**
+   * Sends one human decision or a cancel, recording who sent it ({@code RunCommand.issuedBy}); the one
+   * producer path of the CLI's and the console's approve, reject and cancel. Returns the command id.
+   *
+   * @param type     APPROVE, REJECT or CANCEL
+   * @param callId   the pending approval's callId (APPROVE, REJECT)
+   * @param message  what the model is told (REJECT) or why (CANCEL); may be null
+   * @param issuedBy who decided; null when unknown
+   */
+  public String decide(String runId, RunCommandType type, String callId, String message, boolean always, String issuedBy) {
+    return command(runId, type, callId, message, always, issuedBy);
   }
 
   /** Approves a pending call ({@code always}: also future calls of that tool in this run). */
   public String approve(String runId, String callId, boolean always) {
-    return command(runId, RunCommandType.APPROVE, callId, null, always);
+    return command(runId, RunCommandType.APPROVE, callId, null, always, null);
   }
 
   /** Rejects a pending call; {@code message} is what the model is told. */
@@ -303,15 +316,16 @@ public final class TurnpikeClient implements AutoCloseable {
 
   /** Rejects a pending call ({@code always}: also future calls of that tool in this run); the model is told {@code message}. */
   public String reject(String runId, String callId, String message, boolean always) {
-    return command(runId, RunCommandType.REJECT, callId, message, always);
+    return command(runId, RunCommandType.REJECT, callId, message, always, null);
   }
 
   /** Adds a user message to the run's conversation. */
   public String sendMessage(String runId, String message) {
-    return command(runId, RunCommandType.USER_MESSAGE, null, message, false);
+    return command(runId, RunCommandType.USER_MESSAGE, null, message, false, null);
   }
 
-  private String command(String runId, RunCommandType type, String callId, String message, boolean always) {
+  private String command(String runId, RunCommandType type, String callId, String message, boolean always,
+      String issuedBy) {
     RunCommand cmd = RunCommand.newBuilder()
         .setRunId(runId)
         .setCommandId(UUID.randomUUID().toString())
@@ -320,6 +334,7 @@ public final class TurnpikeClient implements AutoCloseable {
         .setMessage(message)
         .setAlways(always)
         .setIssuedAt(Instant.now())
+        .setIssuedBy(issuedBy)
         .build();
     send(Topics.RUN_COMMANDS.name(), runId, cmd, serdes.runCommand(), "RunCommand", null,
         "sending " + type + " for run " + runId);
