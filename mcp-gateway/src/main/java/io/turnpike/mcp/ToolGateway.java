@@ -20,10 +20,13 @@ import io.turnpike.worker.WorkerLoop;
 import io.turnpike.worker.WorkerOptions;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -55,6 +58,17 @@ public final class ToolGateway implements AutoCloseable {
   private final KafkaProducer<String, byte[]> catalog;
   private final WorkerLoop<ToolCall, ToolResult> loop;
   private final String workerId;
+  /**
+   * Recently answered calls by call id: a call the runner sends again (its answer was late or lost) gets
+   * the same answer instead of a second MCP call with the same side effects, as {@code ToolWorker} does.
+   */
+  private final Map<String, CompletableFuture<ToolResult>> answered = Collections.synchronizedMap(
+      new LinkedHashMap<>(256, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, CompletableFuture<ToolResult>> eldest) {
+          return size() > 10_000;
+        }
+      });
 
   public ToolGateway(McpGatewayConfig config, Map<String, ?> consumerOverrides, Map<String, ?> producerOverrides,
       Telemetry telemetry, Consumer<Throwable> onFatal, Function<String, String> env) {
@@ -179,11 +193,33 @@ public final class ToolGateway implements AutoCloseable {
     return null;
   }
 
-  private void handle(Job<ToolCall, ToolResult> job) {
+  private void handle(Job<ToolCall, ToolResult> job) throws InterruptedException {
     ToolCall call = job.request();
+    CompletableFuture<ToolResult> mine = new CompletableFuture<>();
+    CompletableFuture<ToolResult> earlier = answered.putIfAbsent(call.getCallId(), mine);
+    if (earlier != null) {
+      try {
+        job.answer(earlier.get());
+      } catch (ExecutionException e) {
+        job.skip("the earlier run of this call did not finish: " + e.getCause());
+      }
+      return;
+    }
+    try {
+      ToolResult result = answer(call);
+      mine.complete(result);
+      job.answer(result);
+    } catch (RuntimeException e) {
+      answered.remove(call.getCallId(), mine);
+      mine.completeExceptionally(e);
+      throw e;
+    }
+  }
+
+  private ToolResult answer(ToolCall call) {
     long t0 = System.nanoTime();
     McpServer.Outcome outcome = call(call);
-    job.answer(ToolResult.newBuilder()
+    return ToolResult.newBuilder()
         .setRunId(call.getRunId())
         .setCallId(call.getCallId())
         .setName(call.getName())
@@ -192,7 +228,7 @@ public final class ToolGateway implements AutoCloseable {
         .setImages(outcome.images())
         .setWorker(workerId)
         .setDurationMs(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0))
-        .build());
+        .build();
   }
 
   private McpServer.Outcome call(ToolCall call) {

@@ -273,6 +273,28 @@ class McpGatewayEndToEndTest {
   }
 
   @Test
+  void aCallSentAgainIsAnsweredAgainWithoutASecondMcpCall() throws IOException {
+    Path written = files.resolve("once.txt");
+    ToolCall call = ToolCall.newBuilder().setRunId("mcp-again").setCallId("mcp-again:t1.1").setAgent("mcp-user")
+        .setToolCallId("c1").setName("files__write_file")
+        .setArguments("{\"path\":\"" + written + "\",\"content\":\"once\"}")
+        .setDeadline(Instant.now().plusSeconds(60)).build();
+    send(Topics.TOOL_REQUESTS.name(), "mcp-again", serdes.toolCall().encode(call), "ToolCall");
+    await().atMost(Duration.ofSeconds(30)).until(() -> toolResults.forKey("mcp-again").size() == 1);
+    assertThat(Files.readString(written)).isEqualTo("once");
+    Files.delete(written);
+
+    // the runner re-sends a call whose answer was late: same call id, attempt 2
+    send(Topics.TOOL_REQUESTS.name(), "mcp-again", serdes.toolCall().encode(ToolCall.newBuilder(call).setAttempt(2).build()),
+        "ToolCall");
+    await().atMost(Duration.ofSeconds(30)).until(() -> toolResults.forKey("mcp-again").size() == 2);
+    List<String> outputs = toolResults.forKey("mcp-again").stream()
+        .map(r -> serdes.toolResult().decode(r.value()).getOutput()).toList();
+    assertThat(outputs.get(1)).isEqualTo(outputs.get(0));
+    assertThat(written).doesNotExist();
+  }
+
+  @Test
   void everyServersToolListIsOnTheCompactedTopic() {
     try (TopicTail lists = new TopicTail(kafka.bootstrapServers(), Topics.MCP_TOOLS.name())) {
       await().atMost(Duration.ofSeconds(30)).until(() -> !lists.forKey("web").isEmpty() && !lists.forKey("files").isEmpty());
