@@ -12,6 +12,7 @@ import io.turnpike.client.internal.KafkaSupport;
 import io.turnpike.client.run.RunTimeoutException;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.client.tool.ToolWorker;
+import io.turnpike.console.ConsoleService;
 import io.turnpike.devkit.EmbeddedKafka;
 import io.turnpike.sandbox.workspace.SnapshotKey;
 import io.turnpike.devkit.registry.DevSchemaRegistry;
@@ -57,7 +58,7 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "dev", mixinStandardHelpOptions = true,
     description = "Run everything in this JVM: an embedded Kafka broker, the runner, sandbox, guardrail and memory"
-        + " services and the example tool worker; publish the agents in agents/*.yaml, run one and stream its steps."
+        + " services, the operator console (web UI) and the example tool worker; publish the agents in agents/*.yaml, run one and stream its steps."
         + " Uses the real model when OPENAI_API_KEY is set (OPENAI_BASE_URL for another endpoint), else a bundled"
         + " OFFLINE SCRIPTED model.")
 final class DevCommand implements Callable<Integer> {
@@ -112,6 +113,13 @@ final class DevCommand implements Callable<Integer> {
   @Option(names = "--port", paramLabel = "PORT", defaultValue = "0", description = "Embedded broker port (default: a free one).")
   int port;
 
+  @Option(names = "--console-port", paramLabel = "PORT", defaultValue = "8088",
+      description = "Port of the operator console, web UI and REST API (default ${DEFAULT-VALUE}; a free one if taken).")
+  int consolePort;
+
+  @Option(names = "--no-console", description = "Do not start the operator console.")
+  boolean noConsole;
+
   @Option(names = "--partitions", paramLabel = "N", defaultValue = "3", description = "Partitions per runId-keyed topic (default ${DEFAULT-VALUE}).")
   int partitions;
 
@@ -119,6 +127,7 @@ final class DevCommand implements Callable<Integer> {
   String timeout;
 
   private final Deque<AutoCloseable> resources = new ArrayDeque<>();
+  private String consoleUrl;
   private PrintWriter out;
 
   @Override
@@ -210,6 +219,9 @@ final class DevCommand implements Callable<Integer> {
       conf.put("turnpike.model.api-key", apiKey);
       conf.put("turnpike.runner.state-dir", stateDir().toString());
       conf.put("turnpike.memory.state-dir", stateDir().toString());
+      conf.put("turnpike.console.state-dir", stateDir().toString());
+      conf.put("turnpike.console.host", "127.0.0.1");
+      conf.put("turnpike.console.port", String.valueOf(freeOr(consolePort)));
       conf.put("turnpike.memory.model.scripted", String.valueOf(scripted)); // memories the scripted model made say so
       Settings given = new Settings(Map.of(), env, new Properties());
       if (dataDir != null && given.get(SnapshotKey.KEY, null) == null && given.get(SnapshotKey.KEY_FILE, null) == null) {
@@ -237,6 +249,11 @@ final class DevCommand implements Callable<Integer> {
       start("memory service", () -> MemoryService.start(settings, telemetry));
       start("runner service", () -> RunnerService.start(settings, telemetry));
       row("services", sandbox == null ? "runner, sandbox, guardrail, memory" : "runner, guardrail, memory");
+      if (!noConsole) {
+        ConsoleService console = start("console", () -> ConsoleService.start(settings, telemetry, e -> {}));
+        consoleUrl = console.url();
+        row("console", consoleUrl + "  (web UI and REST API: runs, live timelines, approvals; docs/console.md)");
+      }
       if (sandbox != null) {
         row("", "no sandbox: " + sandbox + " (agents with capabilities are published but their sandbox calls wait)");
       }
@@ -271,6 +288,9 @@ final class DevCommand implements Callable<Integer> {
         println("  export TURNPIKE_SCHEMA_REGISTRY_URL=" + registry);
         println("  ./turnpike run " + agent + " \"What time is it in Tokyo?\" --follow");
         println("  ./turnpike agents list");
+        if (consoleUrl != null) {
+          println("  open " + consoleUrl + " in a browser");
+        }
         new CountDownLatch(1).await();
       }
       return exit;
@@ -281,6 +301,18 @@ final class DevCommand implements Callable<Integer> {
       } catch (IllegalStateException shuttingDown) {
         // the hook is running or has run
       }
+    }
+  }
+
+  /** {@code port} when nothing listens on it (so bookmarks keep working), else 0: any free port. */
+  private static int freeOr(int port) {
+    if (port == 0) {
+      return 0;
+    }
+    try (java.net.ServerSocket probe = new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return port;
+    } catch (IOException taken) {
+      return 0;
     }
   }
 

@@ -29,6 +29,15 @@ import org.slf4j.LoggerFactory;
  */
 public final class ConsoleService implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ConsoleService.class);
+  /**
+   * Helidon logs through java.util.logging, in another format than ours: only its warnings, and this strong
+   * reference keeps the level (JUL holds loggers weakly). The console logs its own start line.
+   */
+  private static final java.util.logging.Logger HELIDON = java.util.logging.Logger.getLogger("io.helidon");
+
+  static {
+    HELIDON.setLevel(java.util.logging.Level.WARNING);
+  }
 
   private final List<AutoCloseable> parts;
   private final KafkaStreams streams;
