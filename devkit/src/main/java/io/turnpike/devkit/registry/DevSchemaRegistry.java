@@ -33,8 +33,8 @@ import org.slf4j.LoggerFactory;
  * <p>State lives in the compacted topic {@code _schemas} in Confluent's own record layout, and is
  * replayed on start, so a registry restarted on the same cluster serves the same ids and versions.
  * Ids are global and a schema keeps its id in every subject; the default compatibility level is
- * BACKWARD. Endpoints: {@code /subjects}, {@code /subjects/{s}/versions[/{v}|latest[/schema]]},
- * {@code POST /subjects/{s}} (lookup), {@code DELETE /subjects/{s}[?permanent=true]},
+ * BACKWARD. Endpoints: {@code /subjects[?subjectPrefix=]}, {@code /subjects/{s}/versions[/{v}|latest[/schema]]},
+ * {@code POST /subjects/{s}} (lookup), {@code DELETE /subjects/{s}[/versions/{v}][?permanent=true]},
  * {@code /schemas/ids/{id}[/schema|/subjects|/versions]}, {@code /schemas/types},
  * {@code /config[/{s}][?defaultToGlobal=true]}, {@code /compatibility/subjects/{s}/versions[/{v}]},
  * {@code /mode}. Error bodies and codes are Confluent's. Schema references, JSON Schema and

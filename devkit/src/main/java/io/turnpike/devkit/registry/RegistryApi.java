@@ -98,9 +98,11 @@ final class RegistryApi {
         boolean deleted = flag(query, "deleted");
         int n = path.size();
         if (n == 1) {
+            // subjectPrefix: Kafka UI lists a topic's subjects this way (Confluent 7.x+).
+            String prefix = query.getOrDefault("subjectPrefix", "");
             return only(method, "GET", () -> {
                 ArrayNode out = array();
-                state.subjects(deleted).forEach(out::add);
+                state.subjects(deleted).stream().filter(s -> s.startsWith(prefix)).forEach(out::add);
                 return ok(out);
             });
         }
@@ -140,6 +142,13 @@ final class RegistryApi {
         boolean rawSchema = n == 5 && path.get(4).equals("schema");
         if (n == 5 && !rawSchema) {
             return throwNotFound();
+        }
+        if (n == 4 && method.equals("DELETE")) {
+            boolean permanent = flag(query, "permanent");
+            // A numbered version is looked for among soft-deleted ones too: deleting it again is 40406, and a
+            // permanent delete names one that is already soft-deleted. "latest" is the newest live one.
+            RegistryState.Version v = version(subject, path.get(3), permanent || !isLatest(path.get(3)));
+            return ok(SchemaStore.JSON.getNodeFactory().numberNode(store.deleteVersion(v, permanent)));
         }
         return only(method, "GET", () -> {
             RegistryState.Version v = version(subject, path.get(3), deleted);

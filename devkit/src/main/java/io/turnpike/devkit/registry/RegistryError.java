@@ -50,6 +50,16 @@ final class RegistryError extends RuntimeException {
                 + "' was not deleted first before being permanently deleted");
     }
 
+    static RegistryError versionSoftDeleted(String subject, int version) {
+        return new RegistryError(404, 40406, "Subject '" + subject + "' Version " + version
+                + " was soft deleted.Set permanent=true to delete permanently");
+    }
+
+    static RegistryError versionNotSoftDeleted(String subject, int version) {
+        return new RegistryError(404, 40407, "Subject '" + subject + "' Version " + version
+                + " was not deleted first before being permanently deleted");
+    }
+
     static RegistryError subjectLevelNotConfigured(String subject) {
         return new RegistryError(404, 40408, "Subject '" + subject
                 + "' does not have subject-level compatibility configured");

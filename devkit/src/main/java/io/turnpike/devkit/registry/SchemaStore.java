@@ -156,6 +156,28 @@ final class SchemaStore implements AutoCloseable {
         });
     }
 
+    /**
+     * Soft-deletes one version, or with {@code permanent} removes one that was soft-deleted before
+     * (Confluent's {@code DELETE /subjects/{s}/versions/{v}}). Returns the version number.
+     */
+    int deleteVersion(RegistryState.Version v, boolean permanent) {
+        return underWriteLock(() -> {
+            if (permanent) {
+                if (!v.deleted()) {
+                    throw RegistryError.versionNotSoftDeleted(v.subject(), v.version());
+                }
+                write(schemaKey(v.subject(), v.version()), null);
+                return v.version();
+            }
+            if (v.deleted()) {
+                throw RegistryError.versionSoftDeleted(v.subject(), v.version());
+            }
+            String schema = state.schema(v.id()).orElseThrow().schema();
+            write(schemaKey(v.subject(), v.version()), schemaValue(v.subject(), v.version(), v.id(), schema, true));
+            return v.version();
+        });
+    }
+
     @Override
     public void close() {
         writer.lock();
