@@ -149,7 +149,7 @@ public final class Telemetry implements AutoCloseable {
             // The exporter's own metrics would otherwise go to GlobalOpenTelemetry, which we never touch.
             .setMeterProvider(MeterProvider::noop);
         c.otlpHeaders().forEach(otlp::addHeader);
-        BatchSpanProcessor batch = BatchSpanProcessor.builder(otlp.build())
+        BatchSpanProcessor batch = BatchSpanProcessor.builder(new ExportWarnings(otlp.build(), b.serviceName, c.otlpTracesUrl()))
             .setMeterProvider(MeterProvider::noop)
             .build();
         yield new Export(batch, "otlp " + c.otlpTracesUrl());

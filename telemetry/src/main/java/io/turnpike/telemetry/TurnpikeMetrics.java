@@ -62,8 +62,14 @@ public final class TurnpikeMetrics {
   /** Consumer lag as Micrometer's Kafka binders name it (a gauge per client, tag {@code client.id}). */
   public static final String KAFKA_CONSUMER_LAG_MAX = "kafka.consumer.fetch.manager.records.lag.max";
 
-  private static final Duration LATENCY_FLOOR = Duration.ofMillis(1);
-  private static final Duration LATENCY_CEILING = Duration.ofMinutes(10);
+  /**
+   * The latency buckets (and +Inf): from a fast tool turn to a slow reasoning call. A fixed dozen per
+   * series instead of Micrometer's percentile histogram (88 buckets from 1 ms to 10 min): every bucket is
+   * a time series per tag combination, and quantiles between these bounds are still good enough to alert on.
+   */
+  static final Duration[] LATENCY_BUCKETS = {Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofMillis(250),
+      Duration.ofMillis(500), Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5), Duration.ofSeconds(10),
+      Duration.ofSeconds(30), Duration.ofMinutes(1), Duration.ofMinutes(2), Duration.ofMinutes(5)};
 
   private final MeterRegistry registry;
 
@@ -90,9 +96,7 @@ public final class TurnpikeMetrics {
 
   public void turnLatency(Duration latency) {
     Timer.builder(TURN_LATENCY).description("One agent turn: model call requested to answer applied")
-        .publishPercentileHistogram()
-        .minimumExpectedValue(LATENCY_FLOOR)
-        .maximumExpectedValue(LATENCY_CEILING)
+        .serviceLevelObjectives(LATENCY_BUCKETS)
         .register(registry)
         .record(latency);
   }
@@ -103,9 +107,7 @@ public final class TurnpikeMetrics {
     Timer.builder(MODEL_LATENCY).description("Model call latency as seen by the model invoker")
         .tag(TAG_MODEL, m)
         .tag(TAG_OUTCOME, ok ? "ok" : "error")
-        .publishPercentileHistogram()
-        .minimumExpectedValue(LATENCY_FLOOR)
-        .maximumExpectedValue(LATENCY_CEILING)
+        .serviceLevelObjectives(LATENCY_BUCKETS)
         .register(registry)
         .record(latency);
     tokens(m, "input", inputTokens);

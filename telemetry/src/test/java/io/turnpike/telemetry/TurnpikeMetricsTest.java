@@ -52,6 +52,10 @@ class TurnpikeMetricsTest {
         .contains("turnpike_guardrail_verdicts_total{guardrail=\"pii\",service=\"svc\",verdict=\"trip\"} 1.0")
         .contains("turnpike_tool_calls_total{outcome=\"ok\",service=\"svc\",tool=\"get_weather\"} 1.0");
 
+    // a dozen buckets per series, not Micrometer's 88-bucket percentile histogram
+    assertThat(text.lines().filter(l -> l.startsWith("turnpike_turn_latency_seconds_bucket{"))).hasSize(13);
+    assertThat(text).contains("turnpike_turn_latency_seconds_bucket{service=\"svc\",le=\"0.25\"} 1");
+
     sessions.set(1);
     assertThat(telemetry.scrape()).contains("turnpike_sandbox_sessions{backend=\"local\",service=\"svc\"} 1.0");
     gauge.close();
