@@ -27,7 +27,6 @@ import io.turnpike.telemetry.TurnpikeMetrics;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Set;
-import java.util.HashSet;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -73,7 +72,11 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private final RunTelemetry telemetry;
   private final TurnpikeMetrics metrics;
   private final Map<String, Integer> partitions;
-  private final Set<String> reroutedTopics = new HashSet<>();
+  /**
+   * Topics already warned about. Shared by every processor of the JVM: Streams makes one processor per
+   * task (per partition), and a producer with the wrong partitioner is one fact per topic, not per partition.
+   */
+  private static final Set<String> REROUTED_TOPICS = java.util.concurrent.ConcurrentHashMap.newKeySet();
   /** The trace context of the records {@link #prepare} is encoding; null outside it. */
   private SpanContext outgoing;
   private ProcessorContext<String, byte[]> context;
@@ -179,7 +182,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     if (actual == expected) {
       return false;
     }
-    if (reroutedTopics.add(topic)) {
+    if (REROUTED_TOPICS.add(topic)) {
       LOG.warn("a producer to {} does not use Kafka's default partitioner (runId {} came on partition {}, not {});"
           + " moving such records (librdkafka clients: set partitioner=murmur2_random)", topic, record.key(), actual, expected);
     }
