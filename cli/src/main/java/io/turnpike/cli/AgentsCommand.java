@@ -107,6 +107,8 @@ final class AgentsCommand implements Callable<Integer> {
     CommandSpec spec;
     @Mixin
     KafkaOptions kafka;
+    @Mixin
+    OutputOptions output;
 
     @Override
     public Integer call() {
@@ -115,6 +117,10 @@ final class AgentsCommand implements Callable<Integer> {
       Map<String, AgentDefinition> all;
       try (AgentCatalog catalog = new AgentCatalog(bootstrap, kafka.registry())) {
         all = catalog.list();
+      }
+      if (output.json()) {
+        OutputOptions.print(out, Map.of("agents", all.values().stream().map(JsonViews::agent).toList()));
+        return 0;
       }
       if (all.isEmpty()) {
         out.println("no agents yet; publish one with `turnpike agents apply -f agents/`");

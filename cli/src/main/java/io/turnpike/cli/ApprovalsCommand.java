@@ -36,6 +36,8 @@ final class ApprovalsCommand implements Callable<Integer> {
     CommandSpec spec;
     @Mixin
     KafkaOptions kafka;
+    @Mixin
+    OutputOptions output;
 
     @Option(names = "--agent", paramLabel = "NAME", description = "Only runs of this agent.")
     String agent;
@@ -57,12 +59,16 @@ final class ApprovalsCommand implements Callable<Integer> {
         }
         s.getApprovals().forEach(a -> rows.add(new Row(s, a)));
       }
+      rows.sort(Comparator.comparing((Row r) -> r.approval().getRequestedAt()).thenComparing(r -> r.approval().getCallId()));
+      if (output.json()) {
+        OutputOptions.print(out, Map.of("approvals", rows.stream().map(r -> JsonViews.approval(r.run(), r.approval())).toList()));
+        return 0;
+      }
       if (rows.isEmpty()) {
         out.println("no tool calls are waiting for approval" + (agent == null ? "" : " in runs of " + agent));
         out.flush();
         return 0;
       }
-      rows.sort(Comparator.comparing((Row r) -> r.approval().getRequestedAt()).thenComparing(r -> r.approval().getCallId()));
       Instant now = TurnpikeCli.root(spec).clock().instant();
       int callW = Math.max(9, rows.stream().mapToInt(r -> r.approval().getCallId().length()).max().orElse(9) + 2);
       int toolW = Math.max(6, rows.stream().mapToInt(r -> r.approval().getTool().length()).max().orElse(6) + 2);

@@ -38,6 +38,15 @@ public final class EventFormat {
 
   public String format(TurnEvent e) {
     String head = "  #" + Text.pad(String.valueOf(e.getSeq()), 3) + " turn " + Text.pad(String.valueOf(e.getTurn()), 2);
+    return head + body(e);
+  }
+
+  /** The step alone, without the seq and turn columns or padding: what {@code -o json} gives as "summary". */
+  public String summary(TurnEvent e) {
+    return body(e).replaceAll("\\s{2,}", " ").trim();
+  }
+
+  private String body(TurnEvent e) {
     Object step = e.getStep();
     String body = switch (step) {
       case RunStarted s -> label("run started") + e.getAgent() + " v" + s.getAgentVersion() + "  input: "
@@ -78,7 +87,7 @@ public final class EventFormat {
           + (s.getFromVersion() == null ? "none" : s.getFromVersion()) + " -> " + s.getToVersion();
       default -> label(step == null ? "?" : step.getClass().getSimpleName()) + Text.oneLine(String.valueOf(step), 80);
     };
-    return head + body;
+    return body;
   }
 
   private static String label(String s) {

@@ -1,6 +1,7 @@
 package io.turnpike.cli;
 
 import io.turnpike.avro.PendingApproval;
+import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
 import io.turnpike.client.run.FollowOutcome;
@@ -47,14 +48,42 @@ final class RunReport {
     return callId.startsWith(runId + ":") ? callId : runId + ":" + callId;
   }
 
-  /** The run's latest state, or a one-line error naming the run. */
-  static RunState requireState(TurnpikeClient client, String runId) {
-    Optional<RunState> state = client.runState(runId);
-    if (state.isEmpty()) {
-      throw new CliException("no run " + runId + " in turnpike.run-state (unknown id, not started yet, or already"
-          + " compacted away)");
+  /**
+   * A run as the topics know it: its latest state, or, for a request refused at submission (unknown agent,
+   * undecodable), only the FAILED result it got instead of a RunState.
+   */
+  record Found(RunState state, RunResult refused) {
+    boolean wasRefused() {
+      return state == null;
     }
-    return state.get();
+
+    String refusal() {
+      return "run " + refused.getRunId() + " was refused at submission (" + refused.getStatus() + ": "
+          + refused.getError() + "); it never started";
+    }
+  }
+
+  /** The run's state or its refusal, or a one-line error naming the run. */
+  static Found find(TurnpikeClient client, String runId) {
+    Optional<RunState> state = client.runState(runId);
+    if (state.isPresent()) {
+      return new Found(state.get(), null);
+    }
+    Optional<RunResult> result = client.latestResult(runId);
+    if (result.isPresent()) {
+      return new Found(null, result.get());
+    }
+    throw new CliException("no run " + runId + " in turnpike.run-state (unknown id, not started yet, or already"
+        + " compacted away)");
+  }
+
+  /** The run's latest state, or a one-line error naming the run (or saying it was refused at submission). */
+  static RunState requireState(TurnpikeClient client, String runId) {
+    Found found = find(client, runId);
+    if (found.wasRefused()) {
+      throw new CliException(found.refusal());
+    }
+    return found.state();
   }
 
   /**
@@ -62,18 +91,29 @@ final class RunReport {
    * outcome; returns the exit code.
    */
   static int follow(PrintWriter out, TurnpikeClient client, RunState before, Duration timeout, Instant now) {
-    String runId = before.getRunId();
+    return follow(out, client, before, before, timeout, now, false);
+  }
+
+  /**
+   * Prints the run's steps after {@code since} (null: from its first step) until it finishes or waits for a
+   * human, then its outcome; {@code json}: one JSON line per step, then {@code {"run": ...}}. Returns the exit code.
+   */
+  static int follow(PrintWriter out, TurnpikeClient client, RunState current, RunState since, Duration timeout,
+      Instant now, boolean json) {
+    String runId = current.getRunId();
     EventFormat fmt = new EventFormat(false);
     long t0 = System.nanoTime();
     FollowOutcome outcome;
     try {
       // A run that asked to stream (run --follow) streams its later calls too: show them as they come.
       StreamPrinter printer = new StreamPrinter(out, fmt);
-      outcome = client.followUntilSettled(runId, before, printer::event, before.getStream() ? printer::delta : null, timeout);
+      outcome = json
+          ? client.followUntilSettled(runId, since, e -> OutputOptions.print(out, JsonViews.step(e, fmt)), timeout)
+          : client.followUntilSettled(runId, since, printer::event, current.getStream() ? printer::delta : null, timeout);
     } catch (RunTimeoutException e) {
       throw new CliException(e.getMessage());
     }
-    long seen = outcome.last() == null ? before.getVersion() : outcome.last().getSeq();
+    long seen = outcome.last() == null ? current.getVersion() : outcome.last().getSeq();
     RunState after = requireState(client, runId);
     // The state and the events commit together; a lagging replica may still need a moment.
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
@@ -81,6 +121,10 @@ final class RunReport {
       after = requireState(client, runId);
     }
     Duration took = Duration.ofNanos(System.nanoTime() - t0);
+    if (json) {
+      OutputOptions.print(out, java.util.Map.of("run", JsonViews.run(after)));
+      return exitCode(after.getStatus());
+    }
     out.println();
     out.println("Result: " + after.getStatus() + " after " + after.getTurn() + " turn" + (after.getTurn() == 1 ? "" : "s")
         + " (" + RunStateFormat.usage(after.getUsage()) + ") in " + String.format(Locale.ROOT, "%.1fs", took.toMillis() / 1000.0));

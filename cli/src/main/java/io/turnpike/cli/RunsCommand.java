@@ -1,11 +1,11 @@
 package io.turnpike.cli;
 
+import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.schema.Topics;
 import java.io.PrintWriter;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -15,7 +15,8 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(name = "runs", description = "Inspect and steer runs.", subcommands = {RunsListCommand.class, RunsCommand.Show.class,
-    RunsMessageCommand.class, RunsCommand.Cancel.class, FilesCommand.class},
+    RunStepsCommand.Follow.class, RunStepsCommand.History.class, RunsMessageCommand.class, RunsCommand.Cancel.class,
+    FilesCommand.class, RunStateTransfer.Export.class, RunStateTransfer.Import.class},
     mixinStandardHelpOptions = true)
 final class RunsCommand implements Callable<Integer> {
   @Spec
@@ -27,13 +28,16 @@ final class RunsCommand implements Callable<Integer> {
     return 0;
   }
 
-  @Command(name = "show", description = "Show a run's latest state (from the compacted topic turnpike.run-state).",
+  @Command(name = "show", description = "Show a run's latest state (from the compacted topic turnpike.run-state), or, for"
+      + " a request refused at submission, its FAILED result. Exit code 1 for an unknown run.",
       mixinStandardHelpOptions = true)
   static final class Show implements Callable<Integer> {
     @Spec
     CommandSpec spec;
     @Mixin
     KafkaOptions kafka;
+    @Mixin
+    OutputOptions output;
 
     @Parameters(index = "0", paramLabel = "RUN_ID")
     String runId;
@@ -44,22 +48,34 @@ final class RunsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
-      String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
-      Optional<RunState> state;
+      String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name()));
+      RunReport.Found found;
       try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
-        state = client.runState(runId);
+        found = RunReport.find(client, runId);
       }
-      if (state.isEmpty()) {
-        throw new CliException("no run " + runId + " in " + Topics.RUN_STATE.name()
-            + " (unknown id, not started yet, or already compacted away)");
+      if (found.wasRefused()) {
+        RunResult r = found.refused();
+        if (output.json()) {
+          OutputOptions.print(out, JsonViews.rejected(r));
+        } else {
+          out.println("Run       " + r.getRunId());
+          out.println("Status    " + r.getStatus() + "  (refused at submission: it never started, so it has no RunState)");
+          out.println("Agent     " + (r.getAgent() == null ? "?" : r.getAgent()));
+          out.println("Refused   " + RunStateFormat.time(r.getFinishedAt()));
+          out.println("Error     " + r.getError());
+        }
+      } else if (output.json()) {
+        OutputOptions.print(out, JsonViews.runWithState(found.state()));
+      } else {
+        out.print(RunStateFormat.format(found.state(), full, TurnpikeCli.root(spec).clock().instant()));
       }
-      out.print(RunStateFormat.format(state.get(), full, TurnpikeCli.root(spec).clock().instant()));
       out.flush();
       return 0;
     }
   }
 
-  @Command(name = "cancel", description = "Ask the runner to cancel a run.", mixinStandardHelpOptions = true)
+  @Command(name = "cancel", description = "Ask the runner to cancel a run. Exit code 1 when there is nothing to cancel"
+      + " (unknown run, already finished, or refused at submission).", mixinStandardHelpOptions = true)
   static final class Cancel implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -75,8 +91,15 @@ final class RunsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
-      String bootstrap = kafka.requireKafka(List.of(Topics.RUN_COMMANDS.name()));
+      String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name(),
+          Topics.RUN_COMMANDS.name()));
       try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
+        // The runner dead-letters a command for a run it does not have, and ignores one for a finished run:
+        // neither would tell the caller, so check first.
+        RunState state = RunReport.requireState(client, runId);
+        if (TurnpikeClient.isTerminal(state.getStatus())) {
+          throw new CliException("run " + runId + " is " + state.getStatus() + "; there is nothing to cancel");
+        }
         String commandId = client.cancel(runId, reason);
         out.println("cancel requested for run " + runId + " (command " + commandId + ")");
       }

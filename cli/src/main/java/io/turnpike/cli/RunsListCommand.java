@@ -1,15 +1,22 @@
 package io.turnpike.cli;
 
+import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
+import io.turnpike.client.internal.TopicReader;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.schema.Topics;
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import org.apache.kafka.common.TopicPartition;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -17,12 +24,15 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "list", description = "Recent runs, newest first (from the compacted topic turnpike.run-state, latest"
-    + " state per run).", mixinStandardHelpOptions = true)
+    + " state per run), and requests refused at submission (a FAILED result on turnpike.run-results, no state).",
+    mixinStandardHelpOptions = true)
 final class RunsListCommand implements Callable<Integer> {
   @Spec
   CommandSpec spec;
   @Mixin
   KafkaOptions kafka;
+  @Mixin
+  OutputOptions output;
 
   @Option(names = {"-n", "--limit"}, paramLabel = "N", defaultValue = "20", description = "At most this many runs"
       + " (default ${DEFAULT-VALUE}).")
@@ -35,20 +45,45 @@ final class RunsListCommand implements Callable<Integer> {
   @Option(names = "--agent", paramLabel = "NAME", description = "Only runs whose current agent is NAME.")
   String agent;
 
+  @Option(names = "--read-budget", paramLabel = "DURATION", defaultValue = "30s", description = "Give up reading the"
+      + " topics after this long, saying how far it got (default ${DEFAULT-VALUE}).")
+  String budget;
+
+  /** One line of the list: a run's latest state, or the result of a request that never became a run. */
+  private record Row(String runId, Instant updatedAt, RunState state, RunResult refused) {}
+
   @Override
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
     if (limit < 1) {
       throw new CliException("--limit must be at least 1", 2);
     }
-    String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
-    List<RunState> all;
+    Duration readBudget = RunCommand.duration(budget, "--read-budget");
+    String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name()));
+    long t0 = System.nanoTime();
+    List<Row> all = new ArrayList<>();
+    Map<String, RunState> states;
     try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
-      all = client.runStates().values().stream()
-          .filter(s -> statuses == null || statuses.isEmpty() || statuses.contains(s.getStatus()))
-          .filter(s -> agent == null || agent.equals(s.getAgent().getName()))
-          .sorted(Comparator.comparing(RunState::getUpdatedAt).reversed().thenComparing(RunState::getRunId))
-          .toList();
+      states = client.runStates(readBudget);
+    }
+    states.values().stream().filter(this::matches).forEach(s -> all.add(new Row(s.getRunId(), s.getUpdatedAt(), s, null)));
+    all.sort(Comparator.comparing(Row::updatedAt).reversed().thenComparing(Row::runId));
+    // A refusal older than the N-th newest run cannot make the list: read results from that time on only.
+    Instant since = all.size() >= limit ? all.get(limit - 1).updatedAt() : Instant.EPOCH;
+    Duration left = readBudget.minusNanos(System.nanoTime() - t0);
+    refused(bootstrap, since, states.keySet(), left.isNegative() ? Duration.ofSeconds(1) : left).values().stream()
+        .filter(r -> (statuses == null || statuses.isEmpty() || statuses.contains(r.getStatus()))
+            && (agent == null || agent.equals(r.getAgent())))
+        .forEach(r -> all.add(new Row(r.getRunId(), r.getFinishedAt(), null, r)));
+    all.sort(Comparator.comparing(Row::updatedAt).reversed().thenComparing(Row::runId));
+    List<Row> shown = all.subList(0, Math.min(limit, all.size()));
+    if (output.json()) {
+      Map<String, Object> doc = new LinkedHashMap<>();
+      doc.put("runs", shown.stream().map(r -> r.state() != null ? JsonViews.run(r.state()) : JsonViews.rejected(r.refused()))
+          .toList());
+      doc.put("omitted", all.size() - shown.size());
+      OutputOptions.print(out, doc);
+      return 0;
     }
     if (all.isEmpty()) {
       out.println("no runs" + (statuses == null && agent == null ? " yet; start one with `turnpike run <agent> \"...\"`"
@@ -56,16 +91,21 @@ final class RunsListCommand implements Callable<Integer> {
       out.flush();
       return 0;
     }
-    List<RunState> shown = all.subList(0, Math.min(limit, all.size()));
     Instant now = TurnpikeCli.root(spec).clock().instant();
-    int agentW = Math.max(7, shown.stream().mapToInt(s -> agentOf(s).length()).max().orElse(7) + 2);
+    int agentW = Math.max(7, shown.stream().mapToInt(r -> agentOf(r).length()).max().orElse(7) + 2);
     out.println(Text.pad("RUN ID", 38) + Text.pad("AGENT", agentW) + Text.pad("STATUS", 19) + Text.pad("TURNS", 7)
         + Text.pad("UPDATED", 31) + "INPUT");
-    for (RunState s : shown) {
+    for (Row r : shown) {
+      String when = Text.pad(RunStateFormat.time(r.updatedAt()) + " (" + RunStateFormat.ago(r.updatedAt(), now) + ")", 31);
+      if (r.refused() != null) {
+        out.println(Text.pad(r.runId(), 38) + Text.pad(agentOf(r), agentW) + Text.pad(r.refused().getStatus().name(), 19)
+            + Text.pad("-", 7) + when + "(refused at submission: " + Text.oneLine(r.refused().getError(), 60) + ")");
+        continue;
+      }
+      RunState s = r.state();
       String status = s.getStatus() + (s.getApprovals().isEmpty() ? "" : " (" + s.getApprovals().size() + ")");
-      out.println(Text.pad(s.getRunId(), 38) + Text.pad(agentOf(s), agentW) + Text.pad(status, 19)
-          + Text.pad(String.valueOf(s.getTurn()), 7)
-          + Text.pad(RunStateFormat.time(s.getUpdatedAt()) + " (" + RunStateFormat.ago(s.getUpdatedAt(), now) + ")", 31)
+      out.println(Text.pad(s.getRunId(), 38) + Text.pad(agentOf(r), agentW) + Text.pad(status, 19)
+          + Text.pad(String.valueOf(s.getTurn()), 7) + when
           + (s.getParent() == null ? "" : "(child of " + s.getParent().getRunId() + ") ") + Text.quoted(s.getInput(), 50));
     }
     if (all.size() > shown.size()) {
@@ -75,7 +115,39 @@ final class RunsListCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static String agentOf(RunState s) {
-    return s.getAgent().getName() + "@" + s.getAgent().getVersion();
+  private boolean matches(RunState s) {
+    return (statuses == null || statuses.isEmpty() || statuses.contains(s.getStatus()))
+        && (agent == null || agent.equals(s.getAgent().getName()));
+  }
+
+  /** Requests refused at submission since {@code since}: the newest result of each run that has no state. */
+  private Map<String, RunResult> refused(String bootstrap, Instant since, Set<String> started, Duration budget) {
+    long deadline = System.nanoTime() + budget.toNanos();
+    Map<String, RunResult> refused = new LinkedHashMap<>();
+    try (TopicReader<RunResult> reader = TopicReader.open(bootstrap, Topics.RUN_RESULTS.name(),
+        io.turnpike.schema.TurnpikeSerdes.forUrl(kafka.registry()).runResult(), budget).fromTime(since)) {
+      Map<TopicPartition, Long> end = reader.endOffsets();
+      while (!reader.reached(end)) {
+        if (System.nanoTime() > deadline) {
+          throw new CliException("read budget of " + budget.toSeconds() + "s spent reading " + Topics.RUN_RESULTS.name()
+              + " for requests refused at submission; raise --read-budget");
+        }
+        for (TopicReader.Entry<RunResult> e : reader.poll(Duration.ofMillis(200))) {
+          if (e.key() != null && e.value() != null && !started.contains(e.key()) && e.value().getStatus() == RunStatus.FAILED
+              && e.value().getTurns() == 0) {
+            refused.put(e.key(), e.value());
+          }
+        }
+      }
+    }
+    return refused;
+  }
+
+  private static String agentOf(Row r) {
+    if (r.refused() != null) {
+      return (r.refused().getAgent() == null ? "?" : r.refused().getAgent())
+          + (r.refused().getAgentVersion() == null ? "" : "@" + r.refused().getAgentVersion());
+    }
+    return r.state().getAgent().getName() + "@" + r.state().getAgent().getVersion();
   }
 }

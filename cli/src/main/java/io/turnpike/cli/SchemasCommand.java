@@ -36,6 +36,7 @@ final class SchemasCommand implements Callable<Integer> {
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
       String url = kafka.registry();
+      KafkaOptions.requireRegistry(url);
       Map<String, Integer> ids;
       try {
         ids = SchemaRegistration.registerAll(SchemaRegistries.forUrl(url));

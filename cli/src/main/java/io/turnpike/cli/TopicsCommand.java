@@ -42,7 +42,7 @@ final class TopicsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
-      String bootstrap = kafka.requireKafka(List.of());
+      String bootstrap = kafka.requireBroker(List.of());
       try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
         List<String> created = TopicAdmin.ensureTopics(admin, partitions, replication);
         out.println(created.isEmpty() ? "all " + Topics.ALL.size() + " topics already exist"

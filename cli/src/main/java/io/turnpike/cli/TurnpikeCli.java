@@ -18,6 +18,13 @@ import picocli.CommandLine.Spec;
     versionProvider = TurnpikeCli.Version.class,
     description = "Turnpike: a Kafka event-driven execution platform for AI agents.%n"
         + "Start with `turnpike dev`: a broker, the services and an example agent run, all in this JVM.",
+    footer = {"", "Exit codes:",
+        "  0  done (a run that was waited for COMPLETED)",
+        "  1  the thing asked failed: unknown or finished run, a run that FAILED or was CANCELLED,",
+        "     Kafka or the schema registry unreachable (one line on stderr says which)",
+        "  2  usage error (unknown option, missing argument, bad value)",
+        "  3  the run waits for a human approval (INTERRUPTED): run, runs follow, approve/reject/runs message --follow",
+        "Read commands take -o json for scripts."},
     subcommands = {DevCommand.class, RunCommand.class, RunsCommand.class, ApprovalsCommand.class,
         DecisionCommand.Approve.class, DecisionCommand.Reject.class, AgentsCommand.class, TopicsCommand.class, SchemasCommand.class,
         MemoryCli.class, CommandLine.HelpCommand.class})
@@ -81,7 +88,8 @@ public final class TurnpikeCli implements Callable<Integer> {
   }
 
   static String describe(Throwable ex) {
-    if (ex instanceof CliException || ex instanceof TurnpikeException || ex instanceof AgentYamlException) {
+    if (ex instanceof CliException || ex instanceof TurnpikeException || ex instanceof AgentYamlException
+        || ex instanceof io.turnpike.schema.registry.SchemaRegistryException) {
       return ex.getMessage();
     }
     if (ex.getClass().getName().endsWith("EmbeddedKafkaException")) {

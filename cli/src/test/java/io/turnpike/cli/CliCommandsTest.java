@@ -5,6 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.turnpike.cli.example.ExampleTools;
 import io.turnpike.cli.example.OfflineTravelScript;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.EmbeddedKafka;
 import io.turnpike.devkit.ScriptedModelServer;
@@ -148,9 +150,85 @@ class CliCommandsTest {
         .contains("3 model calls")
         .contains("Final output\n  " + OfflineTravelScript.LABEL + " In Paris");
 
+    completedRunId = runId;
+
+    // The runner would ignore a CANCEL for a finished run: the CLI says so and fails
     Cli.Result cancel = Cli.run("runs", "cancel", runId, "-b", bootstrap);
-    assertThat(cancel.exitCode()).isZero();
-    assertThat(cancel.out()).startsWith("cancel requested for run " + runId + " (command ");
+    assertThat(cancel.exitCode()).as(cancel.toString()).isEqualTo(1);
+    assertThat(cancel.err()).isEqualTo("error: run " + runId + " is COMPLETED; there is nothing to cancel\n");
+    assertThat(Cli.run("runs", "cancel", "no-such-run", "-b", bootstrap).exitCode()).isEqualTo(1);
+  }
+
+  static String completedRunId;
+
+  @Test
+  @Order(4)
+  void scriptsReadRunsAsJsonFollowThemAndExportThem() throws Exception {
+    String runId = completedRunId;
+    assertThat(runId).as("set by runFollowThenShowThenCancel").isNotNull();
+    JsonNode list = json(Cli.run("runs", "list", "-o", "json", "-b", bootstrap));
+    assertThat(list.path("runs").findValuesAsText("runId")).contains(runId);
+    JsonNode show = json(Cli.run("runs", "show", runId, "-o", "json", "-b", bootstrap));
+    assertThat(show.path("status").asText()).isEqualTo("COMPLETED");
+    assertThat(show.path("state").path("runId").asText()).isEqualTo(runId);
+
+    JsonNode history = json(Cli.run("runs", "history", runId, "-o", "json", "-b", bootstrap));
+    JsonNode events = history.path("events");
+    assertThat(events.get(0).path("type").asText()).isEqualTo("RunStarted");
+    assertThat(events.get(events.size() - 1).path("type").asText()).isEqualTo("RunFinished");
+    assertThat(events.get(events.size() - 1).path("summary").asText()).isEqualTo("run finished COMPLETED");
+
+    // follow works for any run, also one that finished: its steps, then its outcome and exit code
+    Cli.Result follow = Cli.run("runs", "follow", runId, "-b", bootstrap);
+    assertThat(follow.exitCode()).as(follow.toString()).isZero();
+    assertThat(follow.out()).contains("tool call       get_weather {\"city\":\"Paris\"}", "Result: COMPLETED after 3 turns");
+    Cli.Result followJson = Cli.run("runs", "follow", runId, "-o", "json", "-b", bootstrap);
+    java.util.List<String> lines = followJson.out().lines().toList();
+    assertThat(lines).hasSize(events.size() + 1);
+    assertThat(OutputOptions.JSON.readTree(lines.getLast()).path("run").path("status").asText()).isEqualTo("COMPLETED");
+
+    Path exported = tmp.resolve("run.json");
+    Cli.Result export = Cli.run("runs", "export", runId, "-f", exported.toString(), "-b", bootstrap);
+    assertThat(export.exitCode()).as(export.toString()).isZero();
+    assertThat(io.turnpike.schema.RunStateJson.read(Files.readString(exported)).getRunId()).isEqualTo(runId);
+    Cli.Result imported = Cli.run("runs", "import", exported.toString());
+    assertThat(imported.exitCode()).as(imported.toString()).isZero();
+    assertThat(imported.out()).contains("Run       " + runId, "A valid RunState (schema version ");
+    Path broken = Files.writeString(tmp.resolve("broken.json"), "{\"runId\": 42}");
+    Cli.Result bad = Cli.run("runs", "import", broken.toString());
+    assertThat(bad.exitCode()).isEqualTo(1);
+    assertThat(bad.err()).startsWith("error: " + broken + ": not a RunState as JSON");
+
+    assertThat(json(Cli.run("agents", "list", "-o", "json", "-b", bootstrap)).path("agents").findValuesAsText("name"))
+        .contains("travel-assistant");
+    assertThat(json(Cli.run("approvals", "list", "-o", "json", "-b", bootstrap)).path("approvals").isArray()).isTrue();
+  }
+
+  @Test
+  @Order(4)
+  void requestsRefusedAtSubmissionAreListedAndShown() {
+    String runId;
+    try (TurnpikeClient client = new TurnpikeClient(bootstrap, REGISTRY)) {
+      runId = client.submit("no-such-agent", "hello");
+    }
+    Cli.Result show = await().atMost(Duration.ofSeconds(30)).until(() -> Cli.run("runs", "show", runId, "-b", bootstrap),
+        r -> r.exitCode() == 0);
+    assertThat(show.out()).contains("Status    FAILED  (refused at submission").contains("no-such-agent");
+    assertThat(Cli.run("runs", "list", "-b", bootstrap).out()).contains(runId).contains("(refused at submission: ");
+    JsonNode list = json(Cli.run("runs", "list", "--status", "FAILED", "-o", "json", "-b", bootstrap));
+    assertThat(list.path("runs").findValues("rejected").stream().filter(JsonNode::asBoolean)).isNotEmpty();
+    Cli.Result cancel = Cli.run("runs", "cancel", runId, "-b", bootstrap);
+    assertThat(cancel.exitCode()).isEqualTo(1);
+    assertThat(cancel.err()).startsWith("error: run " + runId + " was refused at submission (FAILED: ");
+  }
+
+  static JsonNode json(Cli.Result r) {
+    assertThat(r.exitCode()).as(r.toString()).isZero();
+    try {
+      return OutputOptions.JSON.readTree(r.out());
+    } catch (java.io.IOException e) {
+      throw new AssertionError(r.toString(), e);
+    }
   }
 
   @Test
@@ -258,7 +336,24 @@ class CliCommandsTest {
   }
 
   @Test
+  void anUnreachableRegistryIsNamedWithinTenSeconds() {
+    long t0 = System.nanoTime();
+    Cli.Result show = Cli.run("runs", "show", "some-run", "-b", bootstrap, "--schema-registry", "http://127.0.0.1:1");
+    Cli.Result run = Cli.run("run", "travel-assistant", "hi", "-b", bootstrap, "--schema-registry", "http://127.0.0.1:1");
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(20));
+    for (Cli.Result r : java.util.List.of(show, run)) {
+      assertThat(r.exitCode()).as(r.toString()).isEqualTo(1);
+      assertThat(r.err()).startsWith("error: cannot reach the schema registry at http://127.0.0.1:1 (").hasLineCount(1);
+    }
+  }
+
+  @Test
   void usageErrorsExitWithTwo() {
+    Cli.Result notAUrl = Cli.run("runs", "show", "x", "--schema-registry", "not-a-url", "-b", bootstrap);
+    assertThat(notAUrl.exitCode()).isEqualTo(2);
+    assertThat(notAUrl.err()).isEqualTo("error: --schema-registry: 'not-a-url' is not a registry URL; give its base URL,"
+        + " e.g. http://localhost:8081\n");
+    assertThat(Cli.run("runs", "list", "-o", "yaml", "-b", bootstrap).exitCode()).isEqualTo(2);
     assertThat(Cli.run("run", "travel-assistant").exitCode()).isEqualTo(2);
     Cli.Result badTimeout = Cli.run("run", "a", "b", "--timeout", "5", "-b", bootstrap);
     assertThat(badTimeout.exitCode()).isEqualTo(2);

@@ -1,6 +1,8 @@
 package io.turnpike.client.internal;
 
 import io.turnpike.client.TurnpikeException;
+import io.turnpike.schema.registry.SchemaRegistryException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -17,6 +19,7 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.utils.Utils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,6 +39,11 @@ public final class TopicReader<V> implements AutoCloseable {
   private final List<TopicPartition> partitions;
 
   private TopicReader(String bootstrap, String topic, Deserializer<V> values, Duration timeout) {
+    this(bootstrap, topic, values, timeout, null);
+  }
+
+  /** {@code key} non-null: only the partition the default partitioner gives that key (where all its records are). */
+  private TopicReader(String bootstrap, String topic, Deserializer<V> values, Duration timeout, String key) {
     this.topic = topic;
     this.values = values;
     try {
@@ -49,7 +57,9 @@ public final class TopicReader<V> implements AutoCloseable {
         throw new TurnpikeException("topic " + topic + " does not exist on " + bootstrap
             + " (create Turnpike's topics with `turnpike topics create`)");
       }
-      this.partitions = infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList();
+      this.partitions = key == null
+          ? infos.stream().map(i -> new TopicPartition(topic, i.partition())).toList()
+          : List.of(new TopicPartition(topic, partitionOf(key, infos.size())));
       consumer.assign(partitions);
     } catch (KafkaException e) {
       consumer.close(Duration.ZERO);
@@ -62,6 +72,20 @@ public final class TopicReader<V> implements AutoCloseable {
 
   public static <V> TopicReader<V> open(String bootstrap, String topic, Deserializer<V> values, Duration timeout) {
     return new TopicReader<>(bootstrap, topic, values, timeout);
+  }
+
+  /**
+   * A reader of the one partition that holds {@code key}'s records: every Turnpike topic keyed by runId
+   * is written with Kafka's default partitioner (murmur2 of the key), so a run's records are all there.
+   */
+  public static <V> TopicReader<V> openForKey(String bootstrap, String topic, Deserializer<V> values, String key,
+      Duration timeout) {
+    return new TopicReader<>(bootstrap, topic, values, timeout, key);
+  }
+
+  /** The partition Kafka's default partitioner picks for {@code key} among {@code partitions}. */
+  public static int partitionOf(String key, int partitions) {
+    return Utils.toPositive(Utils.murmur2(key.getBytes(StandardCharsets.UTF_8))) % partitions;
   }
 
   public TopicReader<V> fromBeginning() {
@@ -108,6 +132,10 @@ public final class TopicReader<V> implements AutoCloseable {
       if (r.value() != null) {
         try {
           v = values.deserialize(topic, r.value());
+        } catch (SchemaRegistryException e) {
+          // An outage, not a bad record: skipping would answer "no such run" for every record (after ~2 s
+          // of retries each); one clear failure naming the registry is the honest answer.
+          throw new TurnpikeException("cannot decode " + topic + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
           LOG.warn("skipping undecodable record {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.getMessage());
           continue;
@@ -129,11 +157,16 @@ public final class TopicReader<V> implements AutoCloseable {
     try (TopicReader<V> reader = open(bootstrap, topic, values, timeout).fromBeginning()) {
       Map<TopicPartition, Long> end = reader.endOffsets();
       Map<String, V> latest = new LinkedHashMap<>();
+      long read = 0;
       while (!reader.reached(end)) {
         if (System.nanoTime() > deadline) {
-          throw new TurnpikeException("timed out after " + KafkaSupport.human(timeout) + " reading " + topic);
+          long total = end.values().stream().mapToLong(Long::longValue).sum();
+          throw new TurnpikeException("read budget of " + KafkaSupport.human(timeout) + " spent reading " + topic
+              + " from its beginning (" + read + " of about " + total + " records read)");
         }
-        for (Entry<V> e : reader.poll(Duration.ofMillis(200))) {
+        List<Entry<V>> batch = reader.poll(Duration.ofMillis(200));
+        read += batch.size();
+        for (Entry<V> e : batch) {
           if (e.key() == null || !keyFilter.test(e.key())) {
             continue;
           }
@@ -146,6 +179,43 @@ public final class TopicReader<V> implements AutoCloseable {
         }
       }
       return latest;
+    }
+  }
+
+  /**
+   * The latest value of one key of a compacted topic, or null (none, or a tombstone). Reads only the
+   * key's partition, backwards from its end in growing windows, so a recently written key costs one
+   * small read however long the topic is.
+   */
+  public static <V> V latestForKey(String bootstrap, String topic, Deserializer<V> values, String key, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try (TopicReader<V> reader = openForKey(bootstrap, topic, values, key, timeout)) {
+      TopicPartition tp = reader.partitions.get(0);
+      long begin = reader.consumer.beginningOffsets(reader.partitions).getOrDefault(tp, 0L);
+      long end = reader.endOffsets().getOrDefault(tp, 0L);
+      long window = 512;
+      while (end > begin) {
+        long start = Math.max(begin, end - window);
+        reader.consumer.seek(tp, start);
+        Entry<V> found = null;
+        while (reader.consumer.position(tp) < end) {
+          if (System.nanoTime() > deadline) {
+            throw new TurnpikeException("timed out after " + KafkaSupport.human(timeout) + " reading " + topic
+                + " (partition " + tp.partition() + ", offsets " + start + ".." + end + ")");
+          }
+          for (Entry<V> e : reader.poll(Duration.ofMillis(200))) {
+            if (key.equals(e.key()) && e.offset() < end && (found == null || e.offset() > found.offset())) {
+              found = e;
+            }
+          }
+        }
+        if (found != null) {
+          return found.value();
+        }
+        end = start;
+        window *= 4;
+      }
+      return null;
     }
   }
 

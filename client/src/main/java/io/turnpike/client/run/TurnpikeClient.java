@@ -231,7 +231,7 @@ public final class TurnpikeClient implements AutoCloseable {
     TurnEvent last = null;
     TopicReader<TurnEvent> reader = since == null
         ? openAt(Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId)
-        : TopicReader.open(bootstrap, Topics.TURN_EVENTS.name(), serdes.turnEvent(), Duration.ofSeconds(15));
+        : TopicReader.openForKey(bootstrap, Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId, Duration.ofSeconds(15));
     try (reader) {
       if (since != null) {
         reader.fromTime(since.getUpdatedAt().minus(SKEW));
@@ -271,10 +271,52 @@ public final class TurnpikeClient implements AutoCloseable {
         + " (it may still be running: see `turnpike runs show " + runId + "`)");
   }
 
-  /** The run's latest snapshot from the compacted {@code turnpike.run-state} (reads it from the beginning). */
+  /**
+   * The run's latest snapshot from the compacted {@code turnpike.run-state}: only the run's partition is
+   * read, newest records first, so the cost does not grow with the number of runs.
+   */
   public Optional<RunState> runState(String runId) {
-    return Optional.ofNullable(TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), serdes.runState(),
-        runId::equals, Duration.ofSeconds(60)).get(runId));
+    return Optional.ofNullable(TopicReader.latestForKey(bootstrap, Topics.RUN_STATE.name(), serdes.runState(), runId,
+        Duration.ofSeconds(30)));
+  }
+
+  /**
+   * The run's newest record on {@code turnpike.run-results} (an interim INTERRUPTED one or its final
+   * outcome), or empty. The only trace of a request refused at submission (unknown agent, undecodable):
+   * it gets a FAILED result but never a RunState.
+   */
+  public Optional<RunResult> latestResult(String runId) {
+    return Optional.ofNullable(TopicReader.latestForKey(bootstrap, Topics.RUN_RESULTS.name(), serdes.runResult(), runId,
+        Duration.ofSeconds(30)));
+  }
+
+  /**
+   * Every step of the run committed so far, in order: its partition of {@code turnpike.turn-events} from
+   * the run's start to the end offsets of the moment of the call.
+   *
+   * @throws TurnpikeException if that read takes longer than {@code budget}
+   */
+  public List<TurnEvent> history(String runId, Duration budget) {
+    long deadline = System.nanoTime() + budget.toNanos();
+    List<TurnEvent> events = new ArrayList<>();
+    long lastSeq = Long.MIN_VALUE;
+    try (TopicReader<TurnEvent> reader = openAt(Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId)) {
+      Map<TopicPartition, Long> end = reader.endOffsets();
+      while (!reader.reached(end)) {
+        if (System.nanoTime() > deadline) {
+          throw new TurnpikeException("read budget of " + KafkaSupport.human(budget) + " spent reading the steps of run "
+              + runId + " from " + Topics.TURN_EVENTS.name() + " (" + events.size() + " found so far)");
+        }
+        for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(200))) {
+          TurnEvent ev = e.value();
+          if (runId.equals(e.key()) && ev != null && ev.getSeq() > lastSeq && e.offset() < end.getOrDefault(e.partition(), 0L)) {
+            lastSeq = ev.getSeq();
+            events.add(ev);
+          }
+        }
+      }
+    }
+    return events;
   }
 
   /**
@@ -282,8 +324,16 @@ public final class TurnpikeClient implements AutoCloseable {
    * read from the beginning of the topic), by runId.
    */
   public Map<String, RunState> runStates() {
-    return TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), serdes.runState(), k -> true,
-        Duration.ofSeconds(60));
+    return runStates(Duration.ofSeconds(60));
+  }
+
+  /**
+   * As {@link #runStates()}, giving up after {@code budget}.
+   *
+   * @throws TurnpikeException when the read takes longer, saying how far it got
+   */
+  public Map<String, RunState> runStates(Duration budget) {
+    return TopicReader.latestByKey(bootstrap, Topics.RUN_STATE.name(), serdes.runState(), k -> true, budget);
   }
 
   /** Asks the runner to cancel the run; returns the command id. */
@@ -348,9 +398,14 @@ public final class TurnpikeClient implements AutoCloseable {
   }
 
   <V> TopicReader<V> openAt(String topic, org.apache.kafka.common.serialization.Deserializer<V> d, String runId) {
-    TopicReader<V> reader = TopicReader.open(bootstrap, topic, d, Duration.ofSeconds(15));
+    // A run's records are all on the partition of its key; for a run this client did not submit, its
+    // RunState says when it started, so the read need not begin at the start of the topic.
+    Instant at = submittedAt.get(runId);
+    if (at == null) {
+      at = runState(runId).map(RunState::getCreatedAt).orElse(null);
+    }
+    TopicReader<V> reader = TopicReader.openForKey(bootstrap, topic, d, runId, Duration.ofSeconds(15));
     try {
-      Instant at = submittedAt.get(runId);
       return at == null ? reader.fromBeginning() : reader.fromTime(at.minus(SKEW));
     } catch (RuntimeException e) {
       reader.close();
