@@ -54,7 +54,9 @@ final class McpConnection implements AutoCloseable {
   }
 
   private static McpConnection stdio(McpServerSpec.Stdio s, Duration timeout, Consumer<List<McpSchema.Tool>> onToolsChanged) {
-    ServerParameters params = ServerParameters.builder(s.command()).args(s.args()).env(s.env()).build();
+    ServerParameters params = s.isolate() == null
+        ? ServerParameters.builder(s.command()).args(s.args()).env(s.env()).build()
+        : ServerParameters.builder("bwrap").args(Bubblewrap.argv(s)).env(s.env()).build();
     StdioClientTransport transport = new IsolatedStdio(params, s.cwd());
     synchronized (STARTING) {
       Set<Long> before = new HashSet<>();

@@ -107,6 +107,7 @@ final class McpServer implements AutoCloseable {
           break; // closed
         }
         lastError = "the server stopped: " + why;
+        retire(session);
       } catch (RuntimeException e) {
         lastError = "cannot start or reach the server: " + rootMessage(e);
       } finally {
@@ -117,7 +118,6 @@ final class McpServer implements AutoCloseable {
       if (closed.getCount() == 0) {
         break;
       }
-      live = new CompletableFuture<>();
       tools = McpToolList.newBuilder(tools).setUp(false).setError(lastError).setListedAt(Instant.now()).build();
       LOG.warn("MCP server {} is down ({}); restarting in {}", spec.name(), lastError, backoff);
       publish.accept(tools);
@@ -131,6 +131,34 @@ final class McpServer implements AutoCloseable {
       }
       backoff = backoff.multipliedBy(2).compareTo(config.maxRestartBackoff()) > 0 ? config.maxRestartBackoff()
           : backoff.multipliedBy(2);
+    }
+  }
+
+  /**
+   * Calls wait on a new (incomplete) future once a session is dead, never on the dead one. Done by
+   * whoever sees the death first (the supervisor, or a call that met it), so a call that comes after a
+   * crash waits for the restart instead of meeting the dead session.
+   */
+  private synchronized void retire(McpConnection c) {
+    CompletableFuture<McpConnection> l = live;
+    if (l.isDone() && !l.isCompletedExceptionally() && l.join() == c) {
+      live = new CompletableFuture<>();
+    }
+  }
+
+  /** The live session, waiting up to {@code wait} for one (a dead one is retired and waited past). */
+  private McpConnection connection(Duration wait) throws InterruptedException, ExecutionException, TimeoutException {
+    long end = System.nanoTime() + wait.toNanos();
+    while (true) {
+      long left = end - System.nanoTime();
+      if (left <= 0) {
+        throw new TimeoutException();
+      }
+      McpConnection c = live.get(left, TimeUnit.NANOSECONDS);
+      if (!c.dead.isDone()) {
+        return c;
+      }
+      retire(c);
     }
   }
 
@@ -164,7 +192,7 @@ final class McpServer implements AutoCloseable {
   Outcome call(String tool, Map<String, Object> arguments, Duration timeout) {
     McpConnection c;
     try {
-      c = live.get(config.callWait().toMillis(), TimeUnit.MILLISECONDS);
+      c = connection(config.callWait());
     } catch (TimeoutException e) {
       return new Outcome("MCP server '" + spec.name() + "' is not running (" + lastError + "); it is being restarted,"
           + " try again later", true);
@@ -188,6 +216,7 @@ final class McpServer implements AutoCloseable {
       // the answer failed: handled below
     }
     if (!answer.isDone() || (c.dead.isDone() && answer.isCompletedExceptionally())) {
+      retire(c);
       return new Outcome("MCP server '" + spec.name() + "' crashed during the call of " + tool + " ("
           + c.dead.getNow("it stopped") + "); it is being restarted", true);
     }
@@ -201,6 +230,7 @@ final class McpServer implements AutoCloseable {
       }
       if (spec instanceof McpServerSpec.StreamableHttp) {
         c.dead.complete("a call failed: " + rootMessage(cause)); // reconnect: the session may be gone
+        retire(c);
       }
       return new Outcome("MCP server '" + spec.name() + "' failed the call of " + tool + ": " + rootMessage(cause), true);
     }

@@ -10,13 +10,31 @@ public sealed interface McpServerSpec {
 
   /**
    * A local server the gateway starts as a child process and speaks to over stdin/stdout. Its
-   * environment is {@code PATH}, {@code HOME}, {@code LANG} and {@code env} only, never the gateway's
-   * own (which may hold keys).
+   * environment is {@code env}, {@code PATH}, {@code HOME}, {@code LANG} and the few the MCP SDK passes
+   * on ({@code LOGNAME}, {@code SHELL}, {@code TERM}, {@code USER}), never the rest of the gateway's (which
+   * may hold keys).
    */
-  record Stdio(String name, String command, List<String> args, Map<String, String> env, String cwd) implements McpServerSpec {
+  record Stdio(String name, String command, List<String> args, Map<String, String> env, String cwd, Isolation isolate)
+      implements McpServerSpec {
     public Stdio {
       args = List.copyOf(args);
       env = Map.copyOf(env);
+    }
+
+    public Stdio(String name, String command, List<String> args, Map<String, String> env, String cwd) {
+      this(name, command, args, env, cwd, null);
+    }
+  }
+
+  /**
+   * A stdio server run under bubblewrap: new namespaces (no network unless {@code network}), the host's
+   * {@code /usr}, {@code /etc} and library folders read-only, a private {@code /tmp}, {@code read}
+   * read-only and {@code write} writable, nothing else of the host's file system.
+   */
+  record Isolation(List<String> read, List<String> write, boolean network) {
+    public Isolation {
+      read = List.copyOf(read);
+      write = List.copyOf(write);
     }
   }
 

@@ -24,6 +24,10 @@ import java.util.Set;
  *     args: [-y, "@modelcontextprotocol/server-filesystem", /srv/shared]
  *     env: {LOG_LEVEL: warn}                 # the server's whole environment, with PATH, HOME and LANG
  *     cwd: /srv                              # optional
+ *     isolate:                               # optional: run it under bubblewrap (see McpServerSpec.Isolation)
+ *       read: [/opt/mcp]                     # also readable (the server's code, when not under /usr)
+ *       write: [/srv/shared]                 # writable
+ *       network: false                       # the default
  *   github:
  *     url: https://api.githubcopilot.com/mcp/   # Streamable HTTP
  *     headers: {Authorization: "Bearer ${TURNPIKE_MCP_GITHUB_TOKEN}"}   # references only
@@ -33,7 +37,8 @@ public final class McpServersYaml {
   private McpServersYaml() {}
 
   private static final YAMLMapper YAML = new YAMLMapper();
-  private static final Set<String> STDIO_KEYS = Set.of("command", "args", "env", "cwd");
+  private static final Set<String> STDIO_KEYS = Set.of("command", "args", "env", "cwd", "isolate");
+  private static final Set<String> ISOLATE_KEYS = Set.of("read", "write", "network");
   private static final Set<String> HTTP_KEYS = Set.of("url", "headers");
 
   public static List<McpServerSpec> load(Path file) {
@@ -87,7 +92,7 @@ public final class McpServersYaml {
       List<String> args = new ArrayList<>();
       n.path("args").forEach(a -> args.add(a.asText()));
       return new McpServerSpec.Stdio(name, n.get("command").asText(), args, strings(at + ".env", n.get("env")),
-          n.hasNonNull("cwd") ? n.get("cwd").asText() : null);
+          n.hasNonNull("cwd") ? n.get("cwd").asText() : null, isolation(at + ".isolate", n.get("isolate")));
     }
     URI url = URI.create(n.get("url").asText());
     if (url.getHost() == null || !("http".equals(url.getScheme()) || "https".equals(url.getScheme()))) {
@@ -103,6 +108,37 @@ public final class McpServersYaml {
       }
     });
     return new McpServerSpec.StreamableHttp(name, url, headers);
+  }
+
+  private static McpServerSpec.Isolation isolation(String at, JsonNode n) {
+    if (n == null || n.isNull()) {
+      return null;
+    }
+    if (!n.isObject()) {
+      throw new IllegalArgumentException(at + ": must be a mapping (read, write, network), or left out");
+    }
+    for (Iterator<String> keys = n.fieldNames(); keys.hasNext(); ) {
+      String k = keys.next();
+      if (!ISOLATE_KEYS.contains(k)) {
+        throw new IllegalArgumentException(at + "." + k + ": unknown key (isolate takes " + ISOLATE_KEYS + ")");
+      }
+    }
+    return new McpServerSpec.Isolation(paths(at + ".read", n.get("read")), paths(at + ".write", n.get("write")),
+        n.path("network").asBoolean(false));
+  }
+
+  private static List<String> paths(String at, JsonNode n) {
+    List<String> out = new ArrayList<>();
+    if (n == null || n.isNull()) {
+      return out;
+    }
+    for (JsonNode p : n) {
+      if (!p.asText().startsWith("/")) {
+        throw new IllegalArgumentException(at + ": '" + p.asText() + "' is not an absolute path");
+      }
+      out.add(p.asText());
+    }
+    return out;
   }
 
   private static Map<String, String> strings(String at, JsonNode n) {

@@ -68,6 +68,8 @@ class McpGatewayEndToEndTest {
   private static TopicTail results;
   private static TopicTail toolResults;
   private static Path files;
+  /** Whether bubblewrap runs here: then the files server runs isolated ({@code isolate:}). */
+  private static boolean isolated;
 
   static final String AGENT = """
       name: mcp-user
@@ -143,19 +145,24 @@ class McpGatewayEndToEndTest {
     int httpPort = port;
     await().atMost(Duration.ofSeconds(30)).until(() -> accepts(httpPort));
 
+    isolated = bubblewrapRuns();
     Path config = Files.createTempFile("mcp-servers", ".yaml");
     Files.writeString(config, """
         servers:
           files:
             command: node
-            args: ["%s", "%s"]
+            args: ["%s", "%s", "/"]
+            %s
           every:
             command: node
             args: ["%s", "stdio"]
+            env: {MCP_TEST_VAR: visible}
           web:
             url: http://127.0.0.1:%d/mcp
             headers: {X-Client: "${TURNPIKE_MCP_TEST_TOKEN}"}
-        """.formatted(filesystem, files, everything, port));
+        """.formatted(filesystem, files,
+        isolated ? "isolate: {read: [\"" + McpTestServers.dir() + "\"], write: [\"" + files + "\"]}" : "",
+        everything, port));
     Settings settings = Settings.of(Map.of(
         "turnpike.schema.registry.url", registry.url(),
         "turnpike.bootstrap.servers", kafka.bootstrapServers(),
@@ -295,6 +302,32 @@ class McpGatewayEndToEndTest {
   }
 
   @Test
+  void aStdioServerGetsItsConfiguredEnvironmentOnly() {
+    ToolResult r = direct("mcp-env", "every__get-env", "{}");
+    assertThat(r.getOutput()).contains("\"MCP_TEST_VAR\": \"visible\"");
+    for (String name : System.getenv().keySet()) {
+      // the MCP SDK passes on a few harmless variables of its own (as the TypeScript SDK does)
+      if (!List.of("PATH", "HOME", "LANG", "LOGNAME", "SHELL", "TERM", "USER").contains(name)) {
+        assertThat(r.getOutput()).as("the gateway's own variable %s", name).doesNotContain("\"" + name + "\":");
+      }
+    }
+  }
+
+  @Test
+  void anIsolatedServerSeesOnlyWhatItWasGiven() {
+    Assumptions.assumeTrue(isolated, "bubblewrap (bwrap) is needed to isolate a server");
+    ToolResult r = direct("mcp-isolated", "files__list_directory", "{\"path\":\"/\"}");
+    assertThat(r.getIsError()).as(r.getOutput()).isFalse();
+    assertThat(r.getOutput()).contains("[DIR] usr");
+    for (String hostOnly : List.of("home", "root", "var", "opt", "srv")) {
+      if (Files.isDirectory(Path.of("/", hostOnly))) {
+        assertThat(r.getOutput()).doesNotContainPattern("(?m)^\\[DIR\\] " + hostOnly + "$");
+      }
+    }
+    assertThat(gateway.process("files").orElseThrow().info().command()).hasValueSatisfying(c -> assertThat(c).endsWith("bwrap"));
+  }
+
+  @Test
   void everyServersToolListIsOnTheCompactedTopic() {
     try (TopicTail lists = new TopicTail(kafka.bootstrapServers(), Topics.MCP_TOOLS.name())) {
       await().atMost(Duration.ofSeconds(30)).until(() -> !lists.forKey("web").isEmpty() && !lists.forKey("files").isEmpty());
@@ -344,6 +377,28 @@ class McpGatewayEndToEndTest {
       producer.send(rec).get();
     } catch (Exception e) {
       throw new IllegalStateException(e);
+    }
+  }
+
+  /** Calls a tool directly (as the runner would), and waits for its answer. */
+  static ToolResult direct(String runId, String tool, String arguments) {
+    ToolCall call = ToolCall.newBuilder().setRunId(runId).setCallId(runId + ":t1.1").setAgent("mcp-user")
+        .setToolCallId("c1").setName(tool).setArguments(arguments).setDeadline(Instant.now().plusSeconds(60)).build();
+    send(Topics.TOOL_REQUESTS.name(), runId, serdes.toolCall().encode(call), "ToolCall");
+    await().atMost(Duration.ofSeconds(30)).until(() -> !toolResults.forKey(runId).isEmpty());
+    return serdes.toolResult().decode(toolResults.forKey(runId).getFirst().value());
+  }
+
+  static boolean bubblewrapRuns() {
+    try {
+      Process p = new ProcessBuilder("bwrap", "--ro-bind", "/", "/", "--unshare-all", "--", "/bin/true")
+          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      return p.waitFor(20, java.util.concurrent.TimeUnit.SECONDS) && p.exitValue() == 0;
+    } catch (IOException e) {
+      return false;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
     }
   }
 

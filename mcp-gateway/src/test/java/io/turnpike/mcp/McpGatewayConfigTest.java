@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-class McpToolNamesTest {
+class McpGatewayConfigTest {
   @Test
   void aPlainNameIsServerTwoUnderscoresTool() {
     assertThat(McpToolNames.modelName("files", "read_text_file")).isEqualTo("files__read_text_file");
@@ -36,5 +36,19 @@ class McpToolNamesTest {
         """, "t.yaml")).hasMessageContaining("never the value itself").hasMessageNotContaining("sk-secret");
     assertThatThrownBy(() -> McpServersYaml.parse("servers: {Bad_Name: {command: x}}", "t.yaml"))
         .hasMessageContaining("is not a server name");
+  }
+
+  @Test
+  void anIsolatedServerRunsUnderBubblewrapWithOnlyItsPaths() {
+    McpServerSpec.Stdio s = (McpServerSpec.Stdio) McpServersYaml.parse("""
+        servers:
+          files: {command: node, args: [server.js, /data], isolate: {read: [/opt/mcp], write: [/data]}}
+        """, "t.yaml").getFirst();
+    List<String> argv = Bubblewrap.argv(s);
+    assertThat(argv).containsSubsequence("--unshare-all", "--ro-bind", "/opt/mcp", "/opt/mcp", "--bind", "/data", "/data",
+        "--chdir", "/data", "--", "node", "server.js", "/data");
+    assertThat(argv).doesNotContain("--share-net");
+    assertThatThrownBy(() -> McpServersYaml.parse("servers: {f: {command: x, isolate: {write: [data]}}}", "t.yaml"))
+        .hasMessageContaining("not an absolute path");
   }
 }
