@@ -37,19 +37,20 @@ final class Turns {
   private Turns() {}
 
   static void requestModel(Step step) {
-    for (String queued : step.b.getQueuedMessages()) {
-      step.items().add(new MessageItem(Role.USER, queued, null, java.util.List.of()));
-    }
-    step.b.getQueuedMessages().clear();
     step.b.setTurn(step.b.getTurn() + 1);
     callModel(step, true);
   }
 
   /**
-   * Sends the current turn's model call; with {@code mayCompact}, a compaction call goes first when
-   * the input has reached the agent's threshold ({@link Compaction}), and this call follows its answer.
+   * Sends the current turn's model call, with the user messages queued since the last; with
+   * {@code mayCompact}, a compaction call goes first when the input has reached the agent's threshold
+   * ({@link Compaction}), and this call follows its answer (with what was queued meanwhile).
    */
   static void callModel(Step step, boolean mayCompact) {
+    for (String queued : step.b.getQueuedMessages()) {
+      step.items().add(new MessageItem(Role.USER, queued, null, java.util.List.of()));
+    }
+    step.b.getQueuedMessages().clear();
     String callId = step.runId() + ":m" + step.b.getTurn();
     if (mayCompact && Compaction.startIfDue(step, callId)) {
       return;

@@ -143,6 +143,18 @@ class CompactionTest {
   }
 
   @Test
+  void aMessageGivenWhileTheSummaryIsWrittenGoesWithTheTurnsCall() {
+    Transition t = toolTurns(agent(policy()), 2);
+    Transition queued = on(t.state(), new RunEvent.CommandReceived(io.turnpike.avro.RunCommand.newBuilder(
+        Fixtures.command(RUN, io.turnpike.avro.RunCommandType.USER_MESSAGE)).setMessage("also page 9").build()));
+    assertThat(queued.state().getQueuedMessages()).containsExactly("also page 9");
+    Transition done = on(queued.state(), new RunEvent.ModelAnswered(summary(RUN + ":m3:compact", "pages 1 and 2")));
+    assertThat(modelCalls(done).get(0).getInput().getLast()).isInstanceOfSatisfying(MessageItem.class,
+        m -> assertThat(m.getText()).isEqualTo("also page 9"));
+    assertThat(done.state().getQueuedMessages()).isEmpty();
+  }
+
+  @Test
   void anEmptySummaryCompactsNothingAndTheTurnGoesOn() {
     Transition t = toolTurns(agent(policy()), 2);
     Transition done = on(t.state(), new RunEvent.ModelAnswered(summary(RUN + ":m3:compact", "")));
