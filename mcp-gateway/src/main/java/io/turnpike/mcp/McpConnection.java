@@ -68,10 +68,24 @@ final class McpConnection implements AutoCloseable {
         client.close();
         throw e;
       }
-      ProcessHandle process = ProcessHandle.current().children().filter(p -> !before.contains(p.pid())).findFirst()
-          .orElse(null);
-      return new McpConnection(client, process);
+      return new McpConnection(client, started(before, params));
     }
+  }
+
+  /**
+   * The server's process: the child of this JVM that appeared while it started and runs its command
+   * line (other parts of the JVM, a sandbox say, may start processes at the same time). Null when it
+   * cannot be told: then a crash is seen when a call fails instead of at once.
+   */
+  private static ProcessHandle started(Set<Long> before, ServerParameters params) {
+    List<ProcessHandle> fresh = ProcessHandle.current().children().filter(p -> !before.contains(p.pid())).toList();
+    List<String> expected = new ArrayList<>(params.getArgs());
+    List<ProcessHandle> running = fresh.stream().filter(p -> p.info().arguments()
+        .map(a -> List.of(a).equals(expected)).orElse(false)).toList();
+    if (running.size() == 1) {
+      return running.getFirst();
+    }
+    return fresh.size() == 1 && running.isEmpty() && fresh.getFirst().info().arguments().isEmpty() ? fresh.getFirst() : null;
   }
 
   private static McpConnection http(McpServerSpec.StreamableHttp h, Duration timeout, Function<String, String> env,
