@@ -85,6 +85,9 @@ public final class EventFormat {
           + (s.getError() == null ? "" : ": " + Text.oneLine(s.getError(), 70));
       case io.turnpike.avro.MemoryRefreshed s -> label("memory refreshed") + s.getScope() + " version "
           + (s.getFromVersion() == null ? "none" : s.getFromVersion()) + " -> " + s.getToVersion();
+      case io.turnpike.avro.ConversationCompacted s -> label("compacted") + s.getCompactedItems() + " items into a summary, "
+          + s.getKeptItems() + " kept (~" + s.getTokensBefore() + " -> ~" + s.getTokensAfter() + " of " + s.getContextWindow()
+          + " tokens): " + Text.quoted(s.getSummary(), 60);
       default -> label(step == null ? "?" : step.getClass().getSimpleName()) + Text.oneLine(String.valueOf(step), 80);
     };
     return body;

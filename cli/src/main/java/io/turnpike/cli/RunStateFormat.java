@@ -83,7 +83,10 @@ public final class RunStateFormat {
         case FunctionCallItem fc -> b.append("  ").append(Text.pad("assistant", 10)).append("-> ").append(fc.getName())
             .append(' ').append(clip(fc.getArguments(), max)).append("   [").append(fc.getToolCallId()).append("]\n");
         case FunctionCallOutputItem o -> b.append("  ").append(Text.pad(o.getIsError() ? "tool error" : "tool", 10))
-            .append(o.getName()).append(" <- ").append(clip(o.getOutput(), max)).append("   [").append(o.getToolCallId())
+            .append(o.getName()).append(" <- ").append(o.getOutputRef() != null && o.getOutput().isEmpty()
+                // kept out of line by the runner (issue #14): the output itself is in the run's turn events
+                ? "(" + o.getOutputRef().getSize() + " bytes kept out of the state; see runs history)"
+                : clip(o.getOutput(), max)).append("   [").append(o.getToolCallId())
             .append("]\n");
         default -> b.append("  ").append(clip(String.valueOf(item), max)).append('\n');
       }
