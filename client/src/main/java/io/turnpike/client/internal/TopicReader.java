@@ -221,6 +221,8 @@ public final class TopicReader<V> implements AutoCloseable {
 
   @Override
   public void close() {
-    consumer.close(Duration.ofSeconds(2));
+    // Nothing to commit or leave: do not wait for the fetch the broker holds open (fetch.max.wait.ms,
+    // 500 ms), which made every read of the CLI half a second longer.
+    consumer.close(Duration.ZERO);
   }
 }
