@@ -83,10 +83,10 @@ public final class RunStateFormat {
         case FunctionCallItem fc -> b.append("  ").append(Text.pad("assistant", 10)).append("-> ").append(fc.getName())
             .append(' ').append(clip(fc.getArguments(), max)).append("   [").append(fc.getToolCallId()).append("]\n");
         case FunctionCallOutputItem o -> b.append("  ").append(Text.pad(o.getIsError() ? "tool error" : "tool", 10))
-            .append(o.getName()).append(" <- ").append(o.getOutputRef() != null && o.getOutput().isEmpty()
-                // kept out of line by the runner (issue #14): the output itself is in the run's turn events
-                ? "(" + o.getOutputRef().getSize() + " bytes kept out of the state; see runs history)"
-                : clip(o.getOutput(), max)).append("   [").append(o.getToolCallId())
+            .append(o.getName()).append(" <- ").append(o.getOutputRef() == null ? clip(o.getOutput(), max)
+                // kept out of line by the runner (issue #14): the state has its beginning, the run's steps all of it
+                : clip(previewText(o.getOutput()), max) + "  (" + o.getOutputRef().getSize()
+                    + " bytes in all, kept out of the state; see runs history)").append("   [").append(o.getToolCallId())
             .append("]\n");
         default -> b.append("  ").append(clip(String.valueOf(item), max)).append('\n');
       }
@@ -222,5 +222,11 @@ public final class RunStateFormat {
 
   private static String clip(String s, int max) {
     return max == Integer.MAX_VALUE ? String.valueOf(s) : Text.oneLine(s, max);
+  }
+
+  /** The beginning of an output the runner kept out of line, without its "[... N bytes in all ...]" line. */
+  private static String previewText(String preview) {
+    int marker = preview.lastIndexOf("\n[... ");
+    return marker < 0 ? preview : preview.substring(0, marker);
   }
 }

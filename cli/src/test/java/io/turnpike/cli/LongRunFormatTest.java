@@ -31,9 +31,10 @@ class LongRunFormatTest {
     RunState s = RunState.newBuilder().setRunId(RUN).setStatus(RunStatus.RUNNING).setAgent(agent).setInput("fetch")
         .setUsage(Usage.newBuilder().build()).setCreatedAt(FormatTest.NOW).setUpdatedAt(FormatTest.NOW)
         .setItems(List.of(new FunctionCallItem("c1", "fetch", "{}", null),
-            new FunctionCallOutputItem("c1", "fetch", "", false, List.of(), new OutputRef("ab12", 20_480))))
+            new FunctionCallOutputItem("c1", "fetch", "page 1: lorem ipsum\n[... 20480 bytes in all; the rest is kept out of"
+                + " the RunState (turnpike.turn-events has it whole)]", false, List.of(), new OutputRef("ab12", 20_480))))
         .build();
     assertThat(RunStateFormat.format(s, false, FormatTest.NOW))
-        .contains("fetch <- (20480 bytes kept out of the state; see runs history)   [c1]");
+        .contains("fetch <- page 1: lorem ipsum  (20480 bytes in all, kept out of the state; see runs history)   [c1]");
   }
 }

@@ -23,11 +23,17 @@ import java.util.function.Function;
  *
  * <p>The state machine never sees a reference without its output: the orchestrator puts the outputs
  * back when it loads a state ({@link #withOutputs}) and takes them out when it stores one
- * ({@link #split}). Both are pure; the store is the orchestrator's.
+ * ({@link #split}), leaving a preview ({@link #PREVIEW_CHARS}). Both are pure; the store is the orchestrator's.
  */
 final class LargeOutputs {
   /** The default of {@code turnpike.runner.inline-output-bytes}: larger outputs are kept out of line. */
   static final int DEFAULT_INLINE_BYTES = 2048;
+  /**
+   * What the stored item keeps of an output kept out of line: its beginning, so that readers of
+   * {@code turnpike.run-state} (runs show, the console, the memory service's transcripts) still see what
+   * it was about. Bounded, so a state holds a fixed amount per item whatever the outputs weigh.
+   */
+  static final int PREVIEW_CHARS = 500;
 
   private LargeOutputs() {}
 
@@ -40,9 +46,9 @@ final class LargeOutputs {
   }
 
   /**
-   * The state to store: every output over {@code inlineBytes} (or already kept) as a reference, and
-   * the outputs not kept yet. An output loaded from the store keeps its reference, so it is not
-   * hashed or written again.
+   * The state to store: every output over {@code inlineBytes} (or already kept) as a reference and a
+   * preview, and the outputs not kept yet. An output loaded from the store keeps its reference, so it
+   * is not hashed or written again.
    */
   static Split split(RunState state, int inlineBytes) {
     Map<String, byte[]> added = new LinkedHashMap<>();
@@ -53,13 +59,15 @@ final class LargeOutputs {
       Object stored = item;
       if (item instanceof FunctionCallOutputItem o) {
         if (o.getOutputRef() != null) {
-          stored = o.getOutput().isEmpty() ? o : FunctionCallOutputItem.newBuilder(o).setOutput("").build();
+          String preview = preview(o.getOutput(), o.getOutputRef());
+          stored = o.getOutput().equals(preview) ? o : FunctionCallOutputItem.newBuilder(o).setOutput(preview).build();
         } else {
           byte[] bytes = o.getOutput().getBytes(StandardCharsets.UTF_8);
           if (bytes.length > inlineBytes) {
             String sha = Images.sha256(bytes);
             added.putIfAbsent(sha, bytes);
-            stored = FunctionCallOutputItem.newBuilder(o).setOutput("").setOutputRef(new OutputRef(sha, bytes.length)).build();
+            OutputRef ref = new OutputRef(sha, bytes.length);
+            stored = FunctionCallOutputItem.newBuilder(o).setOutput(preview(o.getOutput(), ref)).setOutputRef(ref).build();
           }
         }
       }
@@ -80,12 +88,12 @@ final class LargeOutputs {
     for (int i = 0; i < source.size(); i++) {
       Object item = source.get(i);
       Object full = item;
-      if (item instanceof FunctionCallOutputItem o && o.getOutputRef() != null && o.getOutput().isEmpty()) {
+      if (item instanceof FunctionCallOutputItem o && o.getOutputRef() != null) {
         byte[] bytes = blobs.apply(o.getOutputRef().getSha256());
         String output = bytes != null ? new String(bytes, StandardCharsets.UTF_8)
-            : "[the output of " + o.getName() + " (" + AnswerLimit.bytes(o.getOutputRef().getSize()) + ", sha256 "
-                + o.getOutputRef().getSha256() + ") is missing from the runner's run-blobs store]";
-        full = FunctionCallOutputItem.newBuilder(o).setOutput(output).build();
+            : o.getOutput() + "\n[the rest of the output of " + o.getName() + " (" + AnswerLimit.bytes(o.getOutputRef().getSize())
+                + ", sha256 " + o.getOutputRef().getSha256() + ") is missing from the runner's run-blobs store]";
+        full = output.equals(o.getOutput()) ? o : FunctionCallOutputItem.newBuilder(o).setOutput(output).build();
       }
       if (full != item && items == null) {
         items = new ArrayList<>(source.subList(0, i));
@@ -95,6 +103,19 @@ final class LargeOutputs {
       }
     }
     return items == null ? stored : RunState.newBuilder(stored).setItems(items).build();
+  }
+
+  /** The beginning of an output kept out of line, and where the rest is. */
+  static String preview(String output, OutputRef ref) {
+    String marker = "\n[... " + ref.getSize() + " bytes in all; the rest is kept out of the RunState (turnpike.turn-events has it whole)]";
+    if (output.endsWith(marker)) {
+      return output; // a preview already
+    }
+    int cut = Math.min(output.length(), PREVIEW_CHARS);
+    if (cut > 0 && Character.isHighSurrogate(output.charAt(cut - 1))) {
+      cut--; // never half a character
+    }
+    return output.substring(0, cut) + marker;
   }
 
   /** The outputs a state refers to (sha256), in order. */
