@@ -49,6 +49,27 @@ final class MemoryCli implements Callable<Integer> {
     return TopicReader.latestByKey(bootstrap, Topics.MEMORY.name(), serdes.document(), keys, Duration.ofSeconds(60));
   }
 
+  /** The document for {@code -o json}: every line with its kind, text and source runs. */
+  static Map<String, Object> json(MemoryDocument d) {
+    Map<String, Object> m = new java.util.LinkedHashMap<>();
+    m.put("scope", d.getScope());
+    m.put("version", d.getVersion());
+    m.put("updatedAt", String.valueOf(d.getUpdatedAt()));
+    m.put("change", d.getChange());
+    m.put("pendingCandidates", d.getPendingCandidates());
+    m.put("consolidations", d.getConsolidations());
+    m.put("lines", d.getLines().stream().map(l -> {
+      Map<String, Object> line = new java.util.LinkedHashMap<>();
+      line.put("id", l.getId());
+      line.put("kind", l.getKind().name().toLowerCase(Locale.ROOT));
+      line.put("text", l.getText());
+      line.put("sources", l.getSources());
+      line.put("editReason", l.getEditReason());
+      return line;
+    }).toList());
+    return m;
+  }
+
   /** The document as text: a header, then one line per memory line with its id, kind, text and sources. */
   static String format(MemoryDocument d) {
     StringBuilder sb = new StringBuilder();
@@ -111,6 +132,9 @@ final class MemoryCli implements Callable<Integer> {
     @Mixin
     KafkaOptions kafka;
 
+    @Mixin
+    OutputOptions output;
+
     @Parameters(index = "0", paramLabel = "SCOPE", description = "An agent name (memory scope: agent), or <agent>/<user>.")
     String scope;
 
@@ -127,6 +151,10 @@ final class MemoryCli implements Callable<Integer> {
         throw new CliException("no memory for " + key + " on " + Topics.MEMORY.name()
             + " (no consolidation yet: see `turnpike memory list`; an agent needs memory.write to build one)");
       }
+      if (output.json()) {
+        OutputOptions.print(out, json(d));
+        return 0;
+      }
       out.print(format(d));
       out.flush();
       return 0;
@@ -139,12 +167,25 @@ final class MemoryCli implements Callable<Integer> {
     CommandSpec spec;
     @Mixin
     KafkaOptions kafka;
+    @Mixin
+    OutputOptions output;
 
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
       String bootstrap = kafka.requireKafka(List.of(Topics.MEMORY.name()));
       Map<String, MemoryDocument> all = documents(bootstrap, kafka.registry(), k -> true);
+      if (output.json()) {
+        OutputOptions.print(out, Map.of("scopes", new java.util.TreeMap<>(all).values().stream().map(d -> {
+          Map<String, Object> m = new java.util.LinkedHashMap<>();
+          m.put("scope", d.getScope());
+          m.put("version", d.getVersion());
+          m.put("lines", d.getLines().size());
+          m.put("pendingCandidates", d.getPendingCandidates());
+          return m;
+        }).toList()));
+        return 0;
+      }
       if (all.isEmpty()) {
         out.println("no memory yet");
       }

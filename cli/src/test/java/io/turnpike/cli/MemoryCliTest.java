@@ -88,13 +88,18 @@ class MemoryCliTest {
   }
 
   @Test
-  void showListAndForget() {
+  void showListAndForget() throws Exception {
     await().atMost(Duration.ofSeconds(60)).until(() -> Cli.run("memory", "show", "helper", "-b", bootstrap).exitCode() == 0);
     Cli.Result shown = Cli.run("memory", "show", "helper", "-b", bootstrap);
     assertThat(shown.out()).contains("memory helper  version 1  (2 lines, 0 pending candidate(s), 1 consolidation(s))")
         .contains("[L1] fact       Fact from run-a").contains("sources: run-a")
         .contains("[L2] fact       Fact from run-b").contains("sources: run-b");
     assertThat(Cli.run("memory", "list", "-b", bootstrap).out()).contains("helper").contains("version 1");
+    Cli.Result json = Cli.run("memory", "show", "helper", "-o", "json", "-b", bootstrap);
+    assertThat(json.exitCode()).as(json.toString()).isZero();
+    assertThat(OutputOptions.JSON.readTree(json.out()).path("lines").toString()).contains("\"sources\":[\"run-a\"]");
+    assertThat(OutputOptions.JSON.readTree(Cli.run("memory", "list", "-o", "json", "-b", bootstrap).out())
+        .path("scopes").findValuesAsText("scope")).contains("helper");
 
     Cli.Result forget = Cli.run("memory", "forget", "--run", "run-a", "-b", bootstrap);
     assertThat(forget.exitCode()).as(forget.toString()).isZero();

@@ -158,6 +158,10 @@ class SteeringCommandsTest {
         .contains("call " + callId + "  run_command {\"command\":\"rm -rf build\"}")
         .contains("Tool calls in flight")
         .contains("awaiting approval run_command");
+    // following a run someone else started: its steps so far, then exit 3 as it waits for a human
+    Cli.Result follow = Cli.run("runs", "follow", runId, "-b", bootstrap);
+    assertThat(follow.exitCode()).as(follow.toString()).isEqualTo(3);
+    assertThat(follow.out()).contains("run started", "needs approval", "Result: INTERRUPTED");
 
     Cli.Result approve = Cli.run("approve", runId, callId, "--follow", "-b", bootstrap);
     assertThat(approve.exitCode()).as(approve.toString()).isZero();
