@@ -181,7 +181,7 @@ final class DevCommand implements Callable<Integer> {
       // 1b. Schema registry: values are Avro in the Confluent wire format, so something must hand out ids.
       String registry;
       if (externalRegistry != null) {
-        registry = externalRegistry;
+        registry = KafkaOptions.registryUrl(externalRegistry.trim(), "--schema-registry");
         row("registry", registry + "  (external)");
       } else {
         DevSchemaRegistry dev = start("schema registry", () -> startRegistry(bootstrap));

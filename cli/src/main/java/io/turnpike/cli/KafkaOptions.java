@@ -44,6 +44,11 @@ public final class KafkaOptions {
     String given = schemaRegistry != null && !schemaRegistry.isBlank() ? schemaRegistry.trim() : null;
     String fromEnv = TurnpikeCli.env(mixee).get("TURNPIKE_SCHEMA_REGISTRY_URL");
     String url = given != null ? given : fromEnv == null || fromEnv.isBlank() ? "http://localhost:8081" : fromEnv.trim();
+    return registryUrl(url, given != null ? "--schema-registry" : "TURNPIKE_SCHEMA_REGISTRY_URL");
+  }
+
+  /** {@code url} if it is an http(s) URL with a host; else a usage error (exit code 2) naming {@code source}. */
+  static String registryUrl(String url, String source) {
     if (url.startsWith("mock://")) {
       return url; // the in-JVM registry the tests share with the services they start
     }
@@ -54,8 +59,7 @@ public final class KafkaOptions {
       uri = null;
     }
     if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
-      throw new CliException((given != null ? "--schema-registry" : "TURNPIKE_SCHEMA_REGISTRY_URL") + ": '" + url
-          + "' is not a registry URL; give its base URL, e.g. http://localhost:8081", 2);
+      throw new CliException(source + ": '" + url + "' is not a registry URL; give its base URL, e.g. http://localhost:8081", 2);
     }
     return url;
   }
