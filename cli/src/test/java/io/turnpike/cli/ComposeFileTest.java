@@ -29,9 +29,9 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
  */
 class ComposeFileTest {
   static final List<String> TURNPIKE_SERVICES = List.of("runner-service", "sandbox-service", "guardrail-service",
-      "memory-service");
+      "memory-service", "console-service");
   static final List<String> ALL_SERVICES = List.of("kafka", "schema-registry", "kafka-ui", "init", "runner-service",
-      "sandbox-service", "guardrail-service", "memory-service");
+      "sandbox-service", "guardrail-service", "memory-service", "console-service");
   static final String REGISTRY = "http://schema-registry:8081";
   static final String BOOTSTRAP = "kafka:9092";
   /** {@code ${VAR:-default}} / {@code ${VAR-default}}: Compose's interpolation with a default. */

@@ -51,12 +51,7 @@ final class ConsoleApi {
 
   void routing(HttpRouting.Builder r) {
     r.get("/api/runs", api(this::list))
-        .get("/api/runs/{runId}", api(this::show))
-        .get("/api/runs/{runId}/history", api(this::history))
-        .get("/api/runs/{runId}/stream", api(this::stream))
-        .get("/api/runs/{runId}/export", api(this::export))
-        .post("/api/runs/{runId}/approvals/{callId}", api(this::decide))
-        .post("/api/runs/{runId}/cancel", api(this::cancel))
+        .any("/api/runs/*", api(this::oneRun))
         .get("/api/approvals", api(this::approvals))
         .any("/api/*", api((req, res) -> error(res, Status.NOT_FOUND_404, "no such API: " + req.prologue().method()
             + " " + req.path().path())))
@@ -91,8 +86,41 @@ final class ConsoleApi {
     json(res, Status.OK_200, out);
   }
 
-  private void show(ServerRequest req, ServerResponse res) throws Exception {
-    String runId = req.path().pathParameters().get("runId");
+  /**
+   * {@code /api/runs/{runId}[/history|/stream|/export|/cancel|/approvals/{callId}]}, routed here from the raw
+   * path: a child run's id holds a '/' ({@code <callId>/<agent>}), sent as %2F, which the server's own path
+   * parameters would have decoded before matching, splitting the id.
+   */
+  private void oneRun(ServerRequest req, ServerResponse res) throws Exception {
+    String rest = req.path().rawPath().substring("/api/runs/".length());
+    List<String> parts = new java.util.ArrayList<>();
+    for (String raw : rest.split("/", -1)) {
+      parts.add(java.net.URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8));
+    }
+    String method = req.prologue().method().text();
+    String runId = parts.get(0);
+    if (runId.isEmpty()) {
+      throw new BadRequest("the path needs a run id: /api/runs/{runId}");
+    }
+    String what = parts.size() == 1 ? "" : parts.get(1);
+    String route = method + " " + what + (parts.size() > 2 ? "/" : "");
+    switch (route) {
+      case "GET " -> show(res, runId);
+      case "GET history" -> history(res, runId);
+      case "GET stream" -> stream(req, res, runId);
+      case "GET export" -> export(res, runId);
+      case "POST cancel" -> cancel(req, res, runId);
+      case "POST approvals/" -> {
+        if (parts.size() != 3 || parts.get(2).isEmpty()) {
+          throw new BadRequest("the path needs one call id: /api/runs/{runId}/approvals/{callId}");
+        }
+        decide(req, res, runId, parts.get(2));
+      }
+      default -> error(res, Status.NOT_FOUND_404, "no such API: " + method + " " + req.path().path());
+    }
+  }
+
+  private void show(ServerResponse res, String runId) throws Exception {
     Optional<RunSummary> summary = query.summary(runId);
     if (summary.isEmpty()) {
       error(res, Status.NOT_FOUND_404, "no run " + runId);
@@ -104,8 +132,7 @@ final class ConsoleApi {
     json(res, Status.OK_200, out);
   }
 
-  private void history(ServerRequest req, ServerResponse res) {
-    String runId = req.path().pathParameters().get("runId");
+  private void history(ServerResponse res, String runId) {
     if (query.summary(runId).isEmpty()) {
       error(res, Status.NOT_FOUND_404, "no run " + runId);
       return;
@@ -116,8 +143,7 @@ final class ConsoleApi {
   }
 
   /** The past steps, then the new ones as they are materialized; resumes after Last-Event-ID on reconnect. */
-  private void stream(ServerRequest req, ServerResponse res) throws InterruptedException {
-    String runId = req.path().pathParameters().get("runId");
+  private void stream(ServerRequest req, ServerResponse res, String runId) throws InterruptedException {
     if (query.summary(runId).isEmpty()) {
       error(res, Status.NOT_FOUND_404, "no run " + runId);
       return;
@@ -148,8 +174,7 @@ final class ConsoleApi {
     }
   }
 
-  private void export(ServerRequest req, ServerResponse res) {
-    String runId = req.path().pathParameters().get("runId");
+  private void export(ServerResponse res, String runId) {
     Optional<RunState> state = query.state(runId);
     if (state.isEmpty()) {
       error(res, Status.NOT_FOUND_404, query.summary(runId).isPresent()
@@ -160,12 +185,10 @@ final class ConsoleApi {
         .header(HeaderNames.CONTENT_TYPE, "application/json")
         .header(HeaderNames.CONTENT_DISPOSITION, "attachment; filename=\"" + runId.replaceAll("[^A-Za-z0-9._-]", "_")
             + ".runstate.json\"")
-        .send(RunStateJson.write(state.get(), true));
+        .send(RunStateJson.write(state.get(), true).getBytes(StandardCharsets.UTF_8));
   }
 
-  private void decide(ServerRequest req, ServerResponse res) {
-    String runId = req.path().pathParameters().get("runId");
-    String callId = req.path().pathParameters().get("callId");
+  private void decide(ServerRequest req, ServerResponse res, String runId, String callId) {
     JsonNode body = body(req);
     JsonNode decision = body.get("decision");
     if (decision == null || !decision.isTextual() || !Set.of("approve", "reject").contains(decision.asText())) {
@@ -188,8 +211,7 @@ final class ConsoleApi {
     answer(res, outcome);
   }
 
-  private void cancel(ServerRequest req, ServerResponse res) {
-    String runId = req.path().pathParameters().get("runId");
+  private void cancel(ServerRequest req, ServerResponse res, String runId) {
     String user = user(req);
     String reason = "cancelled from the console by " + user;
     if (req.content().hasEntity()) {
@@ -323,8 +345,10 @@ final class ConsoleApi {
     return s == null || s.isBlank() ? null : s.trim();
   }
 
+  /** Sent as bytes: the length is known, so the answer goes out with Content-Length, not chunked. */
   static void json(ServerResponse res, Status status, JsonNode body) {
-    res.status(status).header(HeaderNames.CONTENT_TYPE, "application/json").send(body.toString());
+    res.status(status).header(HeaderNames.CONTENT_TYPE, "application/json")
+        .send(body.toString().getBytes(StandardCharsets.UTF_8));
   }
 
   static void error(ServerResponse res, Status status, String message) {

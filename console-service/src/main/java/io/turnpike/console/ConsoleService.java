@@ -87,6 +87,9 @@ public final class ConsoleService implements AutoCloseable {
       WebServer server = WebServer.builder()
           .host(config.host())
           .port(config.port())
+          // A page of the run list is written in several pieces; with Nagle's algorithm the second waited for
+          // the client's delayed ACK (~40 ms a page, measured by bench/ConsoleListBench).
+          .connectionOptions(o -> o.tcpNoDelay(true))
           .routing(api::routing)
           .build()
           .start();

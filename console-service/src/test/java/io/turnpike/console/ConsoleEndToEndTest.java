@@ -294,6 +294,12 @@ class ConsoleEndToEndTest {
     assertThat(get("/api/runs?status=DONE").status()).isEqualTo(400);
     assertThat(get("/api/runs?after=garbage").status()).isEqualTo(400);
     assertThat(get("/api/nothing-here").status()).isEqualTo(404);
+    // a child run's id has a '/': percent-encoded, it is one path parameter
+    assertThat(get("/api/runs/" + URLEncoder.encode("t:t1.1/child", StandardCharsets.UTF_8)).body().get("error").asText())
+        .isEqualTo("no run t:t1.1/child");
+    assertThat(post("/api/runs/" + URLEncoder.encode("t:t1.1/child", StandardCharsets.UTF_8) + "/cancel", "", null).body()
+        .get("error").asText()).isEqualTo("no run t:t1.1/child");
+    assertThat(get("/api/runs/x/nothing").status()).isEqualTo(404);
 
     // the token: required on every /api call
     HttpResponse<String> none = http.send(HttpRequest.newBuilder(URI.create(base + "/api/runs")).GET().build(),
