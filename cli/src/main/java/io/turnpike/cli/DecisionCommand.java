@@ -41,6 +41,9 @@ abstract class DecisionCommand implements Callable<Integer> {
       + " wait (default ${DEFAULT-VALUE}).")
   String timeout;
 
+  @Mixin
+  ConsoleOptions console;
+
   abstract boolean approve();
 
   /** What the model is told (reject only). */
@@ -52,9 +55,26 @@ abstract class DecisionCommand implements Callable<Integer> {
   public Integer call() {
     PrintWriter out = spec.commandLine().getOut();
     Duration wait = RunCommand.duration(timeout, "--timeout");
+    String verb = approve() ? "approve" : "reject";
+    var api = console.console();
+    if (api.isPresent() && !follow) {
+      // The console checks the approval is pending (404 unknown run or call, 409 not waiting) and records who.
+      String call = RunReport.callId(runId, callId);
+      java.util.Map<String, Object> body = new java.util.LinkedHashMap<>();
+      body.put("decision", verb);
+      body.put("message", message());
+      body.put("always", always);
+      String commandId = api.get().post("/api/runs/" + ConsoleOptions.Api.segment(runId) + "/approvals/"
+          + ConsoleOptions.Api.segment(call), body).path("commandId").asText();
+      out.println((approve() ? "approved" : "rejected") + " call " + call + " of run " + runId
+          + (always ? ", and every later call of this tool in this run" : "") + " (command " + commandId
+          + ", through the console)");
+      out.flush();
+      return 0;
+    }
+    // Following reads the run's steps from the topics, so the decision goes there too.
     String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_COMMANDS.name(),
         Topics.TURN_EVENTS.name()));
-    String verb = approve() ? "approve" : "reject";
     try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
       RunState state = RunReport.requireState(client, runId);
       String call = RunReport.callId(runId, callId);

@@ -38,6 +38,8 @@ final class RunsCommand implements Callable<Integer> {
     KafkaOptions kafka;
     @Mixin
     OutputOptions output;
+    @Mixin
+    ConsoleOptions console;
 
     @Parameters(index = "0", paramLabel = "RUN_ID")
     String runId;
@@ -48,10 +50,15 @@ final class RunsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
-      String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name()));
       RunReport.Found found;
-      try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
-        found = RunReport.find(client, runId);
+      var api = console.console();
+      if (api.isPresent()) {
+        found = fromConsole(api.get());
+      } else {
+        String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name()));
+        try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
+          found = RunReport.find(client, runId);
+        }
       }
       if (found.wasRefused()) {
         RunResult r = found.refused();
@@ -72,6 +79,19 @@ final class RunsCommand implements Callable<Integer> {
       out.flush();
       return 0;
     }
+
+    /** The console's {@code GET /api/runs/{id}}: the state as the console materialized it, or the refused request. */
+    private RunReport.Found fromConsole(ConsoleOptions.Api api) {
+      com.fasterxml.jackson.databind.JsonNode run = api.get("/api/runs/" + ConsoleOptions.Api.segment(runId));
+      if (run.hasNonNull("state")) {
+        return new RunReport.Found(io.turnpike.schema.RunStateJson.read(run.get("state").toString()), null);
+      }
+      return new RunReport.Found(null, RunResult.newBuilder().setRunId(runId)
+          .setStatus(io.turnpike.avro.RunStatus.valueOf(run.path("status").asText("FAILED")))
+          .setAgent(run.path("agent").asText(null)).setError(run.path("error").asText(null))
+          .setTurns(run.path("turn").asInt()).setFinishedAt(java.time.Instant.parse(run.path("updatedAt").asText()))
+          .build());
+    }
   }
 
   @Command(name = "cancel", description = "Ask the runner to cancel a run. Exit code 1 when there is nothing to cancel"
@@ -87,10 +107,21 @@ final class RunsCommand implements Callable<Integer> {
 
     @Option(names = "--reason", defaultValue = "cancelled from the turnpike CLI", description = "Why (recorded with the run).")
     String reason;
+    @Mixin
+    ConsoleOptions console;
 
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
+      var api = console.console();
+      if (api.isPresent()) {
+        // The console checks the run too: an unknown one is 404, a finished one 409, both one line here.
+        String commandId = api.get().post("/api/runs/" + ConsoleOptions.Api.segment(runId) + "/cancel",
+            java.util.Map.of("reason", reason)).path("commandId").asText();
+        out.println("cancel requested for run " + runId + " (command " + commandId + ", through the console)");
+        out.flush();
+        return 0;
+      }
       String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name(),
           Topics.RUN_COMMANDS.name()));
       try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {

@@ -33,6 +33,8 @@ final class RunsListCommand implements Callable<Integer> {
   KafkaOptions kafka;
   @Mixin
   OutputOptions output;
+  @Mixin
+  ConsoleOptions console;
 
   @Option(names = {"-n", "--limit"}, paramLabel = "N", defaultValue = "20", description = "At most this many runs"
       + " (default ${DEFAULT-VALUE}).")
@@ -59,6 +61,10 @@ final class RunsListCommand implements Callable<Integer> {
       throw new CliException("--limit must be at least 1", 2);
     }
     Duration readBudget = RunCommand.duration(budget, "--read-budget");
+    var api = console.console();
+    if (api.isPresent()) {
+      return fromConsole(out, api.get());
+    }
     String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name()));
     long t0 = System.nanoTime();
     List<Row> all = new ArrayList<>();
@@ -110,6 +116,45 @@ final class RunsListCommand implements Callable<Integer> {
     }
     if (all.size() > shown.size()) {
       out.println("(" + (all.size() - shown.size()) + " older runs not shown; use --limit)");
+    }
+    out.flush();
+    return 0;
+  }
+
+  /** The console's {@code GET /api/runs}: its list is kept materialized, so nothing is read from the topics. */
+  private int fromConsole(PrintWriter out, ConsoleOptions.Api api) {
+    StringBuilder q = new StringBuilder("/api/runs?limit=" + limit);
+    if (statuses != null && !statuses.isEmpty()) {
+      q.append("&status=").append(String.join(",", statuses.stream().map(Enum::name).sorted().toList()));
+    }
+    if (agent != null) {
+      q.append("&agent=").append(ConsoleOptions.Api.segment(agent));
+    }
+    com.fasterxml.jackson.databind.JsonNode page = api.get(q.toString());
+    if (output.json()) {
+      OutputOptions.print(out, page);
+      return 0;
+    }
+    com.fasterxml.jackson.databind.JsonNode runs = page.path("runs");
+    if (runs.isEmpty()) {
+      out.println("no runs" + (statuses == null && agent == null ? " yet" : " match"));
+      out.flush();
+      return 0;
+    }
+    Instant now = TurnpikeCli.root(spec).clock().instant();
+    out.println(Text.pad("RUN ID", 38) + Text.pad("AGENT", 22) + Text.pad("STATUS", 19) + Text.pad("TURNS", 7)
+        + Text.pad("UPDATED", 31) + "ERROR");
+    for (com.fasterxml.jackson.databind.JsonNode r : runs) {
+      Instant updated = Instant.parse(r.path("updatedAt").asText());
+      int waiting = r.path("pendingApprovals").asInt();
+      out.println(Text.pad(r.path("runId").asText(), 38) + Text.pad(r.path("agent").asText("?"), 22)
+          + Text.pad(r.path("status").asText() + (waiting == 0 ? "" : " (" + waiting + ")"), 19)
+          + Text.pad(r.path("turn").asText(), 7)
+          + Text.pad(RunStateFormat.time(updated) + " (" + RunStateFormat.ago(updated, now) + ")", 31)
+          + Text.oneLine(r.path("error").asText(""), 60));
+    }
+    if (!page.path("next").isNull() && !page.path("next").isMissingNode()) {
+      out.println("(older runs not shown; use --limit)");
     }
     out.flush();
     return 0;

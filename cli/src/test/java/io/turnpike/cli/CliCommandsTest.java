@@ -63,10 +63,19 @@ class CliCommandsTest {
         "turnpike.model.api-key", "offline",
         "turnpike.runner.state-dir", tmp.resolve("runner-state").toString())));
     tools = ExampleTools.startWorker(bootstrap, REGISTRY, Clock.systemUTC());
+    console = io.turnpike.console.ConsoleService.start(Settings.of(Map.of(
+        "turnpike.schema.registry.url", REGISTRY, "turnpike.bootstrap.servers", bootstrap,
+        "turnpike.console.host", "127.0.0.1", "turnpike.console.port", "0",
+        "turnpike.console.state-dir", tmp.resolve("console-state").toString())));
   }
+
+  static io.turnpike.console.ConsoleService console;
 
   @AfterAll
   static void stopStack() {
+    if (console != null) {
+      console.close();
+    }
     if (tools != null) {
       tools.close();
     }
@@ -220,6 +229,30 @@ class CliCommandsTest {
     Cli.Result cancel = Cli.run("runs", "cancel", runId, "-b", bootstrap);
     assertThat(cancel.exitCode()).isEqualTo(1);
     assertThat(cancel.err()).startsWith("error: run " + runId + " was refused at submission (FAILED: ");
+  }
+
+  @Test
+  @Order(4)
+  void withAConsoleTheCommandsAskItAndNotTheTopics() {
+    String runId = completedRunId;
+    String url = console.url();
+    // no -b: nothing is read from Kafka (the default localhost:9092 has no broker here)
+    Cli.Result show = await().atMost(Duration.ofSeconds(60)).until(() -> Cli.run("runs", "show", runId, "--console", url),
+        r -> r.exitCode() == 0);
+    assertThat(show.out()).contains("Run       " + runId, "Status    COMPLETED", "Final output");
+    assertThat(json(Cli.run("runs", "list", "--console", url, "-o", "json")).path("runs").findValuesAsText("runId"))
+        .contains(runId);
+    assertThat(Cli.run("runs", "list", "--console", url).out()).startsWith("RUN ID").contains(runId);
+    Cli.Result unknown = Cli.run("runs", "show", "no-such-run", "--console", url);
+    assertThat(unknown.exitCode()).isEqualTo(1);
+    assertThat(unknown.err()).isEqualTo("error: no run no-such-run\n");
+    Cli.Result cancel = Cli.run("runs", "cancel", runId, "--console", url);
+    assertThat(cancel.exitCode()).isEqualTo(1);
+    assertThat(cancel.err()).isEqualTo("error: run " + runId + " is COMPLETED already\n");
+    Cli.Result approve = Cli.run("approve", runId, "t1.1", "--console", url);
+    assertThat(approve.exitCode()).isEqualTo(1);
+    assertThat(approve.err()).startsWith("error: run " + runId + " is COMPLETED");
+    assertThat(Cli.run("runs", "list", "--console", "not-a-url").exitCode()).isEqualTo(2);
   }
 
   static JsonNode json(Cli.Result r) {
