@@ -168,7 +168,8 @@ final class ConsoleApi {
             last = e.seq();
           }
         }
-      } catch (java.io.UncheckedIOException e) {
+      } catch (RuntimeException e) {
+        // the usual end of a stream: the browser closed the tab or went to another page (the write fails)
         LOG.debug("console: SSE follower of run {} went away: {}", runId, e.toString());
       }
     }
