@@ -53,8 +53,9 @@ final class ApprovalDesk {
       return new Outcome.NotFound("run " + runId + " has no approval " + callId
           + (waiting.isEmpty() ? " (it waits for none)" : " (it waits for " + String.join(", ", waiting) + ")"));
     }
-    String id = client.decide(runId, approve ? RunCommandType.APPROVE : RunCommandType.REJECT, callId,
-        approve ? null : message, always, user);
+    // On a reject the model is told the message; on an approve it is a note the ApprovalResolved step keeps.
+    String id = client.decide(runId, approve ? RunCommandType.APPROVE : RunCommandType.REJECT, callId, message, always,
+        user);
     return new Outcome.Sent(id);
   }
 

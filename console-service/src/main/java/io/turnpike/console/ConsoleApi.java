@@ -164,7 +164,7 @@ final class ConsoleApi {
           if (e == null) {
             sink.emit(SseEvent.builder().comment("keep-alive").build());
           } else if (e.seq() > last) {
-            sink.emit(event(e));
+            sink.emit(event(query.withDecider(runId, e)));
             last = e.seq();
           }
         }

@@ -1,5 +1,7 @@
 package io.turnpike.console;
 
+import io.turnpike.avro.RunCommand;
+import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.TurnEvent;
@@ -23,7 +25,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The console's materialized views, one small topology: the latest RunState of every run, a summary per run
- * with a newest-first index, every run's steps, and runs known only by their result (refused at submission).
+ * with a newest-first index, every run's steps, runs known only by their result (refused at submission), and
+ * who sent each approval decision.
  * The processors only decode and put: queries run on the HTTP server's threads (interactive queries), and the
  * one side effect, telling live subscribers of a new step, is a non-blocking hand-off ({@link LiveSteps}).
  */
@@ -39,6 +42,9 @@ public final class ConsoleTopology {
   /** {@code runId|seq (19 digits)} → {@link Timeline.Entry} as JSON. */
   public static final String STEPS = "console-run-steps";
 
+  /** {@code runId|callId} → who decided that approval ({@code RunCommand.issuedBy}; the first decision sent). */
+  public static final String DECISIONS = "console-decisions";
+
   /** RunStates may be as large as the orchestrator's producer allows; the changelog takes what the topic took. */
   static final String MAX_RECORD_BYTES = String.valueOf(8 * 1024 * 1024);
 
@@ -47,7 +53,7 @@ public final class ConsoleTopology {
   private ConsoleTopology() {}
 
   public static Topology build(AvroSerde<RunState> states, AvroSerde<TurnEvent> events, AvroSerde<RunResult> results,
-      BiConsumer<String, Timeline.Entry> onStep) {
+      AvroSerde<RunCommand> commands, BiConsumer<String, Timeline.Entry> onStep) {
     Topology t = new Topology();
     StringDeserializer keys = new StringDeserializer();
     ByteArrayDeserializer values = new ByteArrayDeserializer();
@@ -57,6 +63,8 @@ public final class ConsoleTopology {
     t.addProcessor("runs", () -> new RunStates(states), "run-state");
     t.addProcessor("results", () -> new Results(results), "run-results");
     t.addProcessor("steps", () -> new Steps(events, onStep), "turn-events");
+    t.addSource("run-commands", keys, values, Topics.RUN_COMMANDS.name());
+    t.addProcessor("decisions", () -> new Decisions(commands), "run-commands");
 
     StoreBuilder<KeyValueStore<String, byte[]>> runStates = Stores.keyValueStoreBuilder(
             Stores.persistentKeyValueStore(RUN_STATES), Serdes.String(), Serdes.ByteArray())
@@ -65,6 +73,7 @@ public final class ConsoleTopology {
     t.addStateStore(stringStore(SUMMARIES), "runs", "results");
     t.addStateStore(stringStore(INDEX), "runs", "results");
     t.addStateStore(stringStore(STEPS), "steps");
+    t.addStateStore(stringStore(DECISIONS), "decisions");
     return t;
   }
 
@@ -174,6 +183,42 @@ public final class ConsoleTopology {
       }
       putSummary(summaries, index, RunSummary.of(result), before);
     }
+  }
+
+  /** Who sent each approve or reject (the runner's ApprovalResolved does not say; the command does). */
+  private static final class Decisions implements Processor<String, byte[], Void, Void> {
+    private final AvroSerde<RunCommand> serde;
+    private KeyValueStore<String, String> decisions;
+
+    Decisions(AvroSerde<RunCommand> serde) {
+      this.serde = serde;
+    }
+
+    @Override
+    public void init(ProcessorContext<Void, Void> context) {
+      decisions = context.getStateStore(DECISIONS);
+    }
+
+    @Override
+    public void process(Record<String, byte[]> r) {
+      if (r.key() == null || r.value() == null) {
+        return;
+      }
+      RunCommand c;
+      try {
+        c = serde.deserialize(Topics.RUN_COMMANDS.name(), r.value());
+      } catch (RuntimeException e) {
+        return; // the runner dead-letters it; nothing to show
+      }
+      if ((c.getType() == RunCommandType.APPROVE || c.getType() == RunCommandType.REJECT) && c.getCallId() != null
+          && c.getIssuedBy() != null) {
+        decisions.putIfAbsent(decisionKey(r.key(), c.getCallId()), c.getIssuedBy());
+      }
+    }
+  }
+
+  static String decisionKey(String runId, String callId) {
+    return runId + "|" + callId;
   }
 
   private static final class Steps implements Processor<String, byte[], Void, Void> {

@@ -96,11 +96,23 @@ final class RunQuery {
       while (it.hasNext()) {
         Timeline.Entry e = Timeline.Entry.fromJson(it.next().value);
         if (e.seq() > afterSeq) {
-          out.add(e);
+          out.add(withDecider(runId, e));
         }
       }
     }
     return out;
+  }
+
+  /**
+   * An ApprovalResolved step with who decided, looked up when read: the command and the step are on two
+   * topics, and the command's side may be materialized after the step.
+   */
+  Timeline.Entry withDecider(String runId, Timeline.Entry e) {
+    if (!"ApprovalResolved".equals(e.type()) || e.callId() == null || e.by() != null) {
+      return e;
+    }
+    ReadOnlyKeyValueStore<String, String> decisions = store(ConsoleTopology.DECISIONS);
+    return e.decidedBy(decisions.get(ConsoleTopology.decisionKey(runId, e.callId())));
   }
 
   /** Every pending approval of every run, oldest first. */

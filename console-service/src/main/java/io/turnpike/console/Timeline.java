@@ -35,7 +35,13 @@ final class Timeline {
   private Timeline() {}
 
   /** What {@code GET /api/runs/{id}/history} and the SSE stream give per step. */
-  record Entry(long seq, String type, String kind, String at, int turn, String agent, String callId, String summary) {
+  record Entry(long seq, String type, String kind, String at, int turn, String agent, String callId, String summary,
+      String by) {
+    /** An approval's step with who decided (from the command), said in the summary too. */
+    Entry decidedBy(String who) {
+      return who == null ? this : new Entry(seq, type, kind, at, turn, agent, callId, summary + " (by " + who + ")", who);
+    }
+
     String toJson() {
       try {
         return RunSummary.JSON.writeValueAsString(this);
@@ -161,7 +167,7 @@ final class Timeline {
         summary = type + " " + cut(String.valueOf(step), 200);
       }
     }
-    return new Entry(e.getSeq(), type, kind, e.getAt().toString(), e.getTurn(), e.getAgent(), callId, summary);
+    return new Entry(e.getSeq(), type, kind, e.getAt().toString(), e.getTurn(), e.getAgent(), callId, summary, null);
   }
 
   private static String responded(ModelResponded s) {

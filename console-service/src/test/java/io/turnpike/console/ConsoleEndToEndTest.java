@@ -197,6 +197,11 @@ class ConsoleEndToEndTest {
     assertThat(seqs).isSorted().doesNotHaveDuplicates();
     assertThat(events.get(0).get("at").asText()).isNotBlank();
     assertThat(events.get(0).get("summary").asText()).contains("release-bot").contains("ship web 1.4.2");
+    assertThat(events).filteredOn(e -> e.get("type").asText().equals("ApprovalResolved")).singleElement()
+        .satisfies(e -> {
+          assertThat(e.get("by").asText()).isEqualTo("alice");
+          assertThat(e.get("summary").asText()).isEqualTo("approved: \"looks fine\" (by alice)");
+        });
 
     // who decided is on the command the runner read
     await().atMost(Duration.ofSeconds(10)).until(() -> commands.forKey(runId).size() == 1);
@@ -383,7 +388,8 @@ class ConsoleEndToEndTest {
       wait.until(ExpectedConditions.textToBe(By.id("run-status"), "COMPLETED"));
       wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("#timeline li[data-type='RunFinished']")));
       assertThat(driver.findElement(By.id("run-output")).getText()).isEqualTo("Done: deployed checkout 3.1.0");
-      assertThat(driver.findElements(By.cssSelector("#timeline li[data-type='ApprovalResolved']"))).hasSize(1);
+      assertThat(driver.findElements(By.cssSelector("#timeline li[data-type='ApprovalResolved']"))).singleElement()
+          .satisfies(li -> assertThat(li.getText()).contains("approved").contains("(by dana)"));
       shot(driver, shots, "run-completed.png");
     } finally {
       driver.quit();

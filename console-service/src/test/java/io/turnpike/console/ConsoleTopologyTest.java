@@ -44,7 +44,7 @@ class ConsoleTopologyTest {
     Properties p = new Properties();
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, "console-topology-test");
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-    driver = new TopologyTestDriver(ConsoleTopology.build(SERDES.runState(), SERDES.turnEvent(), SERDES.runResult(),
+    driver = new TopologyTestDriver(ConsoleTopology.build(SERDES.runState(), SERDES.turnEvent(), SERDES.runResult(), SERDES.runCommand(),
         (runId, e) -> live.add(e)), p);
     states = driver.createInputTopic(Topics.RUN_STATE.name(), new StringSerializer(), new ByteArraySerializer());
     results = driver.createInputTopic(Topics.RUN_RESULTS.name(), new StringSerializer(), new ByteArraySerializer());
