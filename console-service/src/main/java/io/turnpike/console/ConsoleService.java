@@ -95,6 +95,11 @@ public final class ConsoleService implements AutoCloseable {
           .start();
       parts.add(server::stop);
       parts.add(telemetry.readiness("console", () -> streams.state() == KafkaStreams.State.RUNNING && server.isRunning()));
+      if (config.token() == null && !isLoopback(config.host())) {
+        LOG.warn("console-service: no turnpike.console.token and bound to {}: anyone who reaches port {} can approve,"
+            + " reject and cancel runs (set a token, bind to 127.0.0.1, or put an authenticating proxy in front)",
+            config.host(), server.port());
+      }
       String shownHost = "0.0.0.0".equals(config.host()) ? "localhost" : config.host();
       LOG.info("console-service started at http://{}:{}/ (application.id={}, token {})", shownHost, server.port(),
           config.applicationId(), config.token() == null ? "not required" : "required");
@@ -104,6 +109,10 @@ public final class ConsoleService implements AutoCloseable {
       closeAll(parts);
       throw e;
     }
+  }
+
+  private static boolean isLoopback(String host) {
+    return host.equals("localhost") || host.startsWith("127.") || host.equals("::1");
   }
 
   static Properties streamsProperties(Settings settings, ConsoleConfig config) {
