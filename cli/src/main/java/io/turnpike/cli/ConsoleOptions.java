@@ -37,16 +37,7 @@ final class ConsoleOptions {
     if (chosen == null) {
       return Optional.empty();
     }
-    URI uri;
-    try {
-      uri = URI.create(chosen);
-    } catch (IllegalArgumentException e) {
-      uri = null;
-    }
-    if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
-      throw new CliException((given != null ? "--console" : "TURNPIKE_CONSOLE_URL") + ": '" + chosen
-          + "' is not a console URL; give its base URL, e.g. http://localhost:8088", 2);
-    }
+    KafkaOptions.httpUrl(chosen, given != null ? "--console" : "TURNPIKE_CONSOLE_URL", "console", "http://localhost:8088");
     String token = TurnpikeCli.env(mixee).get("TURNPIKE_CONSOLE_TOKEN");
     return Optional.of(new Api(chosen.endsWith("/") ? chosen.substring(0, chosen.length() - 1) : chosen,
         token == null || token.isBlank() ? null : token.trim()));
@@ -82,9 +73,7 @@ final class ConsoleOptions {
       try (HttpClient http = HttpClient.newBuilder().connectTimeout(TIMEOUT).build()) {
         res = http.send(request.build(), HttpResponse.BodyHandlers.ofString());
       } catch (IOException e) {
-        String why = e instanceof java.net.ConnectException ? "connection refused"
-            : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        throw new CliException("cannot reach the console at " + base + " (" + why + "); without --console and"
+        throw new CliException("cannot reach the console at " + base + " (" + KafkaOptions.why(e, TIMEOUT) + "); without --console and"
             + " TURNPIKE_CONSOLE_URL the command reads the topics itself");
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();

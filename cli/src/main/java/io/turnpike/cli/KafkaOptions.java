@@ -52,6 +52,11 @@ public final class KafkaOptions {
     if (url.startsWith("mock://")) {
       return url; // the in-JVM registry the tests share with the services they start
     }
+    return httpUrl(url, source, "registry", "http://localhost:8081");
+  }
+
+  /** The one check of a base URL given to the CLI (registry, console): http(s) with a host, else exit code 2. */
+  static String httpUrl(String url, String source, String what, String example) {
     URI uri;
     try {
       uri = URI.create(url);
@@ -59,9 +64,16 @@ public final class KafkaOptions {
       uri = null;
     }
     if (uri == null || uri.getHost() == null || !("http".equals(uri.getScheme()) || "https".equals(uri.getScheme()))) {
-      throw new CliException(source + ": '" + url + "' is not a registry URL; give its base URL, e.g. http://localhost:8081", 2);
+      throw new CliException(source + ": '" + url + "' is not a " + what + " URL; give its base URL, e.g. " + example, 2);
     }
     return url;
+  }
+
+  /** Why an HTTP call failed, in a few words ("connection refused", "no answer within 5s", ...). */
+  static String why(IOException e, Duration timeout) {
+    return e instanceof java.net.http.HttpTimeoutException ? "no answer within " + KafkaSupport.human(timeout)
+        : e instanceof java.net.ConnectException ? "connection refused"
+        : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
   }
 
   /**
@@ -121,10 +133,7 @@ public final class KafkaOptions {
             + " to GET /subjects; is that a Confluent-compatible registry's base URL?");
       }
     } catch (IOException e) {
-      String why = e instanceof java.net.http.HttpTimeoutException ? "no answer within " + KafkaSupport.human(REGISTRY_TIMEOUT)
-          : e instanceof java.net.ConnectException ? "connection refused"
-          : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-      throw new CliException("cannot reach the schema registry at " + url + " (" + why + ")" + hint);
+      throw new CliException("cannot reach the schema registry at " + url + " (" + why(e, REGISTRY_TIMEOUT) + ")" + hint);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new CliException("interrupted while connecting to the schema registry at " + url);
