@@ -95,7 +95,11 @@ final class ConsoleApi {
     String rest = req.path().rawPath().substring("/api/runs/".length());
     List<String> parts = new java.util.ArrayList<>();
     for (String raw : rest.split("/", -1)) {
-      parts.add(java.net.URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8));
+      try {
+        parts.add(java.net.URLDecoder.decode(raw.replace("+", "%2B"), StandardCharsets.UTF_8));
+      } catch (IllegalArgumentException e) {
+        throw new BadRequest("the path is not percent-encoded correctly: " + Timeline.cut(raw, 80));
+      }
     }
     String method = req.prologue().method().text();
     String runId = parts.get(0);

@@ -305,6 +305,13 @@ class ConsoleEndToEndTest {
     assertThat(post("/api/runs/" + URLEncoder.encode("t:t1.1/child", StandardCharsets.UTF_8) + "/cancel", "", null).body()
         .get("error").asText()).isEqualTo("no run t:t1.1/child");
     assertThat(get("/api/runs/x/nothing").status()).isEqualTo(404);
+    // a path no HTTP client library would send: over a plain socket
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", console.port())) {
+      socket.getOutputStream().write(("GET /api/runs/bad%zzid HTTP/1.1\r\nHost: console\r\nAuthorization: Bearer " + TOKEN
+          + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(answer).startsWith("HTTP/1.1 400");
+    }
 
     // the token: required on every /api call
     HttpResponse<String> none = http.send(HttpRequest.newBuilder(URI.create(base + "/api/runs")).GET().build(),
