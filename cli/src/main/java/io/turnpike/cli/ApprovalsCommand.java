@@ -38,6 +38,8 @@ final class ApprovalsCommand implements Callable<Integer> {
     KafkaOptions kafka;
     @Mixin
     OutputOptions output;
+    @Mixin
+    ConsoleOptions console;
 
     @Option(names = "--agent", paramLabel = "NAME", description = "Only runs of this agent.")
     String agent;
@@ -47,6 +49,10 @@ final class ApprovalsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
+      var api = console.console();
+      if (api.isPresent()) {
+        return fromConsole(out, api.get());
+      }
       String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name()));
       Map<String, RunState> runs;
       try (TurnpikeClient client = new TurnpikeClient(bootstrap, kafka.registry())) {
@@ -87,6 +93,50 @@ final class ApprovalsCommand implements Callable<Integer> {
       out.println();
       out.println(rows.size() + " call" + (rows.size() == 1 ? "" : "s") + " waiting in " + runCount + " run"
           + (runCount == 1 ? "" : "s") + ". Decide with:");
+      out.println("  turnpike approve <RUN ID> <CALL ID> [--always]");
+      out.println("  turnpike reject <RUN ID> <CALL ID> --message \"why\" [--always]");
+      out.flush();
+      return 0;
+    }
+
+    /** The console's {@code GET /api/approvals} (oldest first), in the shape the topic path prints. */
+    private int fromConsole(PrintWriter out, ConsoleOptions.Api api) {
+      List<Map<String, Object>> rows = new ArrayList<>();
+      for (com.fasterxml.jackson.databind.JsonNode a : api.get("/api/approvals")) {
+        if (agent != null && !agent.equals(a.path("agent").asText(null))) {
+          continue;
+        }
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("runId", a.path("runId").asText());
+        m.put("callId", a.path("callId").asText());
+        m.put("agent", a.path("agent").asText(null));
+        m.put("tool", a.path("tool").asText());
+        m.put("arguments", a.path("arguments").asText());
+        m.put("reason", a.path("reason").asText(null));
+        m.put("requestedAt", a.path("since").asText());
+        rows.add(m);
+      }
+      if (output.json()) {
+        OutputOptions.print(out, Map.of("approvals", rows));
+        return 0;
+      }
+      if (rows.isEmpty()) {
+        out.println("no tool calls are waiting for approval" + (agent == null ? "" : " in runs of " + agent));
+        out.flush();
+        return 0;
+      }
+      Instant now = TurnpikeCli.root(spec).clock().instant();
+      out.println(Text.pad("RUN ID", 38) + Text.pad("CALL ID", 46) + Text.pad("TOOL", 20) + Text.pad("WAITING SINCE", 31)
+          + "ARGUMENTS");
+      for (Map<String, Object> r : rows) {
+        Instant since = Instant.parse((String) r.get("requestedAt"));
+        out.println(Text.pad((String) r.get("runId"), 38) + Text.pad((String) r.get("callId"), 46)
+            + Text.pad((String) r.get("tool"), 20)
+            + Text.pad(RunStateFormat.time(since) + " (" + RunStateFormat.ago(since, now) + ")", 31)
+            + Text.oneLine((String) r.get("arguments"), 60));
+      }
+      out.println();
+      out.println("Decide with:");
       out.println("  turnpike approve <RUN ID> <CALL ID> [--always]");
       out.println("  turnpike reject <RUN ID> <CALL ID> --message \"why\" [--always]");
       out.flush();

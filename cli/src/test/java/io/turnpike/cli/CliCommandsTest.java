@@ -252,6 +252,7 @@ class CliCommandsTest {
     Cli.Result approve = Cli.run("approve", runId, "t1.1", "--console", url);
     assertThat(approve.exitCode()).isEqualTo(1);
     assertThat(approve.err()).startsWith("error: run " + runId + " is COMPLETED");
+    assertThat(json(Cli.run("approvals", "list", "--console", url, "-o", "json")).path("approvals").isArray()).isTrue();
     assertThat(Cli.run("runs", "list", "--console", "not-a-url").exitCode()).isEqualTo(2);
   }
 
