@@ -15,8 +15,8 @@ function headers(extra) {
 async function api(path, options) {
   const res = await fetch(path, Object.assign({}, options, { headers: headers(options && options.headers) }));
   if (res.status === 401) {
-    $('#token-form').hidden = false;
-    throw new Error('sign in with the console token');
+    $('#token-input').hidden = false;
+    throw new Error('this console needs its token (top right)');
   }
   const body = res.headers.get('content-type') && res.headers.get('content-type').includes('json') ? await res.json() : null;
   if (!res.ok) throw new Error((body && body.error) || ('HTTP ' + res.status));
@@ -118,7 +118,11 @@ async function loadRun(runId) {
   $('#run-status').className = 'status ' + run.status; // updated in place: the element stays the same
   $('#run-status').textContent = run.status;
   $('#run-meta').textContent = [run.agent && ('agent ' + run.agent), 'turn ' + run.turn, 'created ' + time(run.createdAt),
-    'updated ' + time(run.updatedAt), run.parentRunId && ('child of ' + run.parentRunId)].filter(Boolean).join(' · ');
+    'updated ' + time(run.updatedAt)].filter(Boolean).join(' · ');
+  if (run.parentRunId) { // a child run (an agent called as a tool): a way back to the run that called it
+    $('#run-meta').append(' · child of ', el('a', { href: '#/runs/' + encodeURIComponent(run.parentRunId),
+      textContent: run.parentRunId, class: 'mono' }));
+  }
   $('#run-error').hidden = !run.error;
   $('#run-error').textContent = run.error || '';
   const output = run.state && run.state.finalOutput && run.state.finalOutput.string;
@@ -229,13 +233,14 @@ $('#filter-status').onchange = () => loadRuns(false).catch((e) => say(e.message)
 $('#filter-agent').oninput = () => loadRuns(false).catch((e) => say(e.message));
 $('#token-form').onsubmit = (ev) => {
   ev.preventDefault();
-  state.token = $('#token-input').value.trim();
+  state.token = $('#token-input').value.trim() || state.token;
   state.user = $('#user-input').value.trim();
   sessionStorage.setItem('turnpike.token', state.token);
   localStorage.setItem('turnpike.user', state.user);
-  $('#token-form').hidden = true;
+  $('#token-input').hidden = true;
   $('#message').hidden = true;
   route();
 };
+$('#user-input').value = state.user;
 window.addEventListener('hashchange', route);
 route();
