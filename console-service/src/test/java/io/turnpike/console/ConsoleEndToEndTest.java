@@ -352,6 +352,34 @@ class ConsoleEndToEndTest {
     assertThat(created).isSortedAccordingTo((a, b) -> Instant.parse(b).compareTo(Instant.parse(a)));
   }
 
+  /** A second console materializes the runs there are; restarted, it has them at once from its own stores. */
+  @Test
+  void aNewConsoleCatchesUpAndARestartedOneKeepsItsViews() throws Exception {
+    String runId = submit("ship search 7.0");
+    awaitRun(runId, "INTERRUPTED");
+    Map<String, String> settings = Map.of(
+        "turnpike.schema.registry.url", registry.url(),
+        "turnpike.bootstrap.servers", kafka.bootstrapServers(),
+        "turnpike.console.port", "0",
+        "turnpike.console.host", "127.0.0.1",
+        "turnpike.console.application-id", "console-e2e-second",
+        "turnpike.console.state-dir", Files.createTempDirectory("console-e2e-second").toString());
+    HttpClient plain = HttpClient.newHttpClient();
+    for (int start = 1; start <= 2; start++) {
+      try (ConsoleService second = ConsoleService.start(Settings.of(settings))) {
+        URI show = URI.create("http://127.0.0.1:" + second.port() + "/api/runs/" + runId);
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+          HttpResponse<String> r = plain.send(HttpRequest.newBuilder(show).GET().build(), HttpResponse.BodyHandlers.ofString());
+          return r.statusCode() == 200 && JSON.readTree(r.body()).get("status").asText().equals("INTERRUPTED");
+        });
+        HttpResponse<String> history = plain.send(HttpRequest.newBuilder(URI.create(show + "/history")).GET().build(),
+            HttpResponse.BodyHandlers.ofString());
+        assertThat(JSON.readTree(history.body()).get("events").findValuesAsText("type")).contains("ApprovalRequested");
+      }
+    }
+    assertThat(post("/api/runs/" + runId + "/cancel", "", null).status()).isEqualTo(202);
+  }
+
   /** The web UI in Debian's chromium: sign in, the run list, the run, the approval click, COMPLETED. */
   @Test
   void anOperatorApprovesARunInTheBrowser() throws Exception {
