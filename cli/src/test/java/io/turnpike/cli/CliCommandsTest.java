@@ -216,6 +216,12 @@ class CliCommandsTest {
   @Test
   @Order(4)
   void requestsRefusedAtSubmissionAreListedAndShown() {
+    // run --follow of a request the runner refuses: its FAILED result ends the follow, not the timeout
+    Cli.Result refused = Cli.run("run", "travel-assistant", "hello", "--agent-version", "99", "--follow",
+        "--timeout", "90s", "-b", bootstrap);
+    assertThat(refused.exitCode()).as(refused.toString()).isEqualTo(1);
+    assertThat(refused.out()).contains("Result: FAILED", "version 99 is not available");
+
     String runId;
     try (TurnpikeClient client = new TurnpikeClient(bootstrap, REGISTRY)) {
       runId = client.submit("no-such-agent", "hello");

@@ -228,17 +228,26 @@ public final class TurnpikeClient implements AutoCloseable {
       since.getApprovals().forEach(a -> waiting.add(a.getCallId()));
     }
     boolean seenNew = false;
+    boolean failedResult = false;
     TurnEvent last = null;
     TopicReader<TurnEvent> reader = since == null
         ? openAt(Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId)
         : TopicReader.openForKey(bootstrap, Topics.TURN_EVENTS.name(), serdes.turnEvent(), runId, Duration.ofSeconds(15));
-    try (reader) {
+    // A request refused at submission (unknown agent, undecodable) gets a FAILED result and no step at all:
+    // watch the run's results too until its first step, or a follow would wait for its whole timeout.
+    TopicReader<RunResult> refusals = since == null ? openAt(Topics.RUN_RESULTS.name(), serdes.runResult(), runId) : null;
+    try (reader; refusals) {
       if (since != null) {
         reader.fromTime(since.getUpdatedAt().minus(SKEW));
       }
       while (System.nanoTime() < deadline) {
         if (deltas != null) {
           deltas.poll(Duration.ofMillis(50));
+        }
+        if (refusals != null && !seenNew && !failedResult) {
+          for (TopicReader.Entry<RunResult> r : refusals.poll(Duration.ZERO)) {
+            failedResult |= runId.equals(r.key()) && r.value() != null && r.value().getStatus() == RunStatus.FAILED;
+          }
         }
         for (TopicReader.Entry<TurnEvent> e : reader.poll(Duration.ofMillis(deltas == null ? 200 : 50))) {
           TurnEvent ev = e.value();
@@ -260,6 +269,10 @@ public final class TurnpikeClient implements AutoCloseable {
             }
             default -> { }
           }
+        }
+        // A FAILED result and, with every step committed with it read, no step: refused at submission.
+        if (failedResult && !seenNew && reader.reached(reader.endOffsets())) {
+          return new FollowOutcome(FollowOutcome.Kind.FINISHED, null, List.of());
         }
         // Waiting for a human, and everything committed so far was read: nothing more will come by itself.
         if (!waiting.isEmpty() && seenNew && reader.reached(reader.endOffsets())) {
