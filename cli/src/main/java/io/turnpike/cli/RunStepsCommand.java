@@ -80,11 +80,17 @@ final class RunStepsCommand {
     @Option(names = "--read-budget", paramLabel = "DURATION", defaultValue = "30s", description = "Give up reading after"
         + " this long, saying how far it got (default ${DEFAULT-VALUE}).")
     String budget;
+    @Mixin
+    ConsoleOptions console;
 
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
       Duration readBudget = RunCommand.duration(budget, "--read-budget");
+      var api = console.console();
+      if (api.isPresent()) {
+        return fromConsole(out, api.get());
+      }
       String bootstrap = kafka.requireKafka(List.of(Topics.RUN_STATE.name(), Topics.RUN_RESULTS.name(),
           Topics.TURN_EVENTS.name()));
       EventFormat fmt = new EventFormat(false);
@@ -111,6 +117,28 @@ final class RunStepsCommand {
         out.flush();
         return 0;
       }
+    }
+
+    /** The console's {@code GET /api/runs/{id}/history}: the same fields, with the console's own summaries. */
+    private int fromConsole(PrintWriter out, ConsoleOptions.Api api) {
+      com.fasterxml.jackson.databind.JsonNode history = api.get("/api/runs/" + ConsoleOptions.Api.segment(runId)
+          + "/history");
+      com.fasterxml.jackson.databind.JsonNode events = history.path("events");
+      if (output.json()) {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("runId", runId);
+        doc.put("events", events);
+        OutputOptions.print(out, doc);
+        return 0;
+      }
+      out.println("Run " + runId + ": " + events.size() + " step" + (events.size() == 1 ? "" : "s"));
+      for (com.fasterxml.jackson.databind.JsonNode e : events) {
+        out.println(RunStateFormat.time(java.time.Instant.parse(e.path("at").asText())) + "  #"
+            + Text.pad(e.path("seq").asText(), 3) + " turn " + Text.pad(e.path("turn").asText(), 2)
+            + e.path("summary").asText());
+      }
+      out.flush();
+      return 0;
     }
   }
 }

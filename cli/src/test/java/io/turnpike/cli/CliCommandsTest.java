@@ -259,6 +259,9 @@ class CliCommandsTest {
     assertThat(approve.exitCode()).isEqualTo(1);
     assertThat(approve.err()).startsWith("error: run " + runId + " is COMPLETED");
     assertThat(json(Cli.run("approvals", "list", "--console", url, "-o", "json")).path("approvals").isArray()).isTrue();
+    JsonNode steps = json(Cli.run("runs", "history", runId, "--console", url, "-o", "json")).path("events");
+    assertThat(steps.get(0).path("type").asText()).isEqualTo("RunStarted");
+    assertThat(Cli.run("runs", "history", runId, "--console", url).out()).contains("Run " + runId + ": ");
     assertThat(Cli.run("runs", "list", "--console", "not-a-url").exitCode()).isEqualTo(2);
   }
 
