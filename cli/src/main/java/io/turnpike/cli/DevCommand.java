@@ -195,6 +195,16 @@ final class DevCommand implements Callable<Integer> {
         throw new CliException("cannot register the schemas at " + registry + ": " + KafkaSupport.rootMessage(e));
       }
 
+      // 1c. Agents, before any service starts: the runner loads the agents topic into a global store before
+      // it takes its first request, so the example run can never meet an agent its runner has not read yet
+      // (published afterwards, a loaded machine could lose that race and dead-letter "unknown agent").
+      try (AgentCatalog catalog = new AgentCatalog(bootstrap, registry)) {
+        for (Loaded a : agents) {
+          catalog.publish(a.def());
+          row("agent", a.def().getName() + " v" + a.def().getVersion() + "  (from " + a.source() + ")");
+        }
+      }
+
       // 2. Model: the real one when a key is set, else the bundled scripted one.
       String apiKey = env.get("OPENAI_API_KEY");
       boolean scripted = apiKey == null || apiKey.isBlank();
@@ -268,14 +278,6 @@ final class DevCommand implements Callable<Integer> {
       // 4. The example tool worker (user code, in a real deployment its own process).
       ToolWorker tools = start("example tool worker", () -> ExampleTools.startWorker(bootstrap, registry, root.clock(), telemetry));
       row("tools", String.join(", ", tools.tools()) + "  (example tool worker, group " + tools.groupId() + ")");
-
-      // 5. Agents.
-      try (AgentCatalog catalog = new AgentCatalog(bootstrap, registry)) {
-        for (Loaded a : agents) {
-          catalog.publish(a.def());
-          row("agent", a.def().getName() + " v" + a.def().getVersion() + "  (from " + a.source() + ")");
-        }
-      }
 
       int exit = 0;
       if (!noRun) {
