@@ -133,6 +133,17 @@ async function loadRun(runId) {
   $('#run-export').hidden = !run.state;
   $('#run-export').href = '/api/runs/' + encodeURIComponent(runId) + '/export' + (state.token ? '?token=' + encodeURIComponent(state.token) : '');
   renderPending(runId, run.state ? run.state.approvals : []);
+  loadFiles(runId).catch(() => {}); // secondary: a failure here must not hide the run
+}
+
+// The sandbox workspace as of its latest snapshot (a run without a sandbox has none: the box stays hidden).
+async function loadFiles(runId) {
+  const ws = await api('/api/runs/' + encodeURIComponent(runId) + '/files');
+  if (state.runId !== runId) return;
+  $('#run-files-box').hidden = ws.files.length === 0;
+  $('#run-files-snapshot').textContent = ws.snapshotId ? '(snapshot ' + ws.snapshotId + ', ' + time(ws.createdAt) + ')' : '';
+  $('#run-files').replaceChildren(...ws.files.map((f) => el('li', {
+    textContent: f.path + (f.type === 'dir' ? '/' : f.type === 'link' ? ' -> ' + f.target : ' (' + f.size + ' bytes)') })));
 }
 
 function renderPending(runId, approvals) {

@@ -50,14 +50,23 @@ final class ConsoleOptions {
     }
 
     JsonNode post(String path, Object body) {
+      return post(path, body, null);
+    }
+
+    /** A POST on behalf of {@code user} (the console records it as who decided: X-Turnpike-User), if given. */
+    JsonNode post(String path, Object body, String user) {
       String json;
       try {
         json = OutputOptions.JSON.writeValueAsString(body);
       } catch (IOException e) {
         throw new IllegalStateException(e);
       }
-      return send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "application/json")
-          .POST(HttpRequest.BodyPublishers.ofString(json)), "POST " + path);
+      HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "application/json")
+          .POST(HttpRequest.BodyPublishers.ofString(json));
+      if (user != null) {
+        request.header("X-Turnpike-User", user);
+      }
+      return send(request, "POST " + path);
     }
 
     static String segment(String s) {

@@ -1,6 +1,7 @@
 package io.turnpike.cli;
 
 import io.turnpike.avro.PendingApproval;
+import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunState;
 import io.turnpike.client.run.TurnpikeClient;
 import io.turnpike.schema.Topics;
@@ -41,8 +42,18 @@ abstract class DecisionCommand implements Callable<Integer> {
       + " wait (default ${DEFAULT-VALUE}).")
   String timeout;
 
+  @Option(names = "--as", paramLabel = "NAME", description = "Who decides, recorded with the decision (default: $USER,"
+      + " else the OS user name).")
+  String as;
+
   @Mixin
   ConsoleOptions console;
+
+  /** Who decides: --as, else the user this command runs as. */
+  String decider() {
+    String user = as != null ? as : TurnpikeCli.root(spec).env().getOrDefault("USER", System.getProperty("user.name"));
+    return user == null || user.isBlank() ? null : user.trim();
+  }
 
   abstract boolean approve();
 
@@ -65,7 +76,7 @@ abstract class DecisionCommand implements Callable<Integer> {
       body.put("message", message());
       body.put("always", always);
       String commandId = api.get().post("/api/runs/" + ConsoleOptions.Api.segment(runId) + "/approvals/"
-          + ConsoleOptions.Api.segment(call), body).path("commandId").asText();
+          + ConsoleOptions.Api.segment(call), body, decider()).path("commandId").asText();
       out.println((approve() ? "approved" : "rejected") + " call " + call + " of run " + runId
           + (always ? ", and every later call of this tool in this run" : "") + " (command " + commandId
           + ", through the console)");
@@ -87,7 +98,8 @@ abstract class DecisionCommand implements Callable<Integer> {
             ? " (it waits for none; status " + state.getStatus() + ")" : " (pending: " + String.join(", ", pending) + ")"));
       }
       PendingApproval a = state.getApprovals().stream().filter(x -> x.getCallId().equals(call)).findFirst().orElseThrow();
-      String commandId = approve() ? client.approve(runId, call, always) : client.reject(runId, call, message(), always);
+      String commandId = client.decide(runId, approve() ? RunCommandType.APPROVE : RunCommandType.REJECT, call, message(), always,
+          decider());
       out.println((approve() ? "approved" : "rejected") + " call " + call + " (" + a.getTool() + ") of run " + runId
           + (always ? ", and every later " + a.getTool() + " call of this run" : "") + " (command " + commandId + ")");
       out.flush();

@@ -11,6 +11,7 @@ import io.turnpike.devkit.ScriptedModelServer;
 import io.turnpike.devkit.ScriptedReply;
 import io.turnpike.runner.RunnerService;
 import io.turnpike.schema.Settings;
+import io.turnpike.schema.Topics;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -163,8 +164,15 @@ class SteeringCommandsTest {
     assertThat(follow.exitCode()).as(follow.toString()).isEqualTo(3);
     assertThat(follow.out()).contains("run started", "needs approval", "Result: INTERRUPTED");
 
-    Cli.Result approve = Cli.run("approve", runId, callId, "--follow", "-b", bootstrap);
+    Cli.Result approve = Cli.run("approve", runId, callId, "--follow", "--as", "dana", "-b", bootstrap);
     assertThat(approve.exitCode()).as(approve.toString()).isZero();
+    // who decided travels with the decision (the console shows it in the run's timeline)
+    try (io.turnpike.devkit.TopicTail commands = new io.turnpike.devkit.TopicTail(bootstrap, Topics.RUN_COMMANDS.name())) {
+      var serde = io.turnpike.schema.TurnpikeSerdes.forUrl(REGISTRY).runCommand();
+      await().atMost(Duration.ofSeconds(30)).until(() -> commands.forKey(runId).stream()
+          .map(r -> serde.deserialize(Topics.RUN_COMMANDS.name(), r.value()))
+          .anyMatch(c -> callId.equals(c.getCallId()) && "dana".equals(c.getIssuedBy())));
+    }
     assertThat(approve.out())
         .startsWith("approved call " + callId + " (run_command) of run " + runId)
         .contains("approved        call " + callId)

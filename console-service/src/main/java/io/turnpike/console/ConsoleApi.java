@@ -87,7 +87,7 @@ final class ConsoleApi {
   }
 
   /**
-   * {@code /api/runs/{runId}[/history|/stream|/export|/cancel|/approvals/{callId}]}, routed here from the raw
+   * {@code /api/runs/{runId}[/history|/stream|/export|/files|/cancel|/approvals/{callId}]}, routed here from the raw
    * path: a child run's id holds a '/' ({@code <callId>/<agent>}), sent as %2F, which the server's own path
    * parameters would have decoded before matching, splitting the id.
    */
@@ -113,6 +113,7 @@ final class ConsoleApi {
       case "GET history" -> history(res, runId);
       case "GET stream" -> stream(req, res, runId);
       case "GET export" -> export(res, runId);
+      case "GET files" -> files(res, runId);
       case "POST cancel" -> cancel(req, res, runId);
       case "POST approvals/" -> {
         if (parts.size() != 3 || parts.get(2).isEmpty()) {
@@ -177,6 +178,21 @@ final class ConsoleApi {
         LOG.debug("console: SSE follower of run {} went away: {}", runId, e.toString());
       }
     }
+  }
+
+  /** The files of the run's sandbox workspace as of its latest snapshot (no snapshot yet: an empty list). */
+  private void files(ServerResponse res, String runId) throws Exception {
+    Optional<String> files = query.files(runId);
+    if (files.isEmpty() && query.summary(runId).isEmpty()) {
+      error(res, Status.NOT_FOUND_404, "no run " + runId);
+      return;
+    }
+    ObjectNode out = files.isPresent() ? (ObjectNode) RunSummary.JSON.readTree(files.get())
+        : RunSummary.JSON.createObjectNode().putNull("snapshotId");
+    if (files.isEmpty()) {
+      out.putArray("files");
+    }
+    json(res, Status.OK_200, out);
   }
 
   private void export(ServerResponse res, String runId) {

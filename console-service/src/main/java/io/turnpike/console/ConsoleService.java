@@ -64,7 +64,8 @@ public final class ConsoleService implements AutoCloseable {
       SchemaRegistration.registerAll(serdes.registry());
       LiveSteps live = new LiveSteps();
       KafkaStreams streams = new KafkaStreams(
-          ConsoleTopology.build(serdes.runState(), serdes.turnEvent(), serdes.runResult(), serdes.runCommand(), live),
+          ConsoleTopology.build(serdes.runState(), serdes.turnEvent(), serdes.runResult(), serdes.runCommand(),
+              serdes.workspaceRecord(), live),
           streamsProperties(settings, config));
       streams.setUncaughtExceptionHandler(e -> {
         LOG.error("console stream thread failed; replacing it", e);

@@ -5,6 +5,10 @@ import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunResult;
 import io.turnpike.avro.RunState;
 import io.turnpike.avro.TurnEvent;
+import io.turnpike.avro.WorkspaceEntry;
+import io.turnpike.avro.WorkspaceEntryType;
+import io.turnpike.avro.WorkspaceManifest;
+import io.turnpike.avro.WorkspaceRecord;
 import io.turnpike.schema.AvroSerde;
 import io.turnpike.schema.Topics;
 import java.time.Instant;
@@ -42,6 +46,9 @@ public final class ConsoleTopology {
   /** {@code runId|seq (19 digits)} → {@link Timeline.Entry} as JSON. */
   public static final String STEPS = "console-run-steps";
 
+  /** sessionId (a run's id) → its latest workspace snapshot's file list as JSON ({@link #filesJson}). */
+  public static final String WORKSPACES = "console-workspaces";
+
   /** {@code runId|callId} → who decided that approval ({@code RunCommand.issuedBy}; the first decision sent). */
   public static final String DECISIONS = "console-decisions";
 
@@ -53,7 +60,7 @@ public final class ConsoleTopology {
   private ConsoleTopology() {}
 
   public static Topology build(AvroSerde<RunState> states, AvroSerde<TurnEvent> events, AvroSerde<RunResult> results,
-      AvroSerde<RunCommand> commands, BiConsumer<String, Timeline.Entry> onStep) {
+      AvroSerde<RunCommand> commands, AvroSerde<WorkspaceRecord> workspaces, BiConsumer<String, Timeline.Entry> onStep) {
     Topology t = new Topology();
     StringDeserializer keys = new StringDeserializer();
     ByteArrayDeserializer values = new ByteArrayDeserializer();
@@ -65,6 +72,8 @@ public final class ConsoleTopology {
     t.addProcessor("steps", () -> new Steps(events, onStep), "turn-events");
     t.addSource("run-commands", keys, values, Topics.RUN_COMMANDS.name());
     t.addProcessor("decisions", () -> new Decisions(commands), "run-commands");
+    t.addSource("workspaces", keys, values, Topics.WORKSPACES.name());
+    t.addProcessor("workspace-files", () -> new WorkspaceFiles(workspaces), "workspaces");
 
     StoreBuilder<KeyValueStore<String, byte[]>> runStates = Stores.keyValueStoreBuilder(
             Stores.persistentKeyValueStore(RUN_STATES), Serdes.String(), Serdes.ByteArray())
@@ -74,6 +83,8 @@ public final class ConsoleTopology {
     t.addStateStore(stringStore(INDEX), "runs", "results");
     t.addStateStore(stringStore(STEPS), "steps");
     t.addStateStore(stringStore(DECISIONS), "decisions");
+    t.addStateStore(stringStore(WORKSPACES).withLoggingEnabled(Map.of("max.message.bytes", MAX_RECORD_BYTES)),
+        "workspace-files");
     return t;
   }
 
@@ -215,6 +226,65 @@ public final class ConsoleTopology {
         decisions.putIfAbsent(decisionKey(r.key(), c.getCallId()), c.getIssuedBy());
       }
     }
+  }
+
+  /**
+   * The files of each session's latest snapshot. The topic mostly carries file chunks (key {@code chunk:...}),
+   * skipped by key before anything is decoded; a manifest (key {@code session:<id>}) becomes its file list.
+   */
+  private static final class WorkspaceFiles implements Processor<String, byte[], Void, Void> {
+    private static final String SESSION = "session:";
+    private final AvroSerde<WorkspaceRecord> serde;
+    private KeyValueStore<String, String> files;
+
+    WorkspaceFiles(AvroSerde<WorkspaceRecord> serde) {
+      this.serde = serde;
+    }
+
+    @Override
+    public void init(ProcessorContext<Void, Void> context) {
+      files = context.getStateStore(WORKSPACES);
+    }
+
+    @Override
+    public void process(Record<String, byte[]> r) {
+      if (r.key() == null || !r.key().startsWith(SESSION)) {
+        return;
+      }
+      String session = r.key().substring(SESSION.length());
+      if (r.value() == null) {
+        files.delete(session);
+        return;
+      }
+      try {
+        if (serde.deserialize(Topics.WORKSPACES.name(), r.value()).getEntry() instanceof WorkspaceManifest m) {
+          String before = files.get(session);
+          if (before == null || RunSummary.JSON.readTree(before).path("seq").asLong() <= m.getSeq()) {
+            files.put(session, filesJson(m));
+          }
+        }
+      } catch (Exception e) {
+        LOG.warn("console: skipping an undecodable workspace manifest of session {}: {}", session, e.toString());
+      }
+    }
+  }
+
+  /** {@code {"snapshotId","seq","createdAt","backend","files":[{"path","type","size"}]}}: what the API serves. */
+  static String filesJson(WorkspaceManifest m) {
+    com.fasterxml.jackson.databind.node.ObjectNode out = RunSummary.JSON.createObjectNode()
+        .put("snapshotId", m.getSnapshotId()).put("seq", m.getSeq()).put("createdAt", m.getCreatedAt().toString())
+        .put("backend", m.getBackend());
+    com.fasterxml.jackson.databind.node.ArrayNode list = out.putArray("files");
+    for (WorkspaceEntry e : m.getEntries()) {
+      com.fasterxml.jackson.databind.node.ObjectNode f = list.addObject().put("path", e.getPath())
+          .put("type", e.getType().name().toLowerCase(java.util.Locale.ROOT));
+      if (e.getType() == WorkspaceEntryType.FILE) {
+        f.put("size", e.getSize());
+      } else if (e.getType() == WorkspaceEntryType.LINK) {
+        f.put("target", e.getTarget());
+      }
+    }
+    return out.toString();
   }
 
   static String decisionKey(String runId, String callId) {

@@ -88,6 +88,12 @@ final class RunQuery {
     return bytes == null ? Optional.empty() : Optional.of(states.deserialize(Topics.RUN_STATE.name(), bytes));
   }
 
+  /** The file list of the run's latest workspace snapshot (JSON, see ConsoleTopology.filesJson), if it has one. */
+  Optional<String> files(String runId) {
+    ReadOnlyKeyValueStore<String, String> files = store(ConsoleTopology.WORKSPACES);
+    return Optional.ofNullable(files.get(runId));
+  }
+
   /** The run's steps in order, those after {@code afterSeq} only. */
   List<Timeline.Entry> history(String runId, long afterSeq) {
     List<Timeline.Entry> out = new ArrayList<>();

@@ -270,6 +270,10 @@ class ConsoleEndToEndTest {
     assertThat(run.get("state").isNull()).isTrue();
     assertThat(get("/api/runs?status=FAILED").body().get("runs").findValuesAsText("runId")).contains(runId);
     assertThat(get("/api/runs/" + runId + "/export").status()).isEqualTo(404);
+    // No sandbox ever ran for it: an empty file list, not an error (the files view itself: ConsoleTopologyTest).
+    JsonNode files = get("/api/runs/" + runId + "/files").body();
+    assertThat(files.get("snapshotId").isNull()).isTrue();
+    assertThat(files.get("files").isEmpty()).isTrue();
   }
 
   @Test
@@ -280,6 +284,7 @@ class ConsoleEndToEndTest {
     });
     assertThat(get("/api/runs/nope").status()).isEqualTo(404);
     assertThat(get("/api/runs/nope/history").status()).isEqualTo(404);
+    assertThat(get("/api/runs/nope/files").status()).isEqualTo(404);
     assertThat(post("/api/runs/nope/approvals/x", "{\"decision\":\"approve\"}", null).status()).isEqualTo(404);
 
     String runId = submit("ship db 9");

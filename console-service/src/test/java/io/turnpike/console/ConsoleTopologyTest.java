@@ -10,6 +10,10 @@ import io.turnpike.avro.RunState;
 import io.turnpike.avro.RunStatus;
 import io.turnpike.avro.TurnEvent;
 import io.turnpike.avro.Usage;
+import io.turnpike.avro.WorkspaceEntry;
+import io.turnpike.avro.WorkspaceEntryType;
+import io.turnpike.avro.WorkspaceManifest;
+import io.turnpike.avro.WorkspaceRecord;
 import io.turnpike.schema.Topics;
 import io.turnpike.schema.TurnpikeSerdes;
 import java.time.Instant;
@@ -45,6 +49,7 @@ class ConsoleTopologyTest {
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, "console-topology-test");
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     driver = new TopologyTestDriver(ConsoleTopology.build(SERDES.runState(), SERDES.turnEvent(), SERDES.runResult(), SERDES.runCommand(),
+        SERDES.workspaceRecord(),
         (runId, e) -> live.add(e)), p);
     states = driver.createInputTopic(Topics.RUN_STATE.name(), new StringSerializer(), new ByteArraySerializer());
     results = driver.createInputTopic(Topics.RUN_RESULTS.name(), new StringSerializer(), new ByteArraySerializer());
@@ -54,6 +59,32 @@ class ConsoleTopologyTest {
   @AfterEach
   void stop() {
     driver.close();
+  }
+
+  @Test
+  void aWorkspaceIsItsLatestSnapshotsFileListAndChunksAreSkipped() throws Exception {
+    TestInputTopic<String, byte[]> workspaces = driver.createInputTopic(Topics.WORKSPACES.name(), new StringSerializer(),
+        new ByteArraySerializer());
+    workspaces.pipeInput("chunk:abc", new byte[] {9, 9, 9}); // not even decoded
+    workspaces.pipeInput("session:r1", manifest("r1", 2, List.of(
+        WorkspaceEntry.newBuilder().setPath("src").setType(WorkspaceEntryType.DIR).build(),
+        WorkspaceEntry.newBuilder().setPath("src/app.py").setType(WorkspaceEntryType.FILE).setSize(42).build(),
+        WorkspaceEntry.newBuilder().setPath("latest").setType(WorkspaceEntryType.LINK).setTarget("src/app.py").build())));
+    workspaces.pipeInput("session:r1", manifest("r1", 1, List.of())); // an older snapshot arriving late
+    KeyValueStore<String, String> files = driver.getKeyValueStore(ConsoleTopology.WORKSPACES);
+    var json = RunSummary.JSON.readTree(files.get("r1"));
+    assertThat(json.path("snapshotId").asText()).isEqualTo("r1@2");
+    assertThat(json.path("files").toString()).isEqualTo("[{\"path\":\"src\",\"type\":\"dir\"},"
+        + "{\"path\":\"src/app.py\",\"type\":\"file\",\"size\":42},{\"path\":\"latest\",\"type\":\"link\",\"target\":\"src/app.py\"}]");
+    workspaces.pipeInput("session:r1", (byte[]) null);
+    assertThat(files.get("r1")).isNull();
+    assertThat(files.get("abc")).isNull();
+  }
+
+  private static byte[] manifest(String session, long seq, List<WorkspaceEntry> entries) {
+    WorkspaceManifest m = WorkspaceManifest.newBuilder().setSessionId(session).setSeq(seq).setSnapshotId(session + "@" + seq)
+        .setCreatedAt(T0).setBackend("local").setEntries(entries).build();
+    return SERDES.workspaceRecord().serialize(Topics.WORKSPACES.name(), WorkspaceRecord.newBuilder().setEntry(m).build());
   }
 
   @Test
