@@ -4,9 +4,6 @@ import io.turnpike.avro.McpToolList;
 import io.turnpike.schema.McpSerdes;
 import io.turnpike.schema.TurnpikeSerdes;
 import io.turnpike.schema.registry.SchemaRegistryException;
-import org.apache.kafka.streams.processor.api.Processor;
-import org.apache.kafka.streams.processor.api.ProcessorContext;
-import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -46,28 +43,6 @@ final class McpTools {
     } catch (RuntimeException e) {
       LOG.warn("the tool list of MCP server {} cannot be decoded: {}", server, e.toString());
       return null;
-    }
-  }
-
-  /** Keeps the latest list per server; a tombstone removes the server. */
-  static final class Loader implements Processor<String, byte[], Void, Void> {
-    private KeyValueStore<String, byte[]> store;
-
-    @Override
-    public void init(ProcessorContext<Void, Void> context) {
-      store = context.getStateStore(STORE);
-    }
-
-    @Override
-    public void process(Record<String, byte[]> record) {
-      if (record.key() == null) {
-        return;
-      }
-      if (record.value() == null) {
-        store.delete(record.key());
-      } else {
-        store.put(record.key(), record.value());
-      }
     }
   }
 }

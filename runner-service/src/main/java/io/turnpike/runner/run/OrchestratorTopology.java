@@ -119,22 +119,12 @@ public final class OrchestratorTopology {
             Stores.persistentKeyValueStore(BLOB_STORE), Serdes.String(), Serdes.ByteArray())
         .withLoggingEnabled(Map.of("max.message.bytes", String.valueOf(RecordLimits.runStateBytes()))), PROCESSOR);
 
-    // Agent definitions: every instance needs every agent, whatever runs it owns. Values stay raw
-    // bytes so that restoring the store (which bypasses this processor) gives the same content.
-    topology.addGlobalStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(AGENT_STORE), Serdes.String(), Serdes.ByteArray())
-            .withLoggingDisabled(),
-        "agents-in", keys, values, Topics.AGENTS.name(), "agents-loader", AgentLoader::new);
+    // Agent definitions: every instance needs every agent, whatever runs it owns.
+    latestPerKey(topology, AGENT_STORE, Topics.AGENTS.name(), "agents");
     // Memory (issue #13): every scope's latest document, joined with each new run from local state.
-    topology.addGlobalStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(RunMemories.STORE), Serdes.String(), Serdes.ByteArray())
-            .withLoggingDisabled(),
-        "memory-in", keys, values, Topics.MEMORY.name(), "memory-loader", RunMemories.Loader::new);
+    latestPerKey(topology, RunMemories.STORE, Topics.MEMORY.name(), "memory");
     // MCP tools (issue #14): each MCP server's tool list, to expand an agent's MCP servers when a run starts.
-    topology.addGlobalStore(
-        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(McpTools.STORE), Serdes.String(), Serdes.ByteArray())
-            .withLoggingDisabled(),
-        "mcp-tools-in", keys, values, Topics.MCP_TOOLS.name(), "mcp-tools-loader", McpTools.Loader::new);
+    latestPerKey(topology, McpTools.STORE, Topics.MCP_TOOLS.name(), "mcp-tools");
 
     StringSerializer keyOut = new StringSerializer();
     ByteArraySerializer valueOut = new ByteArraySerializer();
@@ -157,13 +147,27 @@ public final class OrchestratorTopology {
     return topology;
   }
 
-  /** Keeps the latest definition per agent name; a tombstone removes the agent. */
-  private static final class AgentLoader implements Processor<String, byte[], Void, Void> {
+  /**
+   * A global store of {@code topic}: the latest value per key, a tombstone removes the key. Values stay raw
+   * bytes so that restoring the store (which bypasses the processor) gives the same content.
+   */
+  private static void latestPerKey(Topology topology, String store, String topic, String name) {
+    topology.addGlobalStore(
+        Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore(store), Serdes.String(), Serdes.ByteArray()).withLoggingDisabled(),
+        name + "-in", new StringDeserializer(), new ByteArrayDeserializer(), topic, name + "-loader", () -> new LatestPerKey(store));
+  }
+
+  private static final class LatestPerKey implements Processor<String, byte[], Void, Void> {
+    private final String name;
     private KeyValueStore<String, byte[]> store;
+
+    LatestPerKey(String name) {
+      this.name = name;
+    }
 
     @Override
     public void init(ProcessorContext<Void, Void> context) {
-      store = context.getStateStore(AGENT_STORE);
+      store = context.getStateStore(name);
     }
 
     @Override
@@ -177,10 +181,5 @@ public final class OrchestratorTopology {
         store.put(record.key(), record.value());
       }
     }
-  }
-
-  /** The store's value type, exposed for interactive queries. */
-  public static Class<RunState> stateType() {
-    return RunState.class;
   }
 }

@@ -18,9 +18,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import io.turnpike.schema.AvroSerde;
 import io.turnpike.schema.registry.SchemaRegistryException;
-import org.apache.kafka.streams.processor.api.Processor;
-import org.apache.kafka.streams.processor.api.ProcessorContext;
-import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -184,27 +181,5 @@ public final class RunMemories {
       return base;
     }
     return base.isEmpty() ? memory.getSummary() : base + "\n\n" + memory.getSummary();
-  }
-
-  /** Keeps the latest document per scope; a tombstone removes it. Raw bytes, as the agents store. */
-  static final class Loader implements Processor<String, byte[], Void, Void> {
-    private KeyValueStore<String, byte[]> store;
-
-    @Override
-    public void init(ProcessorContext<Void, Void> context) {
-      store = context.getStateStore(STORE);
-    }
-
-    @Override
-    public void process(Record<String, byte[]> record) {
-      if (record.key() == null) {
-        return;
-      }
-      if (record.value() == null) {
-        store.delete(record.key());
-      } else {
-        store.put(record.key(), record.value());
-      }
-    }
   }
 }
