@@ -1,6 +1,5 @@
 package io.turnpike.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.CompactionPolicy;
 import io.turnpike.avro.ModelCall;
@@ -12,6 +11,7 @@ import io.turnpike.avro.ToolSpec;
 import io.turnpike.avro.TurnEvent;
 import io.turnpike.client.tool.ToolWorker;
 import io.turnpike.devkit.EmbeddedKafka;
+import io.turnpike.devkit.FetchPages;
 import io.turnpike.devkit.InputItem;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
@@ -77,7 +77,6 @@ public final class LongRunBench {
   private static final int BEFORE_PAGES = 60;
   private static final int OUTPUT_BYTES = 20 * 1024;
   private static final String APP = "long-bench-runner";
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Arrival (nanoTime) of each turn's model request, and whether a compaction call came before it, per agent. */
   private static final Map<String, Map<Integer, Long>> ARRIVALS = new ConcurrentHashMap<>();
@@ -159,7 +158,7 @@ public final class LongRunBench {
   private static ScriptedReply reply(ModelRequestView req) {
     String agent = req.instructions() == null ? "" : req.instructions();
     if (agent.startsWith("You compact")) {
-      return ScriptedReply.text("summary: fetched through page " + lastTurn(req) + "; every page was filler.");
+      return ScriptedReply.text("summary: fetched through page " + FetchPages.lastTurn(req) + "; every page was filler.");
     }
     if (agent.startsWith("parallel")) {
       String runKey = req.input().getFirst() instanceof InputItem.Message m ? m.text() : "?";
@@ -175,7 +174,7 @@ public final class LongRunBench {
       return ScriptedReply.text("done");
     }
     // the instructions name the agent; run() says how many pages its current run fetches
-    int last = lastTurn(req);
+    int last = FetchPages.lastTurn(req);
     String key = agent;
     for (InputItem item : req.input()) {
       if (item instanceof InputItem.FunctionCallOutput o && o.output().startsWith("error:")) {
@@ -202,25 +201,8 @@ public final class LongRunBench {
   /** The number of pages each agent's current run fetches, by its instructions (runs go one at a time). */
   private static final Map<String, Integer> TARGETS = new ConcurrentHashMap<>();
 
-  private static int lastTurn(ModelRequestView req) {
-    for (int i = req.input().size() - 1; i >= 0; i--) {
-      if (req.input().get(i) instanceof InputItem.FunctionCall f && f.name().equals("fetch")) {
-        try {
-          return JSON.readTree(f.arguments()).get("turn").asInt();
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
-        }
-      }
-    }
-    return 0;
-  }
-
   static String page(int turn) {
-    StringBuilder out = new StringBuilder("page " + turn + ": ");
-    while (out.length() < OUTPUT_BYTES) {
-      out.append("lorem ipsum dolor sit amet ").append(turn).append(' ');
-    }
-    return out.substring(0, OUTPUT_BYTES);
+    return FetchPages.page(turn, OUTPUT_BYTES);
   }
 
   private static String sleep(io.turnpike.client.tool.ToolInvocation inv) throws InterruptedException {

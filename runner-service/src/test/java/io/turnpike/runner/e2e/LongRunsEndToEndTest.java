@@ -3,7 +3,6 @@ package io.turnpike.runner.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.CompactionPolicy;
 import io.turnpike.avro.ConversationCompacted;
@@ -17,6 +16,7 @@ import io.turnpike.avro.ToolCallCompleted;
 import io.turnpike.avro.ToolSpec;
 import io.turnpike.avro.TurnEvent;
 import io.turnpike.client.tool.ToolWorker;
+import io.turnpike.devkit.FetchPages;
 import io.turnpike.devkit.InputItem;
 import io.turnpike.devkit.ModelRequestView;
 import io.turnpike.devkit.ScriptedModelServer;
@@ -52,7 +52,6 @@ class LongRunsEndToEndTest {
   private static final String CHAT = "long-runner-chat";
   private static final String PARALLEL = "parallel";
   private static final String APP = "long-runs-runner";
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private static Cluster cluster;
   private static ScriptedModelServer model;
@@ -76,7 +75,7 @@ class LongRunsEndToEndTest {
   static ScriptedReply script(ModelRequestView req) {
     String input = req.instructions() == null ? "" : req.instructions();
     if (input.startsWith("You compact")) {
-      return ScriptedReply.text("summary " + SUMMARIES.incrementAndGet() + ": fetched through turn " + lastTurn(req)
+      return ScriptedReply.text("summary " + SUMMARIES.incrementAndGet() + ": fetched through turn " + FetchPages.lastTurn(req)
           + "; every page was filler.");
     }
     REQUEST_BYTES.computeIfAbsent(input, k -> new CopyOnWriteArrayList<>())
@@ -92,7 +91,7 @@ class LongRunsEndToEndTest {
           : ScriptedReply.text("outputs: " + String.join(",", outputs(req)));
     }
     int turns = Integer.parseInt(input.replaceAll("\\D", ""));
-    int last = lastTurn(req);
+    int last = FetchPages.lastTurn(req);
     return last >= turns ? ScriptedReply.text("done after " + last + " turns")
         : ScriptedReply.toolCall("fetch", "{\"turn\":" + (last + 1) + "}");
   }
@@ -103,26 +102,8 @@ class LongRunsEndToEndTest {
         .map(i -> ((InputItem.FunctionCallOutput) i).output()).toList();
   }
 
-  /** The turn the conversation's last fetch call was for; 0 before the first. */
-  private static int lastTurn(ModelRequestView req) {
-    for (int i = req.input().size() - 1; i >= 0; i--) {
-      if (req.input().get(i) instanceof InputItem.FunctionCall f && f.name().equals("fetch")) {
-        try {
-          return JSON.readTree(f.arguments()).get("turn").asInt();
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
-        }
-      }
-    }
-    return 0;
-  }
-
   static String page(int turn) {
-    StringBuilder out = new StringBuilder("page " + turn + ": ");
-    while (out.length() < OUTPUT_BYTES) {
-      out.append("lorem ipsum dolor sit amet ").append(turn).append(' ');
-    }
-    return out.substring(0, OUTPUT_BYTES);
+    return FetchPages.page(turn, OUTPUT_BYTES);
   }
 
   /** The agent's instructions key the script: they say how many pages, and are the same in every request of a run. */
