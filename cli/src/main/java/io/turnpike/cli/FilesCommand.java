@@ -25,8 +25,8 @@ import picocli.CommandLine.Spec;
 /**
  * {@code turnpike runs files <runId> [path]}: the files of a run's sandbox workspace, from its latest
  * snapshot on {@code turnpike.workspaces} (no sandbox service needed). Without a path it lists every
- * file; with a file it prints it; with {@code --output DIR} it writes the file, or the folder, or the
- * whole workspace, under DIR.
+ * file ({@code -o json}: the console's {@code /files} shape); with a file it prints it; with {@code --to DIR}
+ * it writes the file, or the folder, or the whole workspace, under DIR.
  */
 @Command(name = "files", mixinStandardHelpOptions = true,
     description = "List, print or download the files of a run's sandbox workspace (its latest snapshot on turnpike.workspaces).")
@@ -35,6 +35,8 @@ final class FilesCommand implements Callable<Integer> {
   CommandSpec spec;
   @Mixin
   KafkaOptions kafka;
+  @Mixin
+  OutputOptions format;
 
   @Parameters(index = "0", paramLabel = "RUN_ID", description = "The run (its sandbox session id).")
   String runId;
@@ -42,7 +44,7 @@ final class FilesCommand implements Callable<Integer> {
   @Parameters(index = "1", arity = "0..1", paramLabel = "PATH", description = "A file or folder of the workspace.")
   String path;
 
-  @Option(names = {"-o", "--output"}, paramLabel = "DIR", description = "Write the file(s) under DIR instead of printing.")
+  @Option(names = {"-d", "--to"}, paramLabel = "DIR", description = "Write the file(s) under DIR instead of printing.")
   Path output;
 
   @Override
@@ -65,6 +67,10 @@ final class FilesCommand implements Callable<Integer> {
       if (exact == null && under.isEmpty()) {
         throw new CliException("no " + rel + " in the workspace of run " + runId + " (snapshot " + m.snapshotId() + ")");
       }
+      if (format.json() && output == null) {
+        OutputOptions.print(out, json(m, exact != null && exact.isFile() ? List.of(exact) : under));
+        return 0;
+      }
       if (exact != null && exact.isFile()) {
         byte[] content = store.readFile(exact);
         if (output != null) {
@@ -73,7 +79,7 @@ final class FilesCommand implements Callable<Integer> {
         } else if (isText(content)) {
           out.print(new String(content, StandardCharsets.UTF_8));
         } else {
-          throw new CliException(rel + " is binary (" + content.length + " bytes): use --output DIR to save it");
+          throw new CliException(rel + " is binary (" + content.length + " bytes): use --to DIR to save it");
         }
         out.flush();
         return 0;
@@ -109,6 +115,32 @@ final class FilesCommand implements Callable<Integer> {
     } catch (WorkspaceStore.UnreadableRecordException e) {
       throw new CliException("cannot read the workspace of run " + runId + ": " + e.getMessage());
     }
+  }
+
+  /** As the console serves it ({@code GET /api/runs/{runId}/files}), plus each file's executable bit. */
+  private static Map<String, Object> json(SnapshotManifest m, List<SnapshotManifest.Entry> entries) {
+    List<Map<String, Object>> files = new java.util.ArrayList<>();
+    for (SnapshotManifest.Entry e : entries) {
+      Map<String, Object> f = new java.util.LinkedHashMap<>();
+      f.put("path", e.path());
+      f.put("type", e.type());
+      switch (e.type()) {
+        case "link" -> f.put("target", e.target());
+        case "dir" -> { }
+        default -> {
+          f.put("size", e.size());
+          f.put("executable", e.executable());
+        }
+      }
+      files.add(f);
+    }
+    Map<String, Object> out = new java.util.LinkedHashMap<>();
+    out.put("snapshotId", m.snapshotId());
+    out.put("seq", m.seq());
+    out.put("createdAt", m.createdAt().toString());
+    out.put("backend", m.backend());
+    out.put("files", files);
+    return out;
   }
 
   private static Path write(Path dir, SnapshotManifest.Entry e, byte[] content) throws IOException {

@@ -52,9 +52,15 @@ class FilesCommandTest {
 
       Cli.Result binary = Cli.run("runs", "files", "run-files", "out/data.bin", "-b", b, "--schema-registry", REGISTRY);
       assertThat(binary.exitCode()).isNotZero();
-      assertThat(binary.err()).contains("binary", "--output");
+      assertThat(binary.err()).contains("binary", "--to DIR");
 
-      Cli.Result download = Cli.run("runs", "files", "run-files", "-o", tmp.resolve("dl").toString(), "-b", b,
+      com.fasterxml.jackson.databind.JsonNode json = CliCommandsTest.json(Cli.run("runs", "files", "run-files", "-o", "json",
+          "-b", b, "--schema-registry", REGISTRY));
+      assertThat(json.path("snapshotId").asText()).isEqualTo("run-files@1");
+      assertThat(json.path("files").toString()).contains("{\"path\":\"report.md\",\"type\":\"file\",\"size\":18,"
+          + "\"executable\":false}", "{\"path\":\"out\",\"type\":\"dir\"}");
+
+      Cli.Result download = Cli.run("runs", "files", "run-files", "--to", tmp.resolve("dl").toString(), "-b", b,
           "--schema-registry", REGISTRY);
       assertThat(download.out()).contains("wrote 3 files (30 bytes)");
       assertThat(Files.readAllBytes(tmp.resolve("dl/out/data.bin"))).containsExactly(0, 1, 2, 3);
