@@ -10,8 +10,6 @@ import io.turnpike.avro.FunctionCallItem;
 import io.turnpike.avro.FunctionCallOutputItem;
 import io.turnpike.avro.HostedToolCallItem;
 import io.turnpike.avro.MessageItem;
-import io.turnpike.avro.ModelCall;
-import io.turnpike.avro.ModelCallRequested;
 import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.PendingCall;
 import io.turnpike.avro.ReasoningItem;
@@ -92,19 +90,10 @@ final class Compaction {
     List<Object> older = new ArrayList<>(step.items().subList(0, cut));
     older.add(new MessageItem(Role.USER, "Summarize the conversation above, as instructed.", null, List.of()));
     String instructions = policy != null && policy.getInstructions() != null ? policy.getInstructions() : DEFAULT_INSTRUCTIONS;
-    step.effects.add(new Effect.SendModelCall(ModelCall.newBuilder()
-        .setRunId(step.runId())
-        .setCallId(pc.getCallId())
-        .setAttempt(pc.getAttempt())
-        .setAgent(agent.getName())
-        .setModel(agent.getModel())
+    Turns.send(step, pc, Turns.modelCall(step, pc)
         .setInstructions(instructions)
         .setInput(Images.inline(step.b.getImages(), older))
-        .setTools(List.of())
-        .setModelProvider(agent.getModelProvider())
-        .setDeadline(pc.getDeadline())
-        .build()));
-    step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), agent.getModel()));
+        .setTools(List.of()));
   }
 
   /**

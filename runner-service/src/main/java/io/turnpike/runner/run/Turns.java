@@ -77,22 +77,32 @@ final class Turns {
 
   private static void sendModel(Step step, PendingCall pc) {
     AgentDefinition agent = step.agent();
-    step.effects.add(new Effect.SendModelCall(ModelCall.newBuilder()
-        .setRunId(step.runId())
-        .setCallId(pc.getCallId())
-        .setAttempt(pc.getAttempt())
-        .setAgent(agent.getName())
-        .setModel(agent.getModel())
+    send(step, pc, modelCall(step, pc)
         .setInstructions(RunMemories.instructions(AgentView.instructions(agent), step.b.getMemory(), agent))
         .setInput(Images.inline(step.b.getImages(), step.items()))
         .setTools(AgentView.tools(agent))
         .setSettings(AgentView.settings(agent, step.b.getToolUsers()))
         .setOutputType(agent.getOutputType())
-        .setStream(AgentView.streams(agent, step.b.getStream()))
+        .setStream(AgentView.streams(agent, step.b.getStream())));
+  }
+
+  /** A model call of the run's current agent for {@code pc}: who, which call and attempt, until when; the caller adds what it asks. */
+  static ModelCall.Builder modelCall(Step step, PendingCall pc) {
+    AgentDefinition agent = step.agent();
+    return ModelCall.newBuilder()
+        .setRunId(step.runId())
+        .setCallId(pc.getCallId())
+        .setAttempt(pc.getAttempt())
+        .setAgent(agent.getName())
+        .setModel(agent.getModel())
         .setModelProvider(agent.getModelProvider())
-        .setDeadline(pc.getDeadline())
-        .build()));
-    step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), agent.getModel()));
+        .setDeadline(pc.getDeadline());
+  }
+
+  /** Sends the call and records that it was asked. */
+  static void send(Step step, PendingCall pc, ModelCall.Builder call) {
+    step.effects.add(new Effect.SendModelCall(call.build()));
+    step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), step.agent().getModel()));
   }
 
   static Transition modelAnswered(RunState state, ModelResult result, Map<String, AgentDefinition> agents, long maxImageBytes,
