@@ -61,13 +61,7 @@ final class McpConnection implements AutoCloseable {
     synchronized (STARTING) {
       Set<Long> before = new HashSet<>();
       ProcessHandle.current().children().forEach(p -> before.add(p.pid()));
-      McpSyncClient client = client(transport, timeout, onToolsChanged);
-      try {
-        client.initialize();
-      } catch (RuntimeException e) {
-        client.close();
-        throw e;
-      }
+      McpSyncClient client = initialized(client(transport, timeout, onToolsChanged));
       return new McpConnection(client, started(before, params));
     }
   }
@@ -98,14 +92,18 @@ final class McpConnection implements AutoCloseable {
     String endpoint = h.url().getRawPath() == null || h.url().getRawPath().isEmpty() ? "/mcp" : h.url().getRawPath();
     HttpClientStreamableHttpTransport transport = HttpClientStreamableHttpTransport.builder(base).endpoint(endpoint)
         .requestBuilder(request).jsonMapper(JSON).connectTimeout(Duration.ofSeconds(10)).build();
-    McpSyncClient client = client(transport, timeout, onToolsChanged);
+    return new McpConnection(initialized(client(transport, timeout, onToolsChanged)), null);
+  }
+
+  /** The MCP handshake; a client that fails it is closed (its process or connection goes with it). */
+  private static McpSyncClient initialized(McpSyncClient client) {
     try {
       client.initialize();
+      return client;
     } catch (RuntimeException e) {
       client.close();
       throw e;
     }
-    return new McpConnection(client, null);
   }
 
   private static McpSyncClient client(io.modelcontextprotocol.spec.McpClientTransport transport, Duration timeout,
