@@ -377,9 +377,12 @@ class ConsoleEndToEndTest {
           HttpResponse<String> r = plain.send(HttpRequest.newBuilder(show).GET().build(), HttpResponse.BodyHandlers.ofString());
           return r.statusCode() == 200 && JSON.readTree(r.body()).get("status").asText().equals("INTERRUPTED");
         });
-        HttpResponse<String> history = plain.send(HttpRequest.newBuilder(URI.create(show + "/history")).GET().build(),
-            HttpResponse.BodyHandlers.ofString());
-        assertThat(JSON.readTree(history.body()).get("events").findValuesAsText("type")).contains("ApprovalRequested");
+        // the step history comes from another topic than the run's state, so it may catch up a moment later
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+          HttpResponse<String> history = plain.send(HttpRequest.newBuilder(URI.create(show + "/history")).GET().build(),
+              HttpResponse.BodyHandlers.ofString());
+          assertThat(JSON.readTree(history.body()).get("events").findValuesAsText("type")).contains("ApprovalRequested");
+        });
       }
     }
     assertThat(post("/api/runs/" + runId + "/cancel", "", null).status()).isEqualTo(202);
