@@ -63,7 +63,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * scripted server when each request arrives, so both loops are timed by the same clock at the
  * same point. Overhead = Kafka turn - in-process turn.
  *
- * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200] [commitIntervalsMs=100,10,1] [pollMs=5]}
+ * <p>Both loops are warmed up until their median per round settles ({@link #settle}). In the same run,
+ * the floor Kafka itself puts under a turn is measured with the plain clients ({@link KafkaFloorBench}).
+ *
+ * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200,1000] [commitIntervalsMs=0] [pollMs=5] [guardrails]};
+ * {@code -Dbench.early-start=false} makes the invoker wait for the orchestrator's commit.
  */
 public final class TurnOverheadBench {
   static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://bench");
@@ -80,13 +84,15 @@ public final class TurnOverheadBench {
   public static void main(String[] args) throws Exception {
     int seqRuns = args.length > 0 ? Integer.parseInt(args[0]) : 100;
     turnsPerRun = args.length > 1 ? Integer.parseInt(args[1]) : 11;
-    int concurrent = args.length > 2 ? Integer.parseInt(args[2]) : 200;
+    int[] concurrent = args.length > 2
+        ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {200, 1000};
     int[] commitIntervals = args.length > 3
-        ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {100, 10, 1};
+        ? Arrays.stream(args[3].split(",")).mapToInt(Integer::parseInt).toArray() : new int[] {0};
     long pollMs = args.length > 4 ? Long.parseLong(args[4]) : 5;
     boolean guarded = args.length > 5 && args[5].equals("guardrails");
-    System.out.printf("TurnOverheadBench: %d sequential runs x %d model calls (%d timed turns), %d concurrent runs; %s; %d cores%n",
-        seqRuns, turnsPerRun, seqRuns * (turnsPerRun - 1), concurrent, Runtime.version(), Runtime.getRuntime().availableProcessors());
+    System.out.printf("TurnOverheadBench: %d sequential runs x %d model calls (%d timed turns), concurrent runs %s; %s; %d cores%n",
+        seqRuns, turnsPerRun, seqRuns * (turnsPerRun - 1), Arrays.toString(concurrent), Runtime.version(),
+        Runtime.getRuntime().availableProcessors());
 
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
          ScriptedModelServer model = ScriptedModelServer.start(TurnOverheadBench::reply).recordLimit(0)) {
@@ -95,10 +101,21 @@ public final class TurnOverheadBench {
       }
       publishAgent(kafka.bootstrapServers());
 
-      // Warm-up and baseline: the loop without Kafka.
-      inProcess(model, 20, "warm");
+      // The loop without Kafka: warmed up until its median settles, then measured.
+      int warm = settle("in-process", prefix -> inProcess(model, 10, prefix));
       Stats local = inProcess(model, seqRuns, "local");
-      System.out.println(local.line("in-process (no Kafka)"));
+      System.out.println(local.line("in-process (no Kafka)") + "  [" + warm + " warm-up rounds]");
+
+      // What Kafka itself costs: a Turnpike turn is two request/answer cycles, one of them through a transaction.
+      kafka.createTopic("floor.req", 1);
+      kafka.createTopic("floor.res", 1);
+      KafkaFloorBench.pingPong(kafka.bootstrapServers(), "floor.req", "floor.res", true, 500);
+      double[] txn = KafkaFloorBench.pingPong(kafka.bootstrapServers(), "floor.req", "floor.res", true, 2000);
+      double[] plain = KafkaFloorBench.pingPong(kafka.bootstrapServers(), "floor.req", "floor.res", false, 2000);
+      System.out.println("Kafka floor, plain clients: " + KafkaFloorBench.line("transactional cycle", txn).trim());
+      System.out.println("                            " + KafkaFloorBench.line("idempotent cycle", plain).trim());
+      System.out.printf("  a turn's floor: one transactional + one plain cycle p50 %.2f ms; two transactional cycles p50 %.2f ms%n",
+          KafkaFloorBench.pct(txn, 0.5) + KafkaFloorBench.pct(plain, 0.5), 2 * KafkaFloorBench.pct(txn, 0.5));
 
       try (ToolWorker worker = ToolWorker.builder(kafka.bootstrapServers(), "mock://bench").tool("echo", inv -> inv.argumentsJson()).build().start();
            ResultWatcher results = new ResultWatcher(kafka.bootstrapServers());
@@ -108,13 +125,14 @@ public final class TurnOverheadBench {
               "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", kafka.bootstrapServers(),
               "turnpike.model.base-url", model.baseUrl(),
               "turnpike.model.api-key", "bench",
+              "turnpike.model.early-start", System.getProperty("bench.early-start", "true"),
               "turnpike.runner.application-id", "bench-runner-" + ci,
               "turnpike.runner.commit-interval", ci + "ms",
               "turnpike.runner.poll-interval", pollMs + "ms",
               "turnpike.runner.state-dir", Files.createTempDirectory("bench-state").toString())))) {
-            sequential(producer, results, 10, "warm-" + ci);
+            int rounds = settle("Turnpike", prefix -> sequential(producer, results, 10, prefix + "-" + ci));
             Stats viaKafka = sequential(producer, results, seqRuns, "kafka-" + ci);
-            System.out.println(viaKafka.line("Turnpike, commit " + ci + " ms, poll " + pollMs + " ms"));
+            System.out.println(viaKafka.line("Turnpike, commit " + ci + " ms, poll " + pollMs + " ms") + "  [" + rounds + " warm-up rounds]");
             System.out.printf("  overhead per turn: p50 %.2f ms, p99 %.2f ms; ratio p50 %.1fx%n",
                 viaKafka.p50() - local.p50(), viaKafka.p99() - local.p99(), viaKafka.p50() / local.p50());
             HopBreakdown.print(kafka.bootstrapServers(), "kafka-" + ci + "-");
@@ -125,19 +143,48 @@ public final class TurnOverheadBench {
                 sequential(producer, results, 10, "gwarm-" + ci);
                 Stats withGuards = sequential(producer, results, seqRuns, "guarded-" + ci);
                 submitAs = AGENT;
-                Stats plain = sequential(producer, results, seqRuns, "plain-" + ci);
-                System.out.println(plain.line("  no guardrails (same run)"));
+                Stats plainRuns = sequential(producer, results, seqRuns, "plain-" + ci);
+                System.out.println(plainRuns.line("  no guardrails (same run)"));
                 System.out.println(withGuards.line("  3 rule guardrails"));
                 System.out.printf("  guardrails add p50 %.2f ms per turn (ratio %.2fx), p99 %.2f ms%n",
-                    withGuards.p50() - plain.p50(), withGuards.p50() / plain.p50(), withGuards.p99() - plain.p99());
+                    withGuards.p50() - plainRuns.p50(), withGuards.p50() / plainRuns.p50(), withGuards.p99() - plainRuns.p99());
               }
             }
-            throughput(producer, results, concurrent, 5, "conc-" + ci);
+            throughput(producer, results, 100, 5, "cwarm-" + ci, false);
+            for (int c : concurrent) {
+              throughput(producer, results, c, 5, "conc-" + c + "-" + ci, true);
+            }
           }
         }
       }
     }
     System.exit(0);
+  }
+
+  /** A round of measurement, named by its prefix. */
+  interface Round {
+    Stats run(String prefix) throws Exception;
+  }
+
+  /**
+   * Warm-up: rounds until the JIT has settled, i.e. the last three rounds' medians are within 10% of
+   * each other (at least 3 rounds, at most 30). Returns the rounds taken.
+   */
+  static int settle(String what, Round round) throws Exception {
+    List<Double> medians = new ArrayList<>();
+    for (int i = 1; i <= 30; i++) {
+      medians.add(round.run("warm-" + what.replace(' ', '_') + "-" + i).p50());
+      if (medians.size() >= 3) {
+        List<Double> last = medians.subList(medians.size() - 3, medians.size());
+        double lo = last.stream().mapToDouble(Double::doubleValue).min().orElseThrow();
+        double hi = last.stream().mapToDouble(Double::doubleValue).max().orElseThrow();
+        if (hi <= lo * 1.10) {
+          return i;
+        }
+      }
+    }
+    System.out.println("  (" + what + " did not settle within 30 warm-up rounds; medians " + medians + ")");
+    return 30;
   }
 
   // --- the scripted model: tool calls until the last turn, then a text answer ---
@@ -223,7 +270,8 @@ public final class TurnOverheadBench {
     return Stats.of(prefix);
   }
 
-  private static void throughput(KafkaProducer<String, byte[]> producer, ResultWatcher results, int runs, int turns, String prefix) throws Exception {
+  private static void throughput(KafkaProducer<String, byte[]> producer, ResultWatcher results, int runs, int turns, String prefix,
+      boolean report) throws Exception {
     int saved = turnsPerRun;
     turnsPerRun = turns;
     List<CountDownLatch> latches = new ArrayList<>();
@@ -241,8 +289,10 @@ public final class TurnOverheadBench {
     }
     double secs = (System.nanoTime() - start) / 1e9;
     long completed = latches.size();
-    System.out.printf("  %d concurrent runs x %d model calls: %.2f s, %.0f model turns/s, %.0f runs/s%n",
-        runs, turns, secs, runs * turns / secs, completed / secs);
+    if (report) {
+      System.out.printf("  %d concurrent runs x %d model calls: %.2f s, %.0f model turns/s, %.0f runs/s%n",
+          runs, turns, secs, runs * turns / secs, completed / secs);
+    }
     turnsPerRun = saved;
   }
 

@@ -79,7 +79,9 @@ public final class ModelInvoker implements AutoCloseable {
             Topics.MODEL_REQUESTS.name(), Topics.MODEL_RESULTS.name(), RESULT_TYPE)
         .withMaxPollRecords(Math.max(config.concurrency(), 50))
         .withCloseTimeout(config.closeTimeout())
-        .withProducer(Map.of("linger.ms", 5))
+        // A model call changes nothing outside the run: start it before the orchestrator's transaction commits
+        // (the orchestrator takes only the answer to the send it committed, by sentSeq). See ModelInvokerConfig.
+        .withConsumer(Map.of("isolation.level", config.earlyStart() ? "read_uncommitted" : "read_committed"))
         .withConsumer(consumerOverrides)
         .withProducer(producerOverrides)
         .withOnFatal(onFatal);
@@ -196,6 +198,7 @@ public final class ModelInvoker implements AutoCloseable {
       record(span, call, result, Duration.ofNanos(System.nanoTime() - started));
       result.setRunId(call.getRunId());
       result.setCallId(call.getCallId());
+      result.setSentSeq(call.getSentSeq());
       job.answer(result, Context.root().with(span));
     } catch (RuntimeException e) {
       KafkaTracing.fail(span, e);

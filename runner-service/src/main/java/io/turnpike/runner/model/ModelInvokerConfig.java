@@ -35,6 +35,11 @@ import java.util.Optional;
  *       flight</td></tr>
  *   <tr><td>turnpike.model.stream-interval</td><td>50ms</td><td>how long streamed text is gathered
  *       before it is published as one delta (turnpike.model.stream)</td></tr>
+ *   <tr><td>turnpike.model.early-start</td><td>true</td><td>start a model call as soon as the
+ *       orchestrator has written it, before its transaction commits (read_uncommitted): the call overlaps
+ *       the commit. A model call has no effect outside the run, and the orchestrator takes only the answer
+ *       to the send it committed (ModelCall.sentSeq); the cost is a call made twice when an orchestrator
+ *       dies between its send and its commit. false: wait for the commit (read_committed)</td></tr>
  *   <tr><td>turnpike.model.providers</td><td>none</td><td>names of further model providers, comma
  *       separated, each configured by turnpike.model.provider.&lt;name&gt;.* (see {@link ModelProvider});
  *       an agent picks one with modelProvider, the keys above are the default provider</td></tr>
@@ -55,7 +60,8 @@ public record ModelInvokerConfig(
     Optional<String> modelOverride,
     Duration closeTimeout,
     Map<String, ModelProvider> providers,
-    Duration streamInterval) {
+    Duration streamInterval,
+    boolean earlyStart) {
 
   public static final String BASE_URL = "turnpike.model.base-url";
   public static final String API_KEY = "turnpike.model.api-key";
@@ -68,6 +74,7 @@ public record ModelInvokerConfig(
   public static final String CLOSE_TIMEOUT = "turnpike.model.close-timeout";
   public static final String PROVIDERS = "turnpike.model.providers";
   public static final String STREAM_INTERVAL = "turnpike.model.stream-interval";
+  public static final String EARLY_START = "turnpike.model.early-start";
 
   public static final String DEFAULT_BASE_URL = "https://api.openai.com/v1";
   public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(60);
@@ -136,49 +143,50 @@ public record ModelInvokerConfig(
         Optional.ofNullable(settings.get(MODEL_OVERRIDE, null)),
         settings.getDuration(CLOSE_TIMEOUT, DEFAULT_CLOSE_TIMEOUT),
         ModelProvider.allFrom(settings),
-        settings.getDuration(STREAM_INTERVAL, DEFAULT_STREAM_INTERVAL));
+        settings.getDuration(STREAM_INTERVAL, DEFAULT_STREAM_INTERVAL),
+        Boolean.parseBoolean(settings.get(EARLY_START, "true").trim()));
   }
 
   /** Defaults everywhere except the endpoint; handy for tests and embedded use. */
   public static ModelInvokerConfig of(String bootstrapServers, String schemaRegistryUrl, String baseUrl, String apiKey) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, Api.RESPONSES, DEFAULT_TIMEOUT,
         DEFAULT_MAX_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_GROUP_ID, Optional.empty(), DEFAULT_CLOSE_TIMEOUT,
-        Map.of(), DEFAULT_STREAM_INTERVAL);
+        Map.of(), DEFAULT_STREAM_INTERVAL, true);
   }
 
   public ModelInvokerConfig withApi(Api value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, value, timeout, maxRetries, concurrency,
-        groupId, modelOverride, closeTimeout, providers, streamInterval);
+        groupId, modelOverride, closeTimeout, providers, streamInterval, earlyStart);
   }
 
   public ModelInvokerConfig withTimeout(Duration value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, value, maxRetries, concurrency,
-        groupId, modelOverride, closeTimeout, providers, streamInterval);
+        groupId, modelOverride, closeTimeout, providers, streamInterval, earlyStart);
   }
 
   public ModelInvokerConfig withMaxRetries(int value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, value, concurrency,
-        groupId, modelOverride, closeTimeout, providers, streamInterval);
+        groupId, modelOverride, closeTimeout, providers, streamInterval, earlyStart);
   }
 
   public ModelInvokerConfig withConcurrency(int value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, value,
-        groupId, modelOverride, closeTimeout, providers, streamInterval);
+        groupId, modelOverride, closeTimeout, providers, streamInterval, earlyStart);
   }
 
   public ModelInvokerConfig withGroupId(String value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        value, modelOverride, closeTimeout, providers, streamInterval);
+        value, modelOverride, closeTimeout, providers, streamInterval, earlyStart);
   }
 
   public ModelInvokerConfig withModelOverride(String value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        groupId, Optional.ofNullable(value), closeTimeout, providers, streamInterval);
+        groupId, Optional.ofNullable(value), closeTimeout, providers, streamInterval, earlyStart);
   }
 
   public ModelInvokerConfig withCloseTimeout(Duration value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        groupId, modelOverride, value, providers, streamInterval);
+        groupId, modelOverride, value, providers, streamInterval, earlyStart);
   }
 
   /** Adds (or replaces) a named provider. */
@@ -186,12 +194,17 @@ public record ModelInvokerConfig(
     Map<String, ModelProvider> more = new LinkedHashMap<>(providers);
     more.put(provider.name(), provider);
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        groupId, modelOverride, closeTimeout, more, streamInterval);
+        groupId, modelOverride, closeTimeout, more, streamInterval, earlyStart);
+  }
+
+  public ModelInvokerConfig withEarlyStart(boolean value) {
+    return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
+        groupId, modelOverride, closeTimeout, providers, streamInterval, value);
   }
 
   public ModelInvokerConfig withStreamInterval(Duration value) {
     return new ModelInvokerConfig(bootstrapServers, schemaRegistryUrl, baseUrl, apiKey, api, timeout, maxRetries, concurrency,
-        groupId, modelOverride, closeTimeout, providers, value);
+        groupId, modelOverride, closeTimeout, providers, value, earlyStart);
   }
 
   @Override
@@ -200,6 +213,6 @@ public record ModelInvokerConfig(
         + ", apiKey=" + (apiKey == null ? "none" : "***") + ", api=" + api + ", timeout=" + timeout
         + ", maxRetries=" + maxRetries + ", concurrency=" + concurrency + ", groupId=" + groupId
         + ", modelOverride=" + modelOverride.orElse("none") + ", closeTimeout=" + closeTimeout
-        + ", providers=" + providers.values() + ", streamInterval=" + streamInterval + "]";
+        + ", providers=" + providers.values() + ", streamInterval=" + streamInterval + ", earlyStart=" + earlyStart + "]";
   }
 }

@@ -215,6 +215,7 @@ public final class OpenAiModelClient implements ModelClient {
     return ModelResult.newBuilder()
         .setRunId(call.getRunId())
         .setCallId(call.getCallId())
+        .setSentSeq(call.getSentSeq())
         .setOutput(List.of())
         .setError(error)
         .build();

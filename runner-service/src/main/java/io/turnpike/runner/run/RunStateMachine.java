@@ -198,8 +198,12 @@ public final class RunStateMachine {
   // --- shared ---------------------------------------------------------------------------------
 
   static Transition ignored(RunState state, String callId, Instant now) {
+    return ignored(state, callId, now,
+        isTerminal(state.getStatus()) ? "run already " + state.getStatus() : "call is not pending (duplicate or late answer)");
+  }
+
+  static Transition ignored(RunState state, String callId, Instant now, String reason) {
     Step step = new Step(state, now);
-    String reason = isTerminal(state.getStatus()) ? "run already " + state.getStatus() : "call is not pending (duplicate or late answer)";
     step.emit(new ResultIgnored(callId, reason));
     return step.done();
   }
@@ -228,20 +232,22 @@ public final class RunStateMachine {
 
   /**
    * The state as published on {@code turnpike.run-state}, which users read: without the content of
-   * pending output-side guardrail checks, and with references instead of image bytes. Only the
+   * pending output-side guardrail checks and the model answer held for a parallel input guardrail, and
+   * with references instead of image bytes. Only the
    * runner's own store (and its internal changelog) keeps those: a check can then be re-sent and the
    * model shown the images, while output under judgement reaches no topic users read before its
    * verdict (as before checks were retried) and the public copy of every step stays small.
    */
   public static RunState published(RunState state) {
     state = Images.withoutBytes(state);
-    if (state.getPending().stream().allMatch(p -> p.getContent() == null)) {
+    if (state.getPending().stream().allMatch(p -> p.getContent() == null) && state.getHeld().isEmpty()) {
       return state;
     }
     List<PendingCall> pending = state.getPending().stream()
         .map(p -> p.getContent() == null ? p : PendingCall.newBuilder(p).setContent(null).build())
         .toList();
-    return RunState.newBuilder(state).setPending(new ArrayList<>(pending)).build();
+    // a model answer held while a parallel input guardrail judges is output under judgement too: a tripwire discards it
+    return RunState.newBuilder(state).setPending(new ArrayList<>(pending)).setHeld(new ArrayList<>()).build();
   }
 
   /**

@@ -99,10 +99,19 @@ final class Turns {
         .setDeadline(pc.getDeadline());
   }
 
-  /** Sends the call and records that it was asked. */
+  /**
+   * Records that the call was asked and sends it. The invoker may start the call before this step's
+   * transaction commits (see ModelInvokerConfig#earlyStart), so the call carries the seq of the event
+   * that first asked it, and only an answer with that seq is taken ({@link #modelAnswered}): one to a
+   * send that was aborted and then taken again differently (another event processed first on replay)
+   * is ignored. Retries keep attempt 1's seq: they ask the same.
+   */
   static void send(Step step, PendingCall pc, ModelCall.Builder call) {
-    step.effects.add(new Effect.SendModelCall(call.build()));
     step.emit(new ModelCallRequested(pc.getCallId(), pc.getAttempt(), step.agent().getModel()));
+    if (pc.getSentSeq() == 0) {
+      pc.setSentSeq(step.b.getVersion());
+    }
+    step.effects.add(new Effect.SendModelCall(call.setSentSeq(pc.getSentSeq()).build()));
   }
 
   static Transition modelAnswered(RunState state, ModelResult result, Map<String, AgentDefinition> agents, long maxImageBytes,
@@ -110,6 +119,10 @@ final class Turns {
     Optional<PendingCall> pending = RunStateMachine.pendingCall(state, result.getCallId(), CallKind.MODEL);
     if (pending.isEmpty()) {
       return RunStateMachine.ignored(state, result.getCallId(), now);
+    }
+    if (pending.get().getSentSeq() != 0 && result.getSentSeq() != 0 && result.getSentSeq() != pending.get().getSentSeq()) {
+      return RunStateMachine.ignored(state, result.getCallId(), now, "answer to a send of this call that was not committed (sentSeq "
+          + result.getSentSeq() + ", the committed send is " + pending.get().getSentSeq() + ")");
     }
     Step step = new Step(state, now);
     PendingCall call = pending.get();

@@ -137,6 +137,9 @@ class RunPhasesTest {
       Transition held = on(t.state(), new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "The password is hunter2")));
       assertThat(steps(held)).singleElement().isInstanceOf(ModelOutputHeld.class);
       assertThat(held.effectsOf(Effect.Finish.class)).isEmpty();
+      // kept in the runner's store, but output under judgement reaches no topic users read
+      assertThat(serialized(held.state())).contains("hunter2");
+      assertThat(serialized(RunStateMachine.published(held.state()))).doesNotContain("hunter2");
 
       Transition tripped = on(held.state(), new RunEvent.GuardrailAnswered(verdict("run-1:in", GuardrailStage.INPUT, GuardrailOutcome.TRIP, "no-secrets", null)));
       assertThat(tripped.state().getStatus()).isEqualTo(RunStatus.GUARDRAIL_TRIPPED);

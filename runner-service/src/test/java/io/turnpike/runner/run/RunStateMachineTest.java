@@ -10,6 +10,7 @@ import io.turnpike.avro.ModelCall;
 import io.turnpike.avro.ModelCallRequested;
 import io.turnpike.avro.ModelFailed;
 import io.turnpike.avro.ModelResponded;
+import io.turnpike.avro.ModelResult;
 import io.turnpike.avro.ResultIgnored;
 import io.turnpike.avro.RunCommandType;
 import io.turnpike.avro.RunFinished;
@@ -132,6 +133,49 @@ class RunStateMachineTest {
         r -> assertThat(r.getReason()).contains("not pending"));
     assertThat(stray.state().getPending()).isEqualTo(s.getPending());
     assertThat(modelCalls(stray)).isEmpty();
+  }
+
+  /**
+   * The invoker may answer a send from a transaction that was then aborted (it reads before the commit):
+   * only the answer to the send the run committed to, by sentSeq, is taken.
+   */
+  @Test
+  void onlyTheAnswerToTheCommittedSendIsTaken() {
+    Transition t = start(5);
+    RunState s = t.state();
+    ModelCall call = modelCalls(t).get(0);
+    assertThat(call.getSentSeq()).isEqualTo(2L).isEqualTo(s.getPending().get(0).getSentSeq());
+
+    ModelResult stale = Fixtures.text(RUN, "run-1:m1", "answer to an aborted send");
+    stale.setSentSeq(7L);
+    Transition ignored = on(s, new RunEvent.ModelAnswered(stale));
+    assertThat(steps(ignored)).singleElement().isInstanceOfSatisfying(ResultIgnored.class,
+        r -> assertThat(r.getReason()).contains("not committed").contains("sentSeq 7").contains("is 2"));
+    assertThat(ignored.state().getStatus()).isEqualTo(RunStatus.RUNNING);
+    assertThat(ignored.state().getPending()).isEqualTo(s.getPending());
+
+    ModelResult committed = Fixtures.text(RUN, "run-1:m1", "the answer");
+    committed.setSentSeq(call.getSentSeq());
+    Transition taken = on(ignored.state(), new RunEvent.ModelAnswered(committed));
+    assertThat(taken.state().getFinalOutput()).isEqualTo("the answer");
+
+    // an invoker that does not copy sentSeq (0) is still answered
+    Transition old = on(s, new RunEvent.ModelAnswered(Fixtures.text(RUN, "run-1:m1", "from an older invoker")));
+    assertThat(old.state().getFinalOutput()).isEqualTo("from an older invoker");
+  }
+
+  @Test
+  void aRetryAsksWithTheSentSeqOfTheFirstAttempt() {
+    RunState s = start(5).state();
+    long first = s.getPending().get(0).getSentSeq();
+    Transition retry = on(s, new RunEvent.ModelAnswered(Fixtures.modelError(RUN, "run-1:m1", true)));
+    Transition resent = RunStateMachine.apply(retry.state(), new RunEvent.DeadlinePassed("run-1:m1"), T0.plusSeconds(120));
+    List<ModelCall> calls = new java.util.ArrayList<>(modelCalls(retry));
+    calls.addAll(modelCalls(resent));
+    assertThat(calls).singleElement().satisfies(c -> {
+      assertThat(c.getAttempt()).isEqualTo(2);
+      assertThat(c.getSentSeq()).isEqualTo(first);
+    });
   }
 
   @Test
