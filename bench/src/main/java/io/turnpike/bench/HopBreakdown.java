@@ -16,16 +16,20 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
- * Where a turn's time goes, from record timestamps (one clock: everything runs in this JVM). For
- * each turn k of the runs with a prefix:
+ * Where a turn's time goes, from record timestamps (one clock: everything runs in this JVM). The
+ * request topics keep the broker's append time (TurnOverheadBench sets {@code LogAppendTime}), the
+ * result topics the time the invoker or worker sent. For each turn k of the runs with a prefix:
  * <pre>
- *   A  ModelCall k   -> ModelResult k   orchestrator commit + invoker fetch + HTTP call
- *   B  ModelResult k -> ToolCall k      invoker send + orchestrator fetch and processing
+ *   A  ModelCall k   -> ModelResult k   invoker fetch (after the orchestrator's commit, unless early start) + HTTP call
+ *   B  ModelResult k -> ToolCall k      invoker send + orchestrator fetch, step and write
  *   C  ToolCall k    -> ToolResult k    orchestrator commit + worker fetch + tool
- *   D  ToolResult k  -> ModelCall k+1   worker send + orchestrator fetch and processing
+ *   D  ToolResult k  -> ModelCall k+1   worker send + orchestrator fetch, step and write
  * </pre>
  */
 final class HopBreakdown {
+  /** When each model call (by callId) reached the model server, in epoch ms: splits hop A in two. */
+  static final Map<String, Long> AT_MODEL = new java.util.concurrent.ConcurrentHashMap<>();
+
   private HopBreakdown() {}
 
   static void print(String bootstrap, String prefix) {
@@ -58,6 +62,8 @@ final class HopBreakdown {
     List<Long> b = new ArrayList<>();
     List<Long> cc = new ArrayList<>();
     List<Long> d = new ArrayList<>();
+    List<Long> a1 = new ArrayList<>();
+    List<Long> a2 = new ArrayList<>();
     ts.forEach((k, v) -> {
       if (!k.startsWith(Topics.MODEL_REQUESTS.name() + "|")) {
         return;
@@ -69,12 +75,15 @@ final class HopBreakdown {
       String tool = runId + ":t" + turn + ".1";
       String next = runId + ":m" + (turn + 1);
       add(a, ts.get(Topics.MODEL_RESULTS.name() + "|" + callId), v);
+      add(a1, AT_MODEL.get(callId), v);
+      add(a2, ts.get(Topics.MODEL_RESULTS.name() + "|" + callId), AT_MODEL.get(callId));
       add(b, ts.get(Topics.TOOL_REQUESTS.name() + "|" + tool), ts.get(Topics.MODEL_RESULTS.name() + "|" + callId));
       add(cc, ts.get(Topics.TOOL_RESULTS.name() + "|" + tool), ts.get(Topics.TOOL_REQUESTS.name() + "|" + tool));
       add(d, ts.get(Topics.MODEL_REQUESTS.name() + "|" + next), ts.get(Topics.TOOL_RESULTS.name() + "|" + tool));
     });
     System.out.printf("  hops (median ms): A call->model result %s | B ->tool call %s | C ->tool result %s | D ->next call %s%n",
         median(a), median(b), median(cc), median(d));
+    System.out.printf("  hop A split (median ms): call->request at the model server %s | ->model result %s%n", median(a1), median(a2));
   }
 
   private static void add(List<Long> list, Long later, Long earlier) {

@@ -243,6 +243,7 @@ public final class KafkaFloorBench {
     p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
     if (transactionalId != null) {
       p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+      p.put(ProducerConfig.RETRY_BACKOFF_MS_CONFIG, Integer.getInteger("floor.backoff", 100));
     }
     return new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
   }

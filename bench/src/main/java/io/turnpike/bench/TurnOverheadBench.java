@@ -67,7 +67,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * the floor Kafka itself puts under a turn is measured with the plain clients ({@link KafkaFloorBench}).
  *
  * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200,1000] [commitIntervalsMs=0] [pollMs=5] [guardrails]};
- * {@code -Dbench.early-start=false} makes the invoker wait for the orchestrator's commit.
+ * {@code -Dbench.early-start=true} lets the invoker start model calls before the orchestrator's commit;
+ * {@code -Dbench.threads=N} sets the orchestrator's stream threads (default 4, the product's default).
  */
 public final class TurnOverheadBench {
   static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://bench");
@@ -98,6 +99,16 @@ public final class TurnOverheadBench {
          ScriptedModelServer model = ScriptedModelServer.start(TurnOverheadBench::reply).recordLimit(0)) {
       try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
         TopicAdmin.ensureTopics(admin, 6, (short) 1);
+        // The orchestrator stamps what it writes with the time it started the step; the broker's append time
+        // says when a call was actually written, so the hops split into the orchestrator's part and the rest.
+        List<org.apache.kafka.common.config.ConfigResource> requests = List.of(
+            new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, Topics.MODEL_REQUESTS.name()),
+            new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, Topics.TOOL_REQUESTS.name()));
+        Map<org.apache.kafka.common.config.ConfigResource, java.util.Collection<org.apache.kafka.clients.admin.AlterConfigOp>> ops = new HashMap<>();
+        requests.forEach(r -> ops.put(r, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+            new org.apache.kafka.clients.admin.ConfigEntry("message.timestamp.type", "LogAppendTime"),
+            org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET))));
+        admin.incrementalAlterConfigs(ops).all().get();
       }
       publishAgent(kafka.bootstrapServers());
 
@@ -125,9 +136,10 @@ public final class TurnOverheadBench {
               "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", kafka.bootstrapServers(),
               "turnpike.model.base-url", model.baseUrl(),
               "turnpike.model.api-key", "bench",
-              "turnpike.model.early-start", System.getProperty("bench.early-start", "true"),
+              "turnpike.model.early-start", System.getProperty("bench.early-start", "false"),
               "turnpike.runner.application-id", "bench-runner-" + ci,
               "turnpike.runner.commit-interval", ci + "ms",
+              "turnpike.runner.threads", System.getProperty("bench.threads", "4"),
               "turnpike.runner.poll-interval", pollMs + "ms",
               "turnpike.runner.state-dir", Files.createTempDirectory("bench-state").toString())))) {
             int rounds = settle("Turnpike", prefix -> sequential(producer, results, 10, prefix + "-" + ci));
@@ -194,6 +206,10 @@ public final class TurnOverheadBench {
     String key = req.firstUserText();
     if (key != null) {
       ARRIVALS.computeIfAbsent(key, k -> new long[turnsPerRun + 1])[Math.min(turn, turnsPerRun)] = System.nanoTime();
+    }
+    String callId = req.header(io.turnpike.runner.model.OpenAiModelClient.CALL_ID_HEADER);
+    if (callId != null) {
+      HopBreakdown.AT_MODEL.put(callId, System.currentTimeMillis());
     }
     return turn + 1 >= turnsPerRun
         ? ScriptedReply.text("done after " + turn + " tool turns")

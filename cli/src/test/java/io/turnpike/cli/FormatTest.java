@@ -119,8 +119,8 @@ class FormatTest {
                 ToolPhase.APPROVAL, false, List.of()),
             new ToolCallProgress(RUN + ":t2.2", "call_10", "shell", "{\"command\":\"ls\"}", ToolKind.SANDBOX,
                 ToolPhase.RUNNING, false, List.of())))
-        .setPending(List.of(new PendingCall(RUN + ":t2.2", CallKind.SANDBOX, "call_10", "shell", 1, NOW.plusSeconds(30), null, NOW, false, null),
-            new PendingCall(RUN + ":in", CallKind.GUARDRAIL, null, null, 1, NOW.plusSeconds(5), GuardrailStage.INPUT, NOW, false, null)))
+        .setPending(List.of(new PendingCall(RUN + ":t2.2", CallKind.SANDBOX, "call_10", "shell", 1, NOW.plusSeconds(30), null, NOW, 0L, false, null),
+            new PendingCall(RUN + ":in", CallKind.GUARDRAIL, null, null, 1, NOW.plusSeconds(5), GuardrailStage.INPUT, NOW, 0L, false, null)))
         .setHandoffs(List.of(new HandoffRecord("triage", "billing", 3, 1, NOW.minusSeconds(120))))
         .setGuardrailResults(List.of(new GuardrailRecord(RUN + ":in", GuardrailStage.INPUT, "ALLOW", null, null),
             new GuardrailRecord(RUN + ":t2.1:in", GuardrailStage.TOOL_INPUT, "REJECT", "refund-cap", "over 500 EUR")))

@@ -69,7 +69,7 @@ public record OrchestratorConfig(
         s.bootstrapServers(),
         s.get("turnpike.runner.application-id", "turnpike-runner"),
         Path.of(s.get("turnpike.runner.state-dir", Path.of(System.getProperty("java.io.tmpdir"), "turnpike", "runner-state").toString())),
-        s.getInt("turnpike.runner.threads", 1),
+        s.getInt("turnpike.runner.threads", 4),
         s.getDuration("turnpike.runner.commit-interval", Duration.ZERO),
         s.getDuration("turnpike.runner.timer-interval", Duration.ofSeconds(1)),
         s.getInt("turnpike.runner.replication-factor", -1),

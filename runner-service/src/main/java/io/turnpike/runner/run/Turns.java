@@ -100,8 +100,8 @@ final class Turns {
   }
 
   /**
-   * Records that the call was asked and sends it. The invoker may start the call before this step's
-   * transaction commits (see ModelInvokerConfig#earlyStart), so the call carries the seq of the event
+   * Records that the call was asked and sends it. An invoker with early start begins the call before this
+   * step's transaction commits (see ModelInvokerConfig#earlyStart), so the call carries the seq of the event
    * that first asked it, and only an answer with that seq is taken ({@link #modelAnswered}): one to a
    * send that was aborted and then taken again differently (another event processed first on replay)
    * is ignored. Retries keep attempt 1's seq: they ask the same.

@@ -37,8 +37,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The model invoker starts a call before the orchestrator's transaction commits (read_uncommitted), so
- * it also sees sends from transactions that are then aborted, as a killed orchestrator leaves them. Here
+ * With {@code turnpike.model.early-start}, the model invoker starts a call before the orchestrator's
+ * transaction commits (read_uncommitted), so it also sees sends from transactions that are then aborted, as a killed orchestrator leaves them. Here
  * such a send is written for real (a transactional producer that aborts), with the callId of the call
  * the run waits on and another sentSeq: the invoker answers it, and the run must ignore that answer and
  * finish with the answer to the call it committed.
@@ -78,6 +78,7 @@ class EarlyStartEndToEndTest {
         "turnpike.bootstrap.servers", cluster.bootstrap(),
         "turnpike.model.base-url", model.baseUrl(),
         "turnpike.model.api-key", "test-key",
+        "turnpike.model.early-start", "true",
         "turnpike.runner.application-id", "early-e2e-runner",
         "turnpike.runner.state-dir", Files.createTempDirectory("early-runner").toString())));
     events = new TopicTail(cluster.bootstrap(), Topics.TURN_EVENTS.name());
