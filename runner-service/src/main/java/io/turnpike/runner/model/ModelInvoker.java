@@ -79,8 +79,8 @@ public final class ModelInvoker implements AutoCloseable {
             Topics.MODEL_REQUESTS.name(), Topics.MODEL_RESULTS.name(), RESULT_TYPE)
         .withMaxPollRecords(Math.max(config.concurrency(), 50))
         .withCloseTimeout(config.closeTimeout())
-        // A model call changes nothing outside the run: start it before the orchestrator's transaction commits
-        // (the orchestrator takes only the answer to the send it committed, by sentSeq). See ModelInvokerConfig.
+        // With early start (opt-in), a call starts before the orchestrator's transaction commits: a model call
+        // changes nothing outside the run, and the run takes only the answer to the send it committed (sentSeq).
         .withConsumer(Map.of("isolation.level", config.earlyStart() ? "read_uncommitted" : "read_committed"))
         .withConsumer(consumerOverrides)
         .withProducer(producerOverrides)
