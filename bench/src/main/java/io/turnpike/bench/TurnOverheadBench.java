@@ -68,7 +68,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * <p>Usage: {@code TurnOverheadBench [seqRuns=100] [turnsPerRun=11] [concurrentRuns=200,1000] [commitIntervalsMs=0] [pollMs=5] [guardrails]};
  * {@code -Dbench.early-start=true} lets the invoker start model calls before the orchestrator's commit;
- * {@code -Dbench.threads=N} sets the orchestrator's stream threads (default 4, the product's default).
+ * {@code -Dbench.threads=N} sets the orchestrator's stream threads (default 4, the product's default);
+ * {@code -Dbench.local-guardrails=false} sends every guardrail check to the guardrail service.
  */
 public final class TurnOverheadBench {
   static final TurnpikeSerdes SERDES = TurnpikeSerdes.forUrl("mock://bench");
@@ -132,7 +133,7 @@ public final class TurnOverheadBench {
            ResultWatcher results = new ResultWatcher(kafka.bootstrapServers());
            KafkaProducer<String, byte[]> producer = producer(kafka.bootstrapServers())) {
         for (int ci : commitIntervals) {
-          try (RunnerService runner = RunnerService.start(Settings.of(Map.of(
+          Map<String, String> runnerSettings = new HashMap<>(Map.of(
               "turnpike.schema.registry.url", "mock://bench", "turnpike.bootstrap.servers", kafka.bootstrapServers(),
               "turnpike.model.base-url", model.baseUrl(),
               "turnpike.model.api-key", "bench",
@@ -140,8 +141,10 @@ public final class TurnOverheadBench {
               "turnpike.runner.application-id", "bench-runner-" + ci,
               "turnpike.runner.commit-interval", ci + "ms",
               "turnpike.runner.threads", System.getProperty("bench.threads", "4"),
-              "turnpike.runner.poll-interval", pollMs + "ms",
-              "turnpike.runner.state-dir", Files.createTempDirectory("bench-state").toString())))) {
+              "turnpike.runner.local-guardrails", System.getProperty("bench.local-guardrails", "true"),
+              "turnpike.runner.poll-interval", pollMs + "ms"));
+          runnerSettings.put("turnpike.runner.state-dir", Files.createTempDirectory("bench-state").toString());
+          try (RunnerService runner = RunnerService.start(Settings.of(runnerSettings))) {
             int rounds = settle("Turnpike", prefix -> sequential(producer, results, 10, prefix + "-" + ci));
             Stats viaKafka = sequential(producer, results, seqRuns, "kafka-" + ci);
             System.out.println(viaKafka.line("Turnpike, commit " + ci + " ms, poll " + pollMs + " ms") + "  [" + rounds + " warm-up rounds]");

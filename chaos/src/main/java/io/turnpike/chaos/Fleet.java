@@ -264,7 +264,9 @@ public final class Fleet implements AutoCloseable {
             "turnpike.runner.application-id", RUNNER_APPLICATION_ID,
             "turnpike.runner.state-dir", mkdirs(runnerStateDir(part)).toString(),
             "turnpike.model.base-url", modelBaseUrl(),
-            "turnpike.model.api-key", MODEL_API_KEY), List.of());
+            "turnpike.model.api-key", MODEL_API_KEY,
+            // the guardrail service is one of the parts killed: its checks must go to it, not be judged in the runner
+            "turnpike.runner.local-guardrails", "false"), List.of());
         // A runner's /health/ready can say UP while only its model invoker has started (seen on the code of
         // 2026-12-03: the orchestrator did not exist yet), so a runner is ready when its stream thread is
         // also a member of a stable runner group.

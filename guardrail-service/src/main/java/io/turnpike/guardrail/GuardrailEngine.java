@@ -186,6 +186,24 @@ public final class GuardrailEngine implements AutoCloseable {
 
   // ------------------------------------------------------------------ evaluation
 
+  /**
+   * Whether judging {@code check} needs nothing but this thread: every guardrail that applies is one this
+   * engine has and is a rule (not {@link Guardrail#slow() slow}, i.e. no model call). A guardrail it
+   * cannot build (unknown type, bad configuration) makes it false, so the service that owns the check
+   * decides by its own policy and providers.
+   */
+  public boolean inline(GuardrailCheck check) {
+    for (GuardrailSpec spec : check.getGuardrails()) {
+      if (!applies(spec, check.getStage(), check.getToolName())) {
+        continue;
+      }
+      if (!(resolve(spec) instanceof Ready ready) || isSlow(ready.guardrail())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** The verdict on {@code check}. Never throws for bad guardrails or content; it can be interrupted. */
   public GuardrailVerdict evaluate(GuardrailCheck check) throws InterruptedException {
     long t0 = System.nanoTime();

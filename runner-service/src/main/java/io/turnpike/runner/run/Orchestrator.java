@@ -34,8 +34,11 @@ public final class Orchestrator implements AutoCloseable {
   private final AutoCloseable readiness;
   private final AutoCloseable liveness;
 
+  private final AutoCloseable localGuardrails;
+
   private Orchestrator(KafkaStreams streams, AutoCloseable streamsMetrics, AutoCloseable readiness,
-      AutoCloseable liveness) {
+      AutoCloseable liveness, AutoCloseable localGuardrails) {
+    this.localGuardrails = localGuardrails;
     this.streams = streams;
     this.streamsMetrics = streamsMetrics;
     this.readiness = readiness;
@@ -73,6 +76,7 @@ public final class Orchestrator implements AutoCloseable {
     p.put(OrchestratorConfig.MAX_ANSWER_BYTES, config.maxAnswerBytes());
     p.put(OrchestratorConfig.MAX_IMAGE_BYTES, config.maxImageBytes());
     p.put(OrchestratorConfig.INLINE_OUTPUT_BYTES, config.inlineOutputBytes());
+    p.put(LocalGuardrails.CONFIG, config.localGuardrails());
     return p;
   }
 
@@ -137,7 +141,7 @@ public final class Orchestrator implements AutoCloseable {
     });
     streams.setUncaughtExceptionHandler(new ThreadReplacement());
     streams.start();
-    return new Orchestrator(streams, streamsMetrics, readiness, liveness);
+    return new Orchestrator(streams, streamsMetrics, readiness, liveness, config.localGuardrails());
   }
 
   /**
@@ -204,6 +208,7 @@ public final class Orchestrator implements AutoCloseable {
     closeQuietly(streamsMetrics);
     streams.close(timeout);
     closeQuietly(liveness);
+    closeQuietly(localGuardrails);
   }
 
   private static void closeQuietly(AutoCloseable c) {

@@ -28,6 +28,7 @@ import java.util.Map;
  *                          kept and the model is told
  * @param inlineOutputBytes larger tool outputs are kept out of the RunState, once each, in the run-blobs store
  *                          (default 2048; see {@link LargeOutputs})
+ * @param localGuardrails   rule guardrails judged in the orchestrator's process ({@value LocalGuardrails#ENABLED})
  */
 public record OrchestratorConfig(
     String bootstrapServers,
@@ -43,7 +44,8 @@ public record OrchestratorConfig(
     String schemaRegistryUrl,
     int maxAnswerBytes,
     long maxImageBytes,
-    int inlineOutputBytes) {
+    int inlineOutputBytes,
+    LocalGuardrails localGuardrails) {
 
   /** The key of {@link #maxAnswerBytes}, also how the orchestrator's processor finds it in the Streams configuration. */
   public static final String MAX_ANSWER_BYTES = "turnpike.runner.max-answer-bytes";
@@ -79,7 +81,8 @@ public record OrchestratorConfig(
         s.schemaRegistryUrl(),
         s.getInt(MAX_ANSWER_BYTES, DEFAULT_MAX_ANSWER_BYTES),
         s.getLong(MAX_IMAGE_BYTES, Images.DEFAULT_MAX_BYTES),
-        s.getInt(INLINE_OUTPUT_BYTES, LargeOutputs.DEFAULT_INLINE_BYTES));
+        s.getInt(INLINE_OUTPUT_BYTES, LargeOutputs.DEFAULT_INLINE_BYTES),
+        LocalGuardrails.from(s));
   }
 
   /** {@link #maxAnswerBytes} as the Streams configuration carries it, or the default where it does not. */

@@ -91,6 +91,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
   private KeyValueStore<String, byte[]> memories;
   private io.turnpike.schema.AvroSerde<io.turnpike.avro.MemoryDocument> memoryDocuments;
   private SendFailures failures;
+  private LocalGuardrails localGuardrails = LocalGuardrails.OFF;
   private RecordLimits limits;
   private String changelog;
   private int maxAnswerBytes;
@@ -124,6 +125,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     this.memoryDocuments = io.turnpike.schema.MemorySerdes.using(serdes.registry()).document();
     Map<String, Object> configs = context.appConfigs();
     this.failures = SendFailures.from(configs);
+    this.localGuardrails = LocalGuardrails.from(configs);
     this.changelog = context.applicationId() + "-" + OrchestratorTopology.RUN_STORE + "-changelog";
     this.limits = RecordLimits.from(configs, changelog, failures);
     this.maxAnswerBytes = OrchestratorConfig.maxAnswerBytes(configs);
@@ -236,7 +238,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
     }
     Transition t;
     try {
-      t = RunStateMachine.apply(state, event, now);
+      t = judgeLocally(RunStateMachine.apply(state, event, now), now);
     } catch (RuntimeException e) {
       LOG.error("state machine failed on run {} from {}", runId, topic, e);
       deadLetter(record, topic, "internal error: " + e, e);
@@ -449,6 +451,11 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
           + Topics.MCP_TOOLS.name() + " (is the MCP gateway running, with them in its configuration?)", null, req);
     }
     return agent;
+  }
+
+  /** {@code t} with the guardrail checks that need no I/O answered here ({@link LocalGuardrails}). */
+  private Transition judgeLocally(Transition t, Instant now) {
+    return localGuardrails.judge(t, s -> handoffAgents(s, s.getHeld()), now);
   }
 
   /** The current definitions of the agents a model answer hands off to: the state machine cannot look them up. */
@@ -793,7 +800,7 @@ final class RunOrchestrator implements Processor<String, byte[], String, byte[]>
       Span span = telemetry.startDeadline(state, callId);
       try (Scope ignored = span.makeCurrent()) {
         RunEvent event = new RunEvent.DeadlinePassed(callId);
-        Transition t = RunStateMachine.apply(state, event, now);
+        Transition t = judgeLocally(RunStateMachine.apply(state, event, now), now);
         Writes writes = prepare(t, now);
         if (writes.overflow() == null) {
           commit(state, writes);

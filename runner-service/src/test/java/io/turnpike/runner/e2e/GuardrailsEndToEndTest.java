@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.turnpike.avro.AgentDefinition;
 import io.turnpike.avro.GuardrailAction;
 import io.turnpike.avro.GuardrailMode;
+import io.turnpike.avro.GuardrailChecked;
 import io.turnpike.avro.GuardrailSpec;
 import io.turnpike.avro.GuardrailStage;
 import io.turnpike.avro.RunResult;
@@ -41,6 +42,7 @@ class GuardrailsEndToEndTest {
   private static TopicTail results;
   private static TopicTail events;
   private static TopicTail states;
+  private static TopicTail checks;
 
   static final String JUDGE = "JUDGE-MARKER: block anything about weapons.";
 
@@ -111,11 +113,12 @@ class GuardrailsEndToEndTest {
     results = new TopicTail(cluster.bootstrap(), Topics.RUN_RESULTS.name());
     events = new TopicTail(cluster.bootstrap(), Topics.TURN_EVENTS.name());
     states = new TopicTail(cluster.bootstrap(), Topics.RUN_STATE.name());
+    checks = new TopicTail(cluster.bootstrap(), Topics.GUARDRAIL_REQUESTS.name());
   }
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {results, events, states, tools, guardrails, runner, model, cluster}) {
+    for (AutoCloseable c : new AutoCloseable[] {checks, results, events, states, tools, guardrails, runner, model, cluster}) {
       try {
         if (c != null) {
           c.close();
@@ -165,6 +168,9 @@ class GuardrailsEndToEndTest {
         .map(i -> ((InputItem.FunctionCallOutput) i).output()))
         .anySatisfy(o -> assertThat(o).contains("rm -rf is not allowed here"))
         .noneSatisfy(o -> assertThat(o).isEqualTo("ran rm -rf /"));
+    // a rule guardrail is judged in the orchestrator's step: its checks never went to the guardrail service...
+    assertThat(checks.forKey("g-reject")).isEmpty();
+    assertThat(steps("g-reject")).filteredOn(GuardrailChecked.class::isInstance).hasSize(2);
   }
 
   @Test
@@ -186,5 +192,11 @@ class GuardrailsEndToEndTest {
     assertThat(open.getFinalOutput()).isEqualTo("judged fine");
     assertThat(closed.getStatus()).isEqualTo(RunStatus.GUARDRAIL_TRIPPED);
     assertThat(closed.getGuardrail()).isEqualTo("weapons-judge");
+    // ...while a model-based one still is
+    assertThat(checks.forKey("g-open")).isNotEmpty();
+  }
+
+  static List<Object> steps(String runId) {
+    return events.forKey(runId).stream().map(r -> (Object) cluster.serdes().turnEvent().decode(r.value()).getStep()).toList();
   }
 }
