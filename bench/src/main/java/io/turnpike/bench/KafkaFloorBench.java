@@ -74,27 +74,10 @@ public final class KafkaFloorBench {
   }
 
   static double[] pingPong(String bootstrap, String reqTopic, String resTopic, boolean txn, int cycles) throws Exception {
-    AtomicBoolean running = new AtomicBoolean(true);
-    CountDownLatch workerReady = new CountDownLatch(1);
-    Thread worker = Thread.ofPlatform().name("floor-worker").start(() -> {
-      try (KafkaConsumer<String, String> c = consumer(bootstrap, "floor-worker-" + reqTopic, txn);
-           KafkaProducer<String, String> p = producer(bootstrap, null)) {
-        TopicPartition tp = new TopicPartition(reqTopic, 0);
-        c.assign(List.of(tp));
-        c.seekToEnd(List.of(tp));
-        c.position(tp);
-        workerReady.countDown();
-        while (running.get()) {
-          for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(50))) {
-            p.send(new ProducerRecord<>(resTopic, r.key(), r.value()));
-          }
-        }
-      }
-    });
-    workerReady.await();
     double[] out = new double[cycles];
     String group = "floor-orch-" + reqTopic;
-    try (KafkaConsumer<String, String> c = consumer(bootstrap, group, txn);
+    try (EchoWorker worker = EchoWorker.start(bootstrap, reqTopic, resTopic, txn);
+         KafkaConsumer<String, String> c = consumer(bootstrap, group, txn);
          KafkaProducer<String, String> p = producer(bootstrap, txn ? "floor-" + reqTopic : null)) {
       TopicPartition tp = new TopicPartition(resTopic, 0);
       c.assign(List.of(tp));
@@ -113,9 +96,6 @@ public final class KafkaFloorBench {
           }
         }
       }
-    } finally {
-      running.set(false);
-      worker.join(5000);
     }
     java.util.Arrays.sort(out);
     return out;
@@ -157,25 +137,8 @@ public final class KafkaFloorBench {
     p.put(org.apache.kafka.streams.StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 0);
     p.put(org.apache.kafka.streams.StreamsConfig.consumerPrefix(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG), 100);
     p.put(org.apache.kafka.streams.StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "latest");
-    AtomicBoolean running = new AtomicBoolean(true);
-    CountDownLatch workerReady = new CountDownLatch(1);
-    Thread worker = Thread.ofPlatform().name("floor-worker").start(() -> {
-      try (KafkaConsumer<String, String> c = consumer(bootstrap, "floor-worker-" + reqTopic, true);
-           KafkaProducer<String, String> pr = producer(bootstrap, null)) {
-        TopicPartition tp = new TopicPartition(reqTopic, 0);
-        c.assign(List.of(tp));
-        c.seekToEnd(List.of(tp));
-        c.position(tp);
-        workerReady.countDown();
-        while (running.get()) {
-          for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(50))) {
-            pr.send(new ProducerRecord<>(resTopic, r.key(), r.value()));
-          }
-        }
-      }
-    });
-    workerReady.await();
-    try (org.apache.kafka.streams.KafkaStreams streams = new org.apache.kafka.streams.KafkaStreams(b.build(), p);
+    try (EchoWorker worker = EchoWorker.start(bootstrap, reqTopic, resTopic, true);
+         org.apache.kafka.streams.KafkaStreams streams = new org.apache.kafka.streams.KafkaStreams(b.build(), p);
          KafkaProducer<String, String> kick = producer(bootstrap, null)) {
       CountDownLatch up = new CountDownLatch(1);
       streams.setStateListener((now, before) -> {
@@ -198,12 +161,47 @@ public final class KafkaFloorBench {
       if (!finished.await(300, TimeUnit.SECONDS)) {
         throw new IllegalStateException("the Streams ping-pong stalled at " + done.get());
       }
-    } finally {
-      running.set(false);
-      worker.join(5000);
     }
     java.util.Arrays.sort(out);
     return out;
+  }
+
+  /** The worker of a cycle: answers each request on its topic at once, with an idempotent producer (acks=all). */
+  private static final class EchoWorker implements AutoCloseable {
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private final Thread thread;
+
+    private EchoWorker(String bootstrap, String reqTopic, String resTopic, boolean readCommitted, CountDownLatch ready) {
+      thread = Thread.ofPlatform().name("floor-worker").start(() -> {
+        try (KafkaConsumer<String, String> c = consumer(bootstrap, "floor-worker-" + reqTopic, readCommitted);
+             KafkaProducer<String, String> p = producer(bootstrap, null)) {
+          TopicPartition tp = new TopicPartition(reqTopic, 0);
+          c.assign(List.of(tp));
+          c.seekToEnd(List.of(tp));
+          c.position(tp);
+          ready.countDown();
+          while (running.get()) {
+            for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(50))) {
+              p.send(new ProducerRecord<>(resTopic, r.key(), r.value()));
+            }
+          }
+        }
+      });
+    }
+
+    /** Starts the worker and returns once it reads from the end of {@code reqTopic}. */
+    static EchoWorker start(String bootstrap, String reqTopic, String resTopic, boolean readCommitted) throws InterruptedException {
+      CountDownLatch ready = new CountDownLatch(1);
+      EchoWorker w = new EchoWorker(bootstrap, reqTopic, resTopic, readCommitted, ready);
+      ready.await();
+      return w;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+      running.set(false);
+      thread.join(5000);
+    }
   }
 
   /** Sends one request; with transactions, in a transaction that also commits the consumed offset. */
