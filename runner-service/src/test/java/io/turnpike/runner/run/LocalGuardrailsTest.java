@@ -99,6 +99,15 @@ class LocalGuardrailsTest {
     assertThat(steps(t)).noneSatisfy(s -> assertThat(s).isInstanceOf(GuardrailChecked.class));
   }
 
+  /** Whatever the model writes, a step stays short: large content is judged by the service. */
+  @Test
+  void largeContentStillGoesToTheService() {
+    String huge = "weather ".repeat(LocalGuardrails.MAX_LOCAL_CHARS / 8 + 1);
+    Transition t = start(LOCAL, agent(keywords(GuardrailStage.INPUT, GuardrailMode.BLOCKING)), huge);
+    assertThat(t.effectsOf(Effect.SendGuardrailCheck.class)).singleElement();
+    assertThat(steps(t)).noneSatisfy(s -> assertThat(s).isInstanceOf(GuardrailChecked.class));
+  }
+
   @Test
   void offLeavesEveryCheckToTheService() {
     Transition t = start(LocalGuardrails.OFF, agent(keywords(GuardrailStage.INPUT, GuardrailMode.BLOCKING)), "weather?");
